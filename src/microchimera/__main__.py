@@ -1,0 +1,4 @@
+"""Allow ``python -m microchimera``."""
+from .cli import main
+
+raise SystemExit(main())

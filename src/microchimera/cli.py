@@ -1,0 +1,110 @@
+"""Command line interface: parse arguments, call the library, print results.
+
+No maths here.  Each subcommand has ``add_<cmd>_subcommand(subparsers)`` which registers
+its options and ``set_defaults(runner=run_<cmd>)``; ``run_<cmd>(args) -> int`` calls the
+library.  Library errors (:class:`~microchimera.errors.MicrochimeraError`) become
+``microchimera: error: ...`` on stderr and their exit code; anything else keeps its
+traceback (it is a bug).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from . import __version__
+from .errors import MicrochimeraError
+
+logger = logging.getLogger(__name__)
+
+
+# ----------------------------------------------------------------------------- helpers
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, found {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, found {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, found {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, found {value}")
+    return value
+
+
+def probability(text: str) -> float:
+    """argparse type: a float in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], found {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], found {value}")
+    return value
+
+
+def comma_list(text: str) -> list[str]:
+    """argparse type: ``a,b,c`` -> ``['a', 'b', 'c']`` (empty items dropped)."""
+    return [item for item in (s.strip() for s in text.split(",")) if item]
+
+
+def _setup_logging(verbosity: int, quiet: bool) -> None:
+    level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbosity, 2)]
+    logging.basicConfig(level=level, format="microchimera: %(levelname)s: %(message)s", stream=sys.stderr)
+    logging.getLogger().setLevel(level)
+
+
+def progress_enabled(args) -> bool:
+    """Whether to draw progress bars: only on a terminal and not with ``--quiet``."""
+    return not getattr(args, "quiet", False) and sys.stderr.isatty()
+
+
+# ----------------------------------------------------------------------------- subcommands
+# Each subcommand section below holds add_<cmd>_subcommand and run_<cmd>.
+
+# ----------------------------------------------------------------------------- parser
+_SUBCOMMANDS: list = []
+
+
+def get_parser() -> argparse.ArgumentParser:
+    """Build the ``microchimera`` argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="microchimera",
+        description="Detect and quantify microchimerism (DNA of a related person inside a host) "
+        "from BAM/CRAM/VCF, and simulate it with known truth.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-v info, -vv debug)")
+    common.add_argument("-q", "--quiet", action="store_true", help="only errors; no progress bars")
+    sub = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
+    for add in _SUBCOMMANDS:
+        add(sub, common)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``microchimera`` console script; returns the exit status."""
+    parser = get_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "runner", None) is None:
+        parser.print_help(sys.stderr)
+        return 2
+    _setup_logging(args.verbose, args.quiet)
+    try:
+        return int(args.runner(args) or 0)
+    except MicrochimeraError as exc:
+        print(f"microchimera: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("microchimera: interrupted", file=sys.stderr)
+        return 130
