@@ -1,0 +1,237 @@
+"""The :class:`AlleleCounts` table and its Parquet/TSV form.
+
+In memory the counts are matrices of shape ``(n_samples, n_sites)`` over one
+:class:`~microchimera.io.sites.SiteTable`.  On disk (Parquet, and TSV on request) they are
+one row per (sample, site), with these columns (schema version 1):
+
+==============  =========  ===================================================
+column          type       meaning
+==============  =========  ===================================================
+sample          string     sample name (``@RG SM`` of the BAM)
+chrom           string     contig name as in the sites file
+pos             int64      **1-based** position, as in VCF
+ref, alt        string     the site's alleles (single bases)
+af              float64    population alt frequency from the sites file (NaN if none)
+ref_count       uint32     fragments showing the ref base (= ref_fwd + ref_rev)
+alt_count       uint32     fragments showing the alt base
+other_count     uint32     fragments showing a third base
+ref_fwd ...     uint32     the same split by the strand of the read that supplied the
+other_rev                  base (``*_fwd``: forward-strand read)
+==============  =========  ===================================================
+
+The Parquet schema metadata holds ``microchimera.schema_version``,
+``microchimera.version`` and ``microchimera.parameters`` (JSON: filters, inputs).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from .._atomic import atomic_path
+from ..conventions import BASES, COUNT_DTYPE
+from ..errors import FormatError, InputError
+from ..io.sites import SiteTable
+
+COUNTS_SCHEMA_VERSION = "1"
+_STRAND_COLUMNS = ("ref_fwd", "ref_rev", "alt_fwd", "alt_rev", "other_fwd", "other_rev")
+
+
+@dataclass(frozen=True)
+class AlleleCounts:
+    """Fragment counts of ref/alt/other bases per sample and site, split by strand.
+
+    Attributes
+    ----------
+    samples : tuple of str, length n_samples
+    sites : SiteTable with n_sites sites
+    ref_fwd, ref_rev, alt_fwd, alt_rev, other_fwd, other_rev : ndarray, uint32, shape (n_samples, n_sites)
+        Fragments (a read pair counts once) showing each allele, by strand of the read used.
+    parameters : dict
+        How the counts were made (filters, inputs, tool version); stored in file metadata.
+    """
+
+    samples: tuple
+    sites: SiteTable
+    ref_fwd: np.ndarray
+    ref_rev: np.ndarray
+    alt_fwd: np.ndarray
+    alt_rev: np.ndarray
+    other_fwd: np.ndarray
+    other_rev: np.ndarray
+    parameters: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        shape = (len(self.samples), self.sites.n_sites)
+        for name in _STRAND_COLUMNS:
+            arr = getattr(self, name)
+            if arr.shape != shape or arr.dtype != COUNT_DTYPE:
+                raise ValueError(f"AlleleCounts.{name}: expected uint32 shape {shape}, found {arr.dtype} {arr.shape}")
+
+    @property
+    def n_samples(self) -> int:
+        return len(self.samples)
+
+    @property
+    def n_sites(self) -> int:
+        return self.sites.n_sites
+
+    @property
+    def ref_count(self) -> np.ndarray:
+        """uint32 (n_samples, n_sites)."""
+        return self.ref_fwd + self.ref_rev
+
+    @property
+    def alt_count(self) -> np.ndarray:
+        return self.alt_fwd + self.alt_rev
+
+    @property
+    def other_count(self) -> np.ndarray:
+        return self.other_fwd + self.other_rev
+
+    @property
+    def depth(self) -> np.ndarray:
+        """ref + alt + other, uint32 (n_samples, n_sites)."""
+        return self.ref_count + self.alt_count + self.other_count
+
+    def sample_index(self, name: str) -> int:
+        try:
+            return self.samples.index(name)
+        except ValueError:
+            raise InputError(f"sample {name!r} not in counts (samples: {', '.join(self.samples)})") from None
+
+    def select_samples(self, names) -> AlleleCounts:
+        idx = [self.sample_index(n) for n in names]
+        return AlleleCounts(tuple(names), self.sites, *(getattr(self, c)[idx] for c in _STRAND_COLUMNS),
+                            parameters=dict(self.parameters))
+
+    def take_sites(self, index) -> AlleleCounts:
+        return AlleleCounts(self.samples, self.sites.take(index),
+                            *(getattr(self, c)[:, index] for c in _STRAND_COLUMNS),
+                            parameters=dict(self.parameters))
+
+    @classmethod
+    def from_totals(cls, samples, sites, ref, alt, other=None, parameters=None) -> AlleleCounts:
+        """Build from unstranded totals (all put on the forward strand); for simulations/tables."""
+        ref = np.atleast_2d(np.asarray(ref, dtype=COUNT_DTYPE))
+        alt = np.atleast_2d(np.asarray(alt, dtype=COUNT_DTYPE))
+        other = np.zeros_like(ref) if other is None else np.atleast_2d(np.asarray(other, dtype=COUNT_DTYPE))
+        zero = np.zeros_like(ref)
+        return cls(tuple(samples), sites, ref, zero, alt, zero.copy(), other, zero.copy(), parameters=dict(parameters or {}))
+
+
+def _to_arrow(counts: AlleleCounts):
+    import pyarrow as pa
+
+    n_s, n = counts.n_samples, counts.n_sites
+    sites = counts.sites
+    letters = np.array(list(BASES), dtype=object)
+    cols = {
+        "sample": pa.DictionaryArray.from_arrays(
+            pa.array(np.repeat(np.arange(n_s, dtype=np.int32), n)), pa.array(list(counts.samples), pa.string())),
+        "chrom": pa.DictionaryArray.from_arrays(
+            pa.array(np.tile(sites.contig_id, n_s)), pa.array(list(sites.contigs), pa.string())),
+        "pos": pa.array(np.tile(sites.pos + 1, n_s), pa.int64()),
+        "ref": pa.array(np.tile(letters[sites.ref], n_s), pa.string()),
+        "alt": pa.array(np.tile(letters[sites.alt], n_s), pa.string()),
+        "af": pa.array(np.tile(sites.af, n_s), pa.float64()),
+        "ref_count": pa.array(counts.ref_count.ravel(), pa.uint32()),
+        "alt_count": pa.array(counts.alt_count.ravel(), pa.uint32()),
+        "other_count": pa.array(counts.other_count.ravel(), pa.uint32()),
+    }
+    for c in _STRAND_COLUMNS:
+        cols[c] = pa.array(getattr(counts, c).ravel(), pa.uint32())
+    meta = {
+        "microchimera.schema_version": COUNTS_SCHEMA_VERSION,
+        "microchimera.version": __version__,
+        "microchimera.parameters": json.dumps(counts.parameters, default=str),
+        "microchimera.skipped_sites": json.dumps(sites.skipped),
+    }
+    return pa.table(cols).replace_schema_metadata(meta)
+
+
+def write_counts(counts: AlleleCounts, path) -> None:
+    """Write ``counts`` to a Parquet file atomically (one row per sample and site)."""
+    import pyarrow.parquet as pq
+
+    with atomic_path(path, suffix=".parquet") as tmp:
+        try:
+            pq.write_table(_to_arrow(counts), tmp, compression="zstd")
+        except OSError as exc:
+            raise InputError(f"{path}: cannot write counts: {exc}") from exc
+
+
+def write_counts_tsv(counts: AlleleCounts, path) -> None:
+    """Write ``counts`` as tab-separated text (same columns as the Parquet file) atomically."""
+    import pyarrow.csv as pacsv
+
+    table = _to_arrow(counts)
+    table = table.cast(__import__("pyarrow").schema(
+        [(f.name, f.type.value_type if hasattr(f.type, "value_type") else f.type) for f in table.schema]))
+    with atomic_path(path, suffix=".tsv") as tmp:
+        pacsv.write_csv(table, tmp, pacsv.WriteOptions(delimiter="\t", quoting_style="none"))
+
+
+_REQUIRED = ("sample", "chrom", "pos", "ref", "alt", "ref_count", "alt_count", "other_count")
+
+
+def read_counts(path) -> AlleleCounts:
+    """Read a counts Parquet file written by :func:`write_counts`.
+
+    Every sample must have the same sites in the same order (as ``count`` writes them).
+
+    Raises
+    ------
+    InputError
+        If the file is missing.
+    FormatError
+        If it is not a counts table (missing columns, unequal site lists).
+    """
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: counts file not found")
+    try:
+        table = pq.read_table(path)
+    except Exception as exc:  # pyarrow raises several types for a non-Parquet file
+        raise FormatError(f"{path}: not a Parquet counts file: {exc}") from exc
+    missing = [c for c in _REQUIRED if c not in table.column_names]
+    if missing:
+        raise FormatError(f"{path}: not a microchimera counts table; missing columns {missing}")
+    meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
+    df = {c: table.column(c).to_numpy(zero_copy_only=False) for c in table.column_names}
+    sample_col = np.asarray(df["sample"], dtype=object)
+    samples = list(dict.fromkeys(sample_col.tolist()))
+    first = sample_col == samples[0]
+    n = int(first.sum())
+    if n * len(samples) != len(sample_col):
+        raise FormatError(f"{path}: samples have different numbers of sites")
+    af = df["af"][first] if "af" in df else np.full(n, np.nan)
+    sites = SiteTable.from_records(
+        zip(np.asarray(df["chrom"], dtype=object)[first], df["pos"][first] - 1, df["ref"][first],
+            df["alt"][first], [None if not np.isfinite(a) else float(a) for a in af], strict=True),
+        skipped=json.loads(meta.get("microchimera.skipped_sites", "{}")))
+    chrom_all = np.asarray(df["chrom"], dtype=object)
+    for s in samples[1:]:
+        rows = sample_col == s
+        if not (np.array_equal(chrom_all[rows], chrom_all[first]) and np.array_equal(df["pos"][rows], df["pos"][first])):
+            raise FormatError(f"{path}: sample {s!r} has a different site list than {samples[0]!r}")
+    cols = {}
+    if all(c in df for c in _STRAND_COLUMNS):
+        for c in _STRAND_COLUMNS:
+            cols[c] = np.asarray(df[c], dtype=COUNT_DTYPE).reshape(len(samples), n)
+    else:  # no strand split: put totals on the forward strand
+        for a in ("ref", "alt", "other"):
+            cols[f"{a}_fwd"] = np.asarray(df[f"{a}_count"], dtype=COUNT_DTYPE).reshape(len(samples), n)
+            cols[f"{a}_rev"] = np.zeros((len(samples), n), dtype=COUNT_DTYPE)
+    # SiteTable sorts by (contig, pos); put the count columns in the same order.
+    written = {(c, int(p)): i for i, (c, p) in enumerate(zip(chrom_all[first], df["pos"][first] - 1, strict=True))}
+    perm = np.array([written[(c, int(p))] for c, p in zip(sites.chrom, sites.pos, strict=True)], dtype=np.int64)
+    cols = {k: v[:, perm] for k, v in cols.items()}
+    params = json.loads(meta.get("microchimera.parameters", "{}"))
+    params.setdefault("schema_version", meta.get("microchimera.schema_version"))
+    return AlleleCounts(tuple(samples), sites, *(cols[c] for c in _STRAND_COLUMNS), parameters=params)
