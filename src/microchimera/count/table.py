@@ -165,14 +165,13 @@ def write_counts(counts: AlleleCounts, path) -> None:
 
 
 def write_counts_tsv(counts: AlleleCounts, path) -> None:
-    """Write ``counts`` as tab-separated text (same columns as the Parquet file) atomically."""
-    import pyarrow.csv as pacsv
-
+    """Write ``counts`` as tab-separated text with a header (same columns as Parquet), atomically."""
     table = _to_arrow(counts)
-    table = table.cast(__import__("pyarrow").schema(
-        [(f.name, f.type.value_type if hasattr(f.type, "value_type") else f.type) for f in table.schema]))
-    with atomic_path(path, suffix=".tsv") as tmp:
-        pacsv.write_csv(table, tmp, pacsv.WriteOptions(delimiter="\t", quoting_style="none"))
+    columns = [table.column(name).to_pylist() for name in table.column_names]
+    with atomic_path(path, suffix=".tsv") as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        fh.write("\t".join(table.column_names) + "\n")
+        for row in zip(*columns, strict=True):
+            fh.write("\t".join("NaN" if v != v else str(v) for v in row) + "\n")
 
 
 _REQUIRED = ("sample", "chrom", "pos", "ref", "alt", "ref_count", "alt_count", "other_count")

@@ -1,0 +1,70 @@
+"""Tests of the AlleleCounts table and its Parquet/TSV round trip."""
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from microchimera.count.table import (
+    COUNTS_SCHEMA_VERSION,
+    AlleleCounts,
+    read_counts,
+    write_counts,
+    write_counts_tsv,
+)
+from microchimera.errors import FormatError, InputError
+from microchimera.io.sites import SiteTable
+
+
+@pytest.fixture
+def counts():
+    rng = np.random.default_rng(1)
+    sites = SiteTable.from_records([("chr2", 5, "A", "G", 0.3), ("chr1", 10, "C", "T", None),
+                                    ("chr1", 3, "G", "A", 0.5)], contigs=["chr1", "chr2"])
+    arrays = [rng.integers(0, 50, size=(2, 3)).astype(np.uint32) for _ in range(6)]
+    return AlleleCounts(("s1", "s2"), sites, *arrays, parameters={"min_mapq": 20})
+
+
+def test_write_counts__round_trip_is_exact(tmp_path, counts):
+    path = tmp_path / "c.parquet"
+    write_counts(counts, path)
+    back = read_counts(path)
+    assert back.samples == counts.samples
+    assert back.sites.chrom.tolist() == counts.sites.chrom.tolist()
+    np.testing.assert_array_equal(back.sites.pos, counts.sites.pos)
+    for name in ("ref_fwd", "ref_rev", "alt_fwd", "alt_rev", "other_fwd", "other_rev"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(counts, name))
+    assert back.parameters["min_mapq"] == 20
+
+
+def test_write_counts__file_is_one_row_per_sample_and_site_with_1_based_pos(tmp_path, counts):
+    path = tmp_path / "c.parquet"
+    write_counts(counts, path)
+    table = pq.read_table(path)
+    assert table.num_rows == 6
+    assert table.schema.metadata[b"microchimera.schema_version"].decode() == COUNTS_SCHEMA_VERSION
+    rows = table.to_pylist()
+    first = rows[0]
+    assert (first["sample"], first["chrom"], first["pos"]) == ("s1", "chr1", 4)
+    assert first["ref_count"] == first["ref_fwd"] + first["ref_rev"]
+
+
+def test_write_counts_tsv__has_header_and_rows(tmp_path, counts):
+    path = tmp_path / "c.tsv"
+    write_counts_tsv(counts, path)
+    lines = path.read_text().splitlines()
+    assert lines[0].split("\t")[:5] == ["sample", "chrom", "pos", "ref", "alt"]
+    assert len(lines) == 7
+
+
+def test_read_counts__rejects_non_counts_files(tmp_path):
+    with pytest.raises(InputError, match="not found"):
+        read_counts(tmp_path / "none.parquet")
+    junk = tmp_path / "junk.parquet"
+    junk.write_text("not parquet")
+    with pytest.raises(FormatError, match="not a Parquet counts file"):
+        read_counts(junk)
+
+
+def test_allele_counts__rejects_wrong_shapes(counts):
+    with pytest.raises(ValueError, match="expected uint32 shape"):
+        AlleleCounts(("s1",), counts.sites, *(getattr(counts, c) for c in
+                     ("ref_fwd", "ref_rev", "alt_fwd", "alt_rev", "other_fwd", "other_rev")))
