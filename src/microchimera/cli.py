@@ -71,8 +71,47 @@ def progress_enabled(args) -> bool:
 # ----------------------------------------------------------------------------- subcommands
 # Each subcommand section below holds add_<cmd>_subcommand and run_<cmd>.
 
+# ychrom ---------------------------------------------------------------------------------
+def add_ychrom_subcommand(sub, common) -> None:
+    """``microchimera ychrom``: male DNA in female hosts from male-specific chrY reads."""
+    p = sub.add_parser(
+        "ychrom", parents=[common], help="male DNA fraction from chrY reads (female hosts)",
+        description="Estimate the fraction of male DNA in female samples from reads in male-specific "
+        "chrY regions (PARs, X-transposed and ampliconic sequence excluded), against autosomal reads, "
+        "with female controls as background. Writes ychrom.json (schema in docs/ychrom.md).")
+    p.add_argument("bams", nargs="+", metavar="BAM", help="indexed BAM/CRAM of female hosts")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--build", choices=["GRCh38", "GRCh37"], help="use the packaged Y regions of this build "
+                       "(contig lengths are checked)")
+    where.add_argument("--regions", metavar="BED", help="male-specific Y regions (BED) instead of --build")
+    p.add_argument("--controls", nargs="+", default=[], metavar="FEMALE_BAM",
+                   help="female samples without male DNA, for the background (default: a documented "
+                   "placeholder background, see docs/ychrom.md)")
+    p.add_argument("--min-mapq", type=non_negative_int, default=30, help="minimum mapping quality (default 30)")
+    p.add_argument("--reference", metavar="FASTA", help="reference FASTA (CRAM; N bases left out of region sizes)")
+    p.add_argument("--out", required=True, metavar="JSON", help="output file, e.g. ychrom.json")
+    p.set_defaults(runner=run_ychrom)
+
+
+def run_ychrom(args) -> int:
+    from .provenance import get_provenance
+    from .ychrom import analyse_ychrom, write_ychrom_json
+
+    result = analyse_ychrom(args.bams, build=args.build, regions=args.regions, controls=args.controls,
+                            min_mapq=args.min_mapq, reference=args.reference)
+    inputs = [*args.bams, *args.controls, *([args.regions] if args.regions else [])]
+    prov = get_provenance(inputs=inputs, parameters={"build": args.build, "regions": args.regions,
+                                                     "min_mapq": args.min_mapq, "controls": args.controls})
+    write_ychrom_json(result, args.out, prov)
+    for s in result.samples:
+        e = s.estimate
+        print(f"{s.sample}\tmale_fraction={e.male_fraction:.3g}\tci95={e.ci95[0]:.3g}-{e.ci95[1]:.3g}\t"
+              f"geq_per_100k={e.geq_per_100k:.3g}\tp={e.p_value:.3g}\tlod={e.lod:.3g}")
+    return 0
+
 # ----------------------------------------------------------------------------- parser
 _SUBCOMMANDS: list = []
+_SUBCOMMANDS.append(add_ychrom_subcommand)
 
 
 def get_parser() -> argparse.ArgumentParser:
