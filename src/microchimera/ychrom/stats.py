@@ -278,7 +278,7 @@ def detection_limit(e, yc, ec, alpha: float = 0.05, power: float = 0.95) -> floa
             hi = mid
         else:
             lo = mid
-    mean = stats.chi2.ppf(1.0 - power, 2 * hi) / 2.0
+    mean = stats.chi2.ppf(power, 2 * hi) / 2.0  # P(Poisson(mean) >= k) = P(chi2_2k <= 2 mean)
     return max(0.0, 2.0 * (mean / e - yc / ec))
 
 
