@@ -1,9 +1,17 @@
 """Simulation of families and microchimeric samples with known truth.
 
-Public API: :func:`simulate_family`, :func:`simulate_counts`, :func:`load_scenario`,
-:func:`builtin_scenario`, :func:`simulate`.
+Public API:
+
+- :func:`load_scenario`, :func:`builtin_scenario` -> :class:`Scenario` (validated TOML)
+- :func:`simulate` -> :class:`SimulationResult` (FASTA, VCFs, PED, BAMs, truth.json)
+- :func:`simulate_family` -> :class:`Family` (genotypes with recombination)
+- :func:`simulate_counts` -> :class:`~microchimera.count.table.AlleleCounts` (no reads)
 """
 from .family import Family, simulate_family
 from .reads import error_matrix, mixture_alt_share, simulate_counts
+from .scenario import Scenario, builtin_scenario, load_scenario
+from .simulate import SimulationResult, scenario_pedigree, simulate
 
-__all__ = ["Family", "error_matrix", "mixture_alt_share", "simulate_counts", "simulate_family"]
+__all__ = ["Family", "Scenario", "SimulationResult", "builtin_scenario", "error_matrix",
+           "load_scenario", "mixture_alt_share", "scenario_pedigree", "simulate", "simulate_counts",
+           "simulate_family"]

@@ -1,0 +1,394 @@
+"""Compiled kernels of the read simulator: fragments -> raw BAM records.
+
+Arrays in, arrays out; no pysam objects.  Randomness comes from a splitmix64 stream whose
+integer seed the caller draws from its ``numpy.random.Generator`` (one seed per chunk), so
+outputs are a pure function of the caller's rng (same seed -> same bytes).
+
+BAM record layout (SAM/BAM specification section 4.2): ``block_size`` int32, ``refID``
+int32, ``pos`` int32, ``l_read_name`` uint8, ``mapq`` uint8, ``bin`` uint16,
+``n_cigar_op`` uint16, ``flag`` uint16, ``l_seq`` int32, ``next_refID`` int32,
+``next_pos`` int32, ``tlen`` int32, name (NUL-terminated), cigar (uint32 ``len<<4|op``),
+4-bit seq, qual (raw phred), then tags ``XXZvalue\\0``.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+# CIGAR op codes (BAM)
+OP_M, OP_I, OP_D, OP_S = 0, 1, 2, 4
+_OP_CHARS = np.frombuffer(b"MIDNSHP=X", dtype=np.uint8)
+# base code 0..3 (ACGT) -> 4-bit BAM code
+_NT16 = np.array([1, 2, 4, 8, 15], dtype=np.uint8)
+_ACGT = np.frombuffer(b"ACGTN", dtype=np.uint8)
+
+FLAG_PAIRED, FLAG_PROPER, FLAG_REVERSE, FLAG_MATE_REVERSE = 0x1, 0x2, 0x10, 0x20
+FLAG_READ1, FLAG_READ2, FLAG_DUP = 0x40, 0x80, 0x400
+
+MAX_OPS = 5
+
+
+@njit(cache=True, nogil=True)
+def _rand(state):
+    """splitmix64: next 64-bit value of the stream held in ``state[0]``."""
+    state[0] += np.uint64(0x9E3779B97F4A7C15)
+    z = state[0]
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+@njit(cache=True, nogil=True)
+def _uniform(state):
+    return np.float64(_rand(state) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@njit(cache=True, nogil=True)
+def _below(state, n):
+    return int(_uniform(state) * n)
+
+
+@njit(cache=True, nogil=True)
+def _put32(buf, o, v):
+    v = np.int64(v) & 0xFFFFFFFF
+    buf[o] = v & 0xFF
+    buf[o + 1] = (v >> 8) & 0xFF
+    buf[o + 2] = (v >> 16) & 0xFF
+    buf[o + 3] = (v >> 24) & 0xFF
+
+
+@njit(cache=True, nogil=True)
+def _put16(buf, o, v):
+    buf[o] = v & 0xFF
+    buf[o + 1] = (v >> 8) & 0xFF
+
+
+@njit(cache=True, nogil=True)
+def reg2bin(beg, end):
+    """UCSC/BAM bin of the 0-based half-open interval [beg, end) (SAM spec 5.3)."""
+    end -= 1
+    if beg >> 14 == end >> 14:
+        return ((1 << 15) - 1) // 7 + (beg >> 14)
+    if beg >> 17 == end >> 17:
+        return ((1 << 12) - 1) // 7 + (beg >> 17)
+    if beg >> 20 == end >> 20:
+        return ((1 << 9) - 1) // 7 + (beg >> 20)
+    if beg >> 23 == end >> 23:
+        return ((1 << 6) - 1) // 7 + (beg >> 23)
+    if beg >> 26 == end >> 26:
+        return ((1 << 3) - 1) // 7 + (beg >> 26)
+    return 0
+
+
+@njit(cache=True, nogil=True)
+def _put_uint(buf, o, v):
+    """Write decimal digits of v >= 0 at o; return the new offset."""
+    if v == 0:
+        buf[o] = 48
+        return o + 1
+    n = 0
+    t = v
+    while t > 0:
+        t //= 10
+        n += 1
+    for k in range(n - 1, -1, -1):
+        buf[o + k] = 48 + v % 10
+        v //= 10
+    return o + n
+
+
+@njit(cache=True, nogil=True)
+def _make_read(fs, L, forward, rl, indel_rate, clip_rate, state, ops, lens):
+    """Choose the alignment of one mate: soft clip / indel / match ops.
+
+    Returns ``(ws, span, n_ops)``: aligned start in fragment coordinates, reference
+    span, number of CIGAR ops written to ``ops``/``lens``.  A forward mate is anchored at
+    the fragment's start, a reverse mate at its end; an indel or clip that would not fit
+    inside the fragment is dropped.
+    """
+    c_left = 0
+    c_right = 0
+    ilen = 0
+    dlen = 0
+    ioff = 0
+    if clip_rate > 0 and _uniform(state) < clip_rate:
+        c = 5 + _below(state, max(1, min(26, rl // 3 - 4)))
+        if _uniform(state) < 0.5:
+            c_left = c
+        else:
+            c_right = c
+    if indel_rate > 0 and _uniform(state) < indel_rate:
+        u = _uniform(state)
+        k = 1 if u < 0.6 else (2 if u < 0.85 else 3)
+        if _uniform(state) < 0.5:
+            ilen = k
+        else:
+            dlen = k
+    q_al = rl - c_left - c_right
+    if ilen + dlen > 0:
+        ioff = q_al // 4 + _below(state, max(1, q_al // 2))
+        if ioff < 1 or ioff + ilen >= q_al:
+            ilen = 0
+            dlen = 0
+    span = q_al - ilen + dlen
+    if forward:
+        ws = c_left
+    else:
+        ws = L - c_right - span
+    if ws < 0 or ws + span > L:
+        c_left = 0
+        c_right = 0
+        ilen = 0
+        dlen = 0
+        q_al = rl
+        span = rl
+        ws = 0 if forward else L - rl
+    n = 0
+    if c_left > 0:
+        ops[n] = OP_S
+        lens[n] = c_left
+        n += 1
+    if ilen + dlen > 0:
+        ops[n] = OP_M
+        lens[n] = ioff
+        n += 1
+        ops[n] = OP_I if ilen > 0 else OP_D
+        lens[n] = ilen + dlen
+        n += 1
+        ops[n] = OP_M
+        lens[n] = q_al - ioff - ilen
+        n += 1
+    else:
+        ops[n] = OP_M
+        lens[n] = q_al
+        n += 1
+    if c_right > 0:
+        ops[n] = OP_S
+        lens[n] = c_right
+        n += 1
+    return ws, span, n
+
+
+@njit(cache=True, nogil=True)
+def _fill_read(fs, ws, ops, lens, n_ops, state, seq, qual, qual_values, qual_thr, err_thr,
+               sub_cum, sub_tgt):
+    """Stored (reference-orientation) bases and qualities of one mate, with errors."""
+    q = 0
+    r = ws
+    for k in range(n_ops):
+        op = ops[k]
+        ln = lens[k]
+        if op == OP_M:
+            for _j in range(ln):
+                seq[q] = fs[r]
+                q += 1
+                r += 1
+        elif op == OP_D:
+            r += ln
+        else:  # S or I: bases not from the reference (adapter / inserted)
+            for _j in range(ln):
+                seq[q] = _below(state, 4)
+                q += 1
+    n_q = q
+    n_bins = qual_thr.shape[0]
+    for j in range(n_q):
+        z = _rand(state)
+        hi = z >> np.uint64(32)
+        b = 0
+        while b < n_bins - 1 and hi >= qual_thr[b]:
+            b += 1
+        qual[j] = qual_values[b]
+        base = seq[j]
+        if (z & np.uint64(0xFFFFFFFF)) < err_thr[b, base]:
+            u = _uniform(state)
+            t = 0
+            while t < 2 and u >= sub_cum[base, t]:
+                t += 1
+            seq[j] = sub_tgt[base, t]
+    return n_q
+
+
+@njit(cache=True, nogil=True)
+def _write_record(out, o, tid, pos, end, mapq, flag, seq, qual, l_seq, ops, lens, n_ops,
+                  mpos, tlen, name_prefix, name_id, m_ops, m_lens, m_nops,
+                  rg_tag, sp_tags, sp_start, sp_end, umi, umi_len):
+    start = o
+    o += 4
+    _put32(out, o, tid)
+    _put32(out, o + 4, pos)
+    # name: prefix + decimal id + NUL
+    name_o = o + 32
+    p = name_o
+    for k in range(name_prefix.shape[0]):
+        out[p] = name_prefix[k]
+        p += 1
+    p = _put_uint(out, p, name_id)
+    out[p] = 0
+    p += 1
+    l_name = p - name_o
+    out[o + 8] = l_name
+    out[o + 9] = mapq
+    _put16(out, o + 10, reg2bin(pos, end))
+    _put16(out, o + 12, n_ops)
+    _put16(out, o + 14, flag)
+    _put32(out, o + 16, l_seq)
+    _put32(out, o + 20, tid)
+    _put32(out, o + 24, mpos)
+    _put32(out, o + 28, tlen)
+    for k in range(n_ops):
+        _put32(out, p, (lens[k] << 4) | ops[k])
+        p += 4
+    for j in range(0, l_seq, 2):
+        hi = _NT16[seq[j]]
+        lo = _NT16[seq[j + 1]] if j + 1 < l_seq else 0
+        out[p] = (hi << 4) | lo
+        p += 1
+    for j in range(l_seq):
+        out[p] = qual[j]
+        p += 1
+    for k in range(rg_tag.shape[0]):
+        out[p] = rg_tag[k]
+        p += 1
+    for k in range(sp_start, sp_end):
+        out[p] = sp_tags[k]
+        p += 1
+    # MC:Z:<mate cigar>
+    out[p] = 77
+    out[p + 1] = 67
+    out[p + 2] = 90
+    p += 3
+    for k in range(m_nops):
+        p = _put_uint(out, p, m_lens[k])
+        out[p] = _OP_CHARS[m_ops[k]]
+        p += 1
+    out[p] = 0
+    p += 1
+    if umi_len > 0:
+        out[p] = 82
+        out[p + 1] = 88
+        out[p + 2] = 90
+        p += 3
+        for k in range(umi_len):
+            out[p] = _ACGT[umi[k]]
+            p += 1
+        out[p] = 0
+        p += 1
+    _put32(out, start, p - start - 4)
+    return p
+
+
+@njit(cache=True, nogil=True)
+def encode_fragments(genome, site_gpos, site_alleles,
+                     frag_tid, frag_pos, frag_len, frag_src, frag_copy, frag_mapq, frag_ndup,
+                     read_len, indel_rate, clip_rate, umi_len,
+                     qual_values, qual_thr, err_thr, sub_cum, sub_tgt,
+                     name_prefix, name_start, rg_tag, sp_tags, sp_off,
+                     seed, out, rec_off, rec_key):
+    """Encode every fragment (and its duplicate copies) as two BAM records.
+
+    Parameters (all arrays; n = number of fragments)
+    ----------
+    genome : uint8 (genome_length,)  base codes 0..3 of all contigs, concatenated
+    site_gpos : int64 (n_sites,)  sorted genome-global offsets of the SNP sites
+    site_alleles : uint8 (n_copies, n_sites)  base code carried by each haplotype copy
+    frag_tid, frag_pos : int32/int64 (n,)  placed contig and 0-based start
+    frag_len : int32 (n,)  fragment length (bp)
+    frag_src : int64 (n,)  genome-global offset of the fragment's first source base
+    frag_copy : int32 (n,)  haplotype copy (``2 * person + copy``) the fragment comes from
+    frag_mapq : uint8 (n,)
+    frag_ndup : int32 (n,)  extra PCR-duplicate copies (flagged 0x400)
+    qual_thr : uint64 (n_bins,)  cumulative thresholds (top 32 bits) choosing a quality bin
+    err_thr : uint64 (n_bins, 5)  error threshold (low 32 bits) per bin and true base
+    sub_cum, sub_tgt : (4, 3)  cumulative choice of the wrong base given an error
+    sp_tags : uint8  ``spZ<person>\\0`` of every person, concatenated; sp_off (n_people+1,)
+    seed : int  seed of this chunk's random stream, drawn from the caller's rng
+    out : uint8  output buffer (large enough); rec_off/rec_key : int64 (n_records,)
+
+    Returns
+    -------
+    (n_records, n_bytes, next_name)
+    """
+    state = np.zeros(1, dtype=np.uint64)
+    state[0] = np.uint64(seed)
+    max_len = 0
+    for i in range(frag_len.shape[0]):
+        max_len = max(max_len, frag_len[i])
+    fs = np.empty(max_len + 1, dtype=np.uint8)
+    seq_a = np.empty(read_len + 8, dtype=np.uint8)
+    seq_b = np.empty(read_len + 8, dtype=np.uint8)
+    qual_a = np.empty(read_len + 8, dtype=np.uint8)
+    qual_b = np.empty(read_len + 8, dtype=np.uint8)
+    ops_a = np.empty(MAX_OPS, dtype=np.int64)
+    lens_a = np.empty(MAX_OPS, dtype=np.int64)
+    ops_b = np.empty(MAX_OPS, dtype=np.int64)
+    lens_b = np.empty(MAX_OPS, dtype=np.int64)
+    umi = np.zeros(max(umi_len, 1), dtype=np.uint8)
+    n_sites = site_gpos.shape[0]
+    o = 0
+    nrec = 0
+    name_id = name_start
+    for i in range(frag_len.shape[0]):
+        L = frag_len[i]
+        src = frag_src[i]
+        for j in range(L):
+            fs[j] = genome[src + j]
+        # SNP alleles of this haplotype copy
+        s = np.searchsorted(site_gpos, src)
+        while s < n_sites and site_gpos[s] < src + L:
+            fs[site_gpos[s] - src] = site_alleles[frag_copy[i], s]
+            s += 1
+        for k in range(umi_len):
+            umi[k] = _below(state, 4)
+        rl = min(read_len, L)
+        tid = frag_tid[i]
+        person = frag_copy[i] // 2
+        sp0 = sp_off[person]
+        sp1 = sp_off[person + 1]
+        for d in range(frag_ndup[i] + 1):
+            r1_reverse = _uniform(state) < 0.5
+            ws_a, span_a, n_a = _make_read(fs, L, True, rl, indel_rate, clip_rate, state, ops_a, lens_a)
+            ws_b, span_b, n_b = _make_read(fs, L, False, rl, indel_rate, clip_rate, state, ops_b, lens_b)
+            lq_a = _fill_read(fs, ws_a, ops_a, lens_a, n_a, state, seq_a, qual_a, qual_values,
+                              qual_thr, err_thr, sub_cum, sub_tgt)
+            lq_b = _fill_read(fs, ws_b, ops_b, lens_b, n_b, state, seq_b, qual_b, qual_values,
+                              qual_thr, err_thr, sub_cum, sub_tgt)
+            pos_a = frag_pos[i] + ws_a
+            pos_b = frag_pos[i] + ws_b
+            end_a = pos_a + span_a
+            end_b = pos_b + span_b
+            left = min(pos_a, pos_b)
+            right = max(end_a, end_b)
+            tlen = right - left
+            tlen_a = tlen if pos_a <= pos_b else -tlen
+            tlen_b = -tlen_a
+            dup = FLAG_DUP if d > 0 else 0
+            base = FLAG_PAIRED | FLAG_PROPER | dup
+            flag_a = base | FLAG_MATE_REVERSE | (FLAG_READ2 if r1_reverse else FLAG_READ1)
+            flag_b = base | FLAG_REVERSE | (FLAG_READ1 if r1_reverse else FLAG_READ2)
+            rec_off[nrec] = o
+            rec_key[nrec] = (np.int64(tid) << 36) | pos_a
+            nrec += 1
+            o = _write_record(out, o, tid, pos_a, end_a, frag_mapq[i], flag_a, seq_a, qual_a, lq_a,
+                              ops_a, lens_a, n_a, pos_b, tlen_a, name_prefix, name_id,
+                              ops_b, lens_b, n_b, rg_tag, sp_tags, sp0, sp1, umi, umi_len)
+            rec_off[nrec] = o
+            rec_key[nrec] = (np.int64(tid) << 36) | pos_b
+            nrec += 1
+            o = _write_record(out, o, tid, pos_b, end_b, frag_mapq[i], flag_b, seq_b, qual_b, lq_b,
+                              ops_b, lens_b, n_b, pos_a, tlen_b, name_prefix, name_id,
+                              ops_a, lens_a, n_a, rg_tag, sp_tags, sp0, sp1, umi, umi_len)
+            name_id += 1
+    return nrec, o, name_id
+
+
+@njit(cache=True, nogil=True)
+def gather_records(buf, offs, lens, order, out):
+    """Copy records ``order`` of ``buf`` (at ``offs``/``lens``) contiguously into ``out``."""
+    o = 0
+    for k in range(order.shape[0]):
+        i = order[k]
+        s = offs[i]
+        n = lens[i]
+        out[o:o + n] = buf[s:s + n]
+        o += n
+    return o
