@@ -1,0 +1,233 @@
+"""Fast BGZF reading for the counting kernel: block parsing, ISA-L inflation, BAI offsets.
+
+pysam's bundled htslib inflates with zlib, which alone costs about twice the BAM decode
+floor (see ``PERFORMANCE.md``).  Here compressed BGZF blocks are read in large chunks,
+their sizes parsed from the block headers (SAM spec 4.1), and each block's raw DEFLATE
+data inflated with ISA-L (``isal.isal_zlib``, which releases the GIL).  With ``threads >
+1`` batches are inflated ahead by a thread pool while the caller runs the kernel on the
+previous batch.  :func:`read_bai` parses a BAI index (SAM spec 5.2) to find where the reads
+of a region start, so that whole runs of sites are streamed and nothing seeks per site.
+"""
+from __future__ import annotations
+
+import struct
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from isal import isal_zlib
+
+from ..errors import FormatError
+
+#: Room kept in front of every inflated batch for the unfinished record of the previous one.
+HEADROOM = 1 << 16
+#: Compressed bytes read per batch (tests make it tiny to cross every boundary).
+CHUNK = 1 << 20
+_MAGIC = b"\x1f\x8b\x08\x04"
+
+
+@dataclass
+class Batch:
+    """Inflated data of consecutive blocks: ``data[HEADROOM:HEADROOM + n]``.
+
+    ``coffsets[i]`` is the compressed file offset of the block whose data starts at
+    ``ustarts[i]`` (relative to ``HEADROOM``).
+    """
+
+    data: np.ndarray
+    n: int
+    coffsets: list
+    ustarts: list
+
+
+def _parse_blocks(raw: bytes, base: int, path) -> tuple[list, int]:
+    """Split ``raw`` (starting at file offset ``base``) into whole blocks.
+
+    Returns ``([(start, header_len, bsize, isize), ...], consumed)``.
+    """
+    blocks = []
+    o, n = 0, len(raw)
+    unpack = struct.unpack_from
+    while o + 18 <= n:
+        if raw[o:o + 4] != _MAGIC:
+            raise FormatError(f"{path}: corrupt BGZF block header at byte {base + o}")
+        xlen = unpack("<H", raw, o + 10)[0]
+        if o + 12 + xlen > n:
+            break
+        bsize = -1
+        if raw[o + 12:o + 14] == b"BC":  # the usual layout: BC is the first subfield
+            bsize = unpack("<H", raw, o + 16)[0] + 1
+        else:
+            x = o + 12
+            while x < o + 12 + xlen:
+                slen = unpack("<H", raw, x + 2)[0]
+                if raw[x:x + 2] == b"BC":
+                    bsize = unpack("<H", raw, x + 4)[0] + 1
+                x += 4 + slen
+        if bsize < 0:
+            raise FormatError(f"{path}: BGZF block without size field at byte {base + o}")
+        if o + bsize > n:
+            break
+        isize = unpack("<I", raw, o + bsize - 4)[0]
+        blocks.append((o, 12 + xlen, bsize, isize))
+        o += bsize
+    return blocks, o
+
+
+def _inflate(raw: bytes, blocks: list, base: int, path) -> Batch:
+    total = sum(b[3] for b in blocks)
+    out = np.empty(HEADROOM + total, dtype=np.uint8)
+    view = memoryview(raw)
+    u = HEADROOM
+    coffsets, ustarts = [], []
+    for start, hlen, bsize, isize in blocks:
+        coffsets.append(base + start)
+        ustarts.append(u - HEADROOM)
+        if isize:
+            try:
+                data = isal_zlib.decompress(view[start + hlen:start + bsize - 8], wbits=-15, bufsize=isize)
+            except isal_zlib.error as exc:
+                raise FormatError(f"{path}: corrupt BGZF block at byte {base + start}: {exc}") from None
+            if len(data) != isize:
+                raise FormatError(f"{path}: BGZF block at byte {base + start} inflates to {len(data)} "
+                                  f"bytes, header says {isize}")
+            out[u:u + isize] = np.frombuffer(data, dtype=np.uint8)
+            u += isize
+    return Batch(out, total, coffsets, ustarts)
+
+
+class BgzfStream:
+    """Sequential reader of inflated BGZF batches from a compressed offset.
+
+    Parameters
+    ----------
+    path : Path
+    threads : int
+        Inflating threads; 1 inflates in the caller's thread.
+    chunk : int
+        Compressed bytes read per batch.
+    """
+
+    def __init__(self, path, threads: int = 1, chunk: int | None = None):
+        self.path = Path(path)
+        self._fh = open(self.path, "rb")
+        self.size = self.path.stat().st_size
+        self.threads = threads
+        self.chunk = CHUNK if chunk is None else chunk
+        self._pool = ThreadPoolExecutor(max_workers=threads) if threads > 1 else None
+        self._queue: deque = deque()
+        self._next = 0          # compressed offset of the next chunk to read
+        self._pending = b""     # bytes of an incomplete block carried to the next read
+
+    def close(self):
+        for fut in self._queue:
+            fut.cancel()
+        self._queue.clear()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+        self._fh.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def seek(self, coffset: int) -> None:
+        """Restart reading at a block boundary (drops batches read ahead)."""
+        for fut in self._queue:
+            fut.cancel()
+        for fut in self._queue:
+            if not fut.cancelled():
+                fut.result()
+        self._queue.clear()
+        self._next = coffset
+        self._pending = b""
+
+    def _read_raw(self):
+        """Read the next chunk of whole blocks; None at end of file."""
+        while True:
+            self._fh.seek(self._next)
+            more = self._fh.read(self.chunk)
+            raw = self._pending + more if self._pending else more
+            base = self._next - len(self._pending)
+            if not raw:
+                return None
+            blocks, used = _parse_blocks(raw, base, self.path)
+            if blocks:
+                self._next += len(more)
+                self._pending = raw[used:]
+                return raw, blocks, base
+            if not more:
+                raise FormatError(f"{self.path}: truncated BGZF block at byte {base}")
+            self._next += len(more)
+            self._pending = raw
+
+    def next_batch(self) -> Batch | None:
+        if self._pool is None:
+            got = self._read_raw()
+            return None if got is None else _inflate(*got, self.path)
+        while len(self._queue) < self.threads + 1:
+            got = self._read_raw()
+            if got is None:
+                break
+            self._queue.append(self._pool.submit(_inflate, *got, self.path))
+        if not self._queue:
+            return None
+        return self._queue.popleft().result()
+
+
+@dataclass(frozen=True)
+class BaiRef:
+    """BAI data of one reference: its linear index and first-read offset."""
+
+    linear: np.ndarray   # uint64 virtual offsets per 16 kb window
+    first: int           # virtual offset of the first read (0 if unknown)
+    has_reads: bool
+
+
+def read_bai(path) -> list:
+    """Parse a BAI file into one :class:`BaiRef` per reference sequence."""
+    raw = Path(path).read_bytes()
+    if raw[:4] != b"BAI\x01":
+        raise FormatError(f"{path}: not a BAI index")
+    unpack = struct.unpack_from
+    (n_ref,) = unpack("<i", raw, 4)
+    o = 8
+    refs = []
+    try:
+        for _ in range(n_ref):
+            (n_bin,) = unpack("<i", raw, o)
+            o += 4
+            first = 0
+            min_beg = None
+            for _ in range(n_bin):
+                bin_id, n_chunk = unpack("<Ii", raw, o)
+                o += 8
+                if bin_id == 37450:  # pseudo-bin: (first, last) read offsets, then counts
+                    first = unpack("<Q", raw, o)[0]
+                elif n_chunk:
+                    beg = unpack("<Q", raw, o)[0]
+                    min_beg = beg if min_beg is None else min(min_beg, beg)
+                o += 16 * n_chunk
+            (n_intv,) = unpack("<i", raw, o)
+            o += 4
+            linear = np.frombuffer(raw, dtype="<u8", count=n_intv, offset=o).astype(np.uint64)
+            o += 8 * n_intv
+            if not first and min_beg is not None:
+                first = min_beg
+            refs.append(BaiRef(linear, int(first), n_bin > 0))
+    except struct.error:
+        raise FormatError(f"{path}: truncated BAI index") from None
+    return refs
+
+
+def start_offset(ref: BaiRef, pos: int) -> int:
+    """Virtual offset at or before the first read overlapping 0-based ``pos``."""
+    lin = ref.linear
+    w = min(pos >> 14, len(lin) - 1)
+    while w >= 0 and lin[w] == 0:
+        w -= 1
+    return int(lin[w]) if w >= 0 else ref.first

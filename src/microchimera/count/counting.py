@@ -1,0 +1,486 @@
+"""Fragment-aware allele counting at SNP sites: :func:`count_alleles`.
+
+What is counted (``docs/count.md`` has the long form):
+
+* reads: primary, mapped, not duplicate, not QC-fail, MAPQ >= ``min_mapq`` (and flagged
+  proper pair with ``require_proper_pairs``); orphans and improper pairs count by default;
+* bases: aligned (``M``/``=``/``X``) bases at a site with base quality >= ``min_baseq``
+  and a call of A/C/G/T.  Sites inside deletions/``N`` skips or under soft clips get no
+  base from that read;
+* fragments: the two mates of a pair count once per site.  Where both show a base: same
+  base -> one count (the strand of the higher-quality mate, ties: first mate); different
+  bases -> the higher-quality base if its quality exceeds the other's by at least
+  :data:`MATE_QDIFF`, otherwise no count (a *conflict*, reported in the statistics).
+
+BAM files are read by the compiled kernel in :mod:`._kernels`, fed by :mod:`._bgzf`
+(ISA-L inflation, BAI offsets, whole runs of sites streamed at once).  CRAM (and BAMs
+with only a CSI index) go through pysam, which hands the same kernel re-packed records:
+same results, slower.
+"""
+from __future__ import annotations
+
+import bisect
+import logging
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..conventions import COUNT_DTYPE
+from ..errors import FormatError, InputError, UsageError
+from ..io.alignments import AlignmentInfo, check_reference_alleles, match_contigs, open_alignments
+from ..io.sites import SiteTable
+from . import _kernels as K
+from .table import AlleleCounts, FragmentTable
+
+logger = logging.getLogger(__name__)
+
+#: Mates disagreeing at a site: keep the higher-quality base only if it is better by this much
+#: (10 = ten times less likely to be an error); otherwise count neither.
+MATE_QDIFF = 10
+#: Sites further apart than this (bp) are read as separate spans (one index jump each).
+SPAN_GAP = 100_000
+#: Jump to the next span only if it starts at least this many compressed bytes ahead;
+#: closer ones are cheaper to stream through.
+SEEK_MIN = 4 << 20
+#: Initial capacities: site observations per read, pending reads, fragment rows (grown on demand).
+_INITIAL = {"k": 32, "e": 4096, "c": 1 << 16}
+
+
+@dataclass(frozen=True)
+class CountResult:
+    """Output of :func:`count_alleles` with ``fragments=True``.
+
+    Attributes
+    ----------
+    counts : AlleleCounts
+    fragments : FragmentTable
+        Every fragment showing an allele at two or more sites.
+    """
+
+    counts: AlleleCounts
+    fragments: FragmentTable
+
+
+@dataclass
+class _Spans:
+    """Sites in kernel order (BAM contig id, then position) and the runs to stream."""
+
+    order: np.ndarray          # int64 (n_sites,): kernel site k is SiteTable site order[k]
+    tid_start: np.ndarray      # int64 (n_refs + 1,)
+    pos: np.ndarray            # int64 (n_sites,) in kernel order
+    ref: np.ndarray
+    alt: np.ndarray
+    runs: list = field(default_factory=list)  # [(tid, first_pos, last_pos)]
+
+
+def _plan(sites: SiteTable, info: AlignmentInfo) -> _Spans:
+    used = [sites.contigs[i] for i in np.unique(sites.contig_id)]
+    mapping = match_contigs(used, info.contigs, what="site", where=info.path)
+    tid_of = {c: i for i, c in enumerate(info.contigs)}
+    cid_to_tid = np.full(len(sites.contigs), -1, dtype=np.int64)
+    for name, target in mapping.items():
+        cid_to_tid[sites.contigs.index(name)] = tid_of[target]
+    tid = cid_to_tid[sites.contig_id]
+    order = np.lexsort((sites.pos, tid)).astype(np.int64)
+    tid_sorted = tid[order]
+    pos = sites.pos[order].astype(np.int64)
+    tid_start = np.searchsorted(tid_sorted, np.arange(len(info.contigs) + 1)).astype(np.int64)
+    breaks = np.flatnonzero((np.diff(tid_sorted) != 0) | (np.diff(pos) > SPAN_GAP)) + 1
+    starts = np.concatenate(([0], breaks))
+    ends = np.concatenate((breaks, [len(pos)])) - 1
+    runs = [(int(tid_sorted[a]), int(pos[a]), int(pos[b])) for a, b in zip(starts, ends, strict=True)]
+    return _Spans(order, tid_start, pos, sites.ref[order].copy(), sites.alt[order].copy(), runs)
+
+
+class _KernelState:
+    """All arrays of one kernel run (one alignment file), grown on demand."""
+
+    def __init__(self, spans: _Spans, *, min_mapq, min_baseq, proper, fragments,
+                 k=32, e=4096, c=1 << 16):
+        self.spans = spans
+        n_sites = len(spans.pos)
+        self.params = np.zeros(K.N_PARAMS, dtype=np.int64)
+        self.params[[K.P_MIN_MAPQ, K.P_MIN_BASEQ, K.P_PROPER, K.P_FRAGMENTS, K.P_MATE_QDIFF]] = (
+            min_mapq, min_baseq, int(proper), int(fragments), MATE_QDIFF)
+        self.state = np.zeros(K.N_STATE, dtype=np.int64)
+        self.state[K.ST_TID] = -1
+        self.state[K.ST_POS] = -1
+        self.counts = np.zeros((6, n_sites), dtype=COUNT_DTYPE)
+        self._alloc_entries(e, k)
+        self._alloc_scratch(k)
+        self.c = max(c, 4 * k) if fragments else 1
+        self._alloc_frags()
+        self.frag_chunks = []
+
+    def _alloc_entries(self, e, k):
+        self.e_key = np.zeros(e, np.int64)
+        self.e_pos = np.zeros(e, np.int64)
+        self.e_mpos = np.zeros(e, np.int64)
+        self.e_uid = np.full(e, -1, np.int64)
+        self.e_flag = np.zeros(e, np.int64)
+        self.e_nobs = np.zeros(e, np.int64)
+        self.e_site = np.zeros((e, k), np.int64)
+        self.e_base = np.zeros((e, k), np.uint8)
+        self.e_qual = np.zeros((e, k), np.uint8)
+        self.free = np.arange(e - 1, -1, -1, dtype=np.int64)
+        self.state[K.ST_FREE] = e
+        self.h_slot = np.full(4 * e, -1, np.int64)
+        self.hp_key = np.zeros(2 * e, np.int64)
+        self.hp_ent = np.zeros(2 * e, np.int64)
+        self.hp_uid = np.zeros(2 * e, np.int64)
+
+    def _alloc_scratch(self, k):
+        self.s_site = np.zeros(k, np.int64)
+        self.s_base = np.zeros(k, np.uint8)
+        self.s_qual = np.zeros(k, np.uint8)
+        self.m_site = np.zeros(2 * k, np.int64)
+        self.m_base = np.zeros(2 * k, np.uint8)
+        self.m_qual = np.zeros(2 * k, np.uint8)
+        self.m_rev = np.zeros(2 * k, np.int64)
+        self.m_mates = np.zeros(2 * k, np.uint8)
+
+    def _alloc_frags(self):
+        c = self.c
+        self.f_id = np.zeros(c, np.int64)
+        self.f_site = np.zeros(c, np.int64)
+        self.f_allele = np.zeros(c, np.int8)
+        self.f_qual = np.zeros(c, np.uint8)
+        self.f_rev = np.zeros(c, np.int64)
+        self.f_mates = np.zeros(c, np.uint8)
+
+    def _grow_k(self):
+        k = self.e_site.shape[1] * 2
+        for name in ("e_site", "e_base", "e_qual"):
+            old = getattr(self, name)
+            new = np.zeros((old.shape[0], k), old.dtype)
+            new[:, :old.shape[1]] = old
+            setattr(self, name, new)
+        self._alloc_scratch(k)
+        if self.params[K.P_FRAGMENTS] and self.c < 4 * k:
+            self._drain()
+            self.c = 4 * k
+            self._alloc_frags()
+
+    def _grow_e(self):
+        e_old = len(self.e_key)
+        e = 2 * e_old
+        for name in ("e_key", "e_pos", "e_mpos", "e_flag", "e_nobs"):
+            old = getattr(self, name)
+            new = np.zeros(e, old.dtype)
+            new[:e_old] = old
+            setattr(self, name, new)
+        uid = np.full(e, -1, np.int64)
+        uid[:e_old] = self.e_uid
+        self.e_uid = uid
+        for name in ("e_site", "e_base", "e_qual"):
+            old = getattr(self, name)
+            new = np.zeros((e, old.shape[1]), old.dtype)
+            new[:e_old] = old
+            setattr(self, name, new)
+        # The free stack was empty; the new entries are all free.
+        self.free = np.zeros(e, np.int64)
+        self.free[:e - e_old] = np.arange(e - 1, e_old - 1, -1)
+        self.state[K.ST_FREE] = e - e_old
+        for name in ("hp_key", "hp_ent", "hp_uid"):
+            old = getattr(self, name)
+            new = np.zeros(2 * e, np.int64)
+            new[:len(old)] = old
+            setattr(self, name, new)
+        self.h_slot = np.full(4 * e, -1, np.int64)
+        K.rebuild_hash(self.h_slot, self.e_key, self.e_uid, self.state)
+
+    def _drain(self):
+        n = int(self.state[K.ST_FRAG_FILL])
+        if n:
+            self.frag_chunks.append((self.f_id[:n].copy(), self.f_site[:n].copy(), self.f_allele[:n].copy(),
+                                     self.f_qual[:n].copy(), self.f_rev[:n].astype(bool),
+                                     self.f_mates[:n].copy()))
+        self.state[K.ST_FRAG_FILL] = 0
+
+    def set_stop(self, tid, pos):
+        self.params[K.P_STOP_TID] = tid
+        self.params[K.P_STOP_POS] = pos
+
+    def run(self, buf, off, end):
+        """Run the kernel until it needs data or finishes the span; returns (status, offset)."""
+        sp = self.spans
+        while True:
+            status, off = K.count_records(
+                buf, off, end, self.params, self.state, sp.tid_start, sp.pos, sp.ref, sp.alt,
+                self.counts, self.e_key, self.e_pos, self.e_mpos, self.e_uid, self.e_flag, self.e_nobs,
+                self.e_site, self.e_base, self.e_qual, self.free, self.h_slot, self.hp_key,
+                self.hp_ent, self.hp_uid, self.s_site, self.s_base, self.s_qual, self.m_site,
+                self.m_base, self.m_qual, self.m_rev, self.m_mates, self.f_id, self.f_site,
+                self.f_allele, self.f_qual, self.f_rev, self.f_mates)
+            if status == K.GROW_K:
+                self._grow_k()
+            elif status == K.GROW_E:
+                self._grow_e()
+            elif status == K.DRAIN:
+                self._drain()
+            else:
+                return status, off
+
+    def finish(self):
+        sp = self.spans
+        while K.flush_all(self.params, self.state, sp.ref, sp.alt, self.counts, self.e_nobs,
+                          self.e_site, self.e_base, self.e_qual, self.e_flag, self.e_uid, self.e_key,
+                          self.free, self.h_slot, self.hp_key, self.hp_ent, self.hp_uid, self.m_site,
+                          self.m_base, self.m_qual, self.m_rev, self.m_mates, self.f_id, self.f_site,
+                          self.f_allele, self.f_qual, self.f_rev, self.f_mates) == K.DRAIN:
+            self._drain()
+        self._drain()
+
+    def stats(self) -> dict:
+        s = self.state
+        return {"reads": int(s[K.ST_READS]), "skipped_flag": int(s[K.ST_SKIP_FLAG]),
+                "skipped_mapq": int(s[K.ST_SKIP_MAPQ]), "skipped_not_proper": int(s[K.ST_SKIP_PROPER]),
+                "fragments_counted": int(s[K.ST_USED]), "overlapping_pairs_merged": int(s[K.ST_MERGED]),
+                "mate_conflicts": int(s[K.ST_CONFLICT]), "mate_not_seen": int(s[K.ST_ORPHAN_FLUSH])}
+
+
+def _kernel_error(status, info: AlignmentInfo, where: str):
+    if status == K.NOT_SORTED:
+        return FormatError(f"{info.path}: records out of coordinate order {where}; "
+                           "run `samtools sort` and `samtools index`")
+    return FormatError(f"{info.path}: malformed BAM record {where}")
+
+
+def _count_bam(info: AlignmentInfo, kst: _KernelState, threads: int) -> None:
+    """Stream the BAM with the fast reader, jumping (via the BAI) between runs of sites."""
+    from ._bgzf import HEADROOM, BgzfStream, read_bai, start_offset
+
+    bai = read_bai(info.index)
+    if len(bai) != len(info.contigs):
+        raise FormatError(f"{info.index}: index has {len(bai)} references, BAM header {len(info.contigs)}; "
+                          "rebuild the index")
+    with BgzfStream(info.path, threads=threads) as stream:
+        batch, off, end = None, 0, 0
+        cur_coff = -1
+        for tid, first, last in kst.spans.runs:
+            if tid >= len(bai) or not bai[tid].has_reads:
+                continue
+            voff = start_offset(bai[tid], first)
+            coff, uoff = voff >> 16, voff & 0xFFFF
+            if batch is None or coff > cur_coff + SEEK_MIN:
+                stream.seek(coff)
+                batch = stream.next_batch()
+                if batch is None:
+                    raise FormatError(f"{info.path}: index points past the end of the file; rebuild the index")
+                off, end = HEADROOM + uoff, HEADROOM + batch.n
+            kst.set_stop(tid, last)
+            while True:
+                status, off = kst.run(batch.data, off, end)
+                if status == K.SPAN_DONE:
+                    i = bisect.bisect_right(batch.ustarts, off - HEADROOM) - 1
+                    cur_coff = batch.coffsets[max(i, 0)]
+                    break
+                if status != K.NEED_DATA:
+                    raise _kernel_error(status, info, f"in the block at byte {batch.coffsets[0]} or after")
+                left = batch.data[off:end]
+                nxt = stream.next_batch()
+                if nxt is None:
+                    if len(left):
+                        raise FormatError(f"{info.path}: truncated BAM (file ends inside a record)")
+                    cur_coff = 1 << 62  # end of file: every later run starts a new read
+                    batch = None
+                    break
+                if len(left) > HEADROOM:  # a record longer than 64 kb: concatenate
+                    data = np.concatenate((np.zeros(HEADROOM, np.uint8), left, nxt.data[HEADROOM:HEADROOM + nxt.n]))
+                    nxt.data = data
+                    nxt.n = len(left) + nxt.n
+                    nxt.ustarts = [u + len(left) for u in nxt.ustarts]
+                    off = HEADROOM
+                else:
+                    nxt.data[HEADROOM - len(left):HEADROOM] = left
+                    off = HEADROOM - len(left)
+                batch = nxt
+                end = HEADROOM + batch.n
+            if batch is None:
+                break
+    kst.finish()
+
+
+def _pack_read(read) -> bytes:
+    """BAM binary form of a pysam read (for the CRAM path), SAM spec 4.2."""
+    name = (read.query_name or "*").encode() + b"\0"
+    cigar = read.cigartuples or []
+    seq = read.query_sequence or ""
+    n = len(seq)
+    codes = np.frombuffer(seq.encode(), dtype=np.uint8)
+    nib = _NT16[codes] if n else np.zeros(0, np.uint8)
+    if n % 2:
+        nib = np.concatenate((nib, [0]))
+    packed = ((nib[0::2] << 4) | nib[1::2]).astype(np.uint8).tobytes()
+    qual = read.query_qualities
+    qbytes = (bytes(qual) if qual is not None else b"\xff" * n)
+    body = struct.pack("<iiBBHHHiiii", read.reference_id, read.reference_start, len(name),
+                       read.mapping_quality, 0, len(cigar), read.flag, n, read.next_reference_id,
+                       read.next_reference_start, read.template_length)
+    body += name + b"".join(struct.pack("<I", (ln << 4) | op) for op, ln in cigar) + packed + qbytes
+    return struct.pack("<i", len(body)) + body
+
+
+_NT16 = np.full(256, 15, dtype=np.uint8)
+for _i, _b in enumerate("=ACMGRSVTWYHKDBN"):
+    _NT16[ord(_b)] = _NT16[ord(_b.lower())] = _i
+
+
+def _count_pysam(info: AlignmentInfo, kst: _KernelState) -> None:
+    """The same kernel over records decoded by pysam/htslib (CRAM; BAM with a CSI index)."""
+    import pysam
+
+    kwargs = {"reference_filename": str(info.reference)} if info.reference else {}
+    mode = "rc" if info.format == "CRAM" else "rb"
+    try:
+        with pysam.AlignmentFile(str(info.path), mode, **kwargs) as af:
+            prev_tid, prev_end = -1, -1
+            for tid, first, last in kst.spans.runs:
+                kst.set_stop(tid, last)
+                parts = []
+                for read in af.fetch(info.contigs[tid], first, last + 1):
+                    if tid == prev_tid and read.reference_start < prev_end:
+                        continue  # already returned by the previous run's fetch
+                    parts.append(_pack_read(read))
+                    if len(parts) >= 4096:
+                        _feed(kst, parts, info)
+                        parts = []
+                _feed(kst, parts, info)
+                prev_tid, prev_end = tid, last + 1
+    except (OSError, ValueError) as exc:
+        raise FormatError(f"{info.path}: cannot read records: {exc}") from exc
+    kst.finish()
+
+
+def _feed(kst, parts, info):
+    if not parts:
+        return
+    buf = np.frombuffer(b"".join(parts), dtype=np.uint8)
+    status, off = kst.run(buf, 0, len(buf))
+    if status == K.NEED_DATA and off != len(buf) or status < 0:
+        raise _kernel_error(status, info, "(decoded by htslib)")
+
+
+def parse_region(text: str, sites: SiteTable) -> np.ndarray:
+    """Boolean mask of the sites inside a region string ``chrom[:start-end]`` (1-based, inclusive).
+
+    Raises
+    ------
+    UsageError
+        If the region cannot be parsed or names no contig of the sites.
+    """
+    chrom, _, span = text.replace(",", "").partition(":")
+    mapping = {}
+    for c in sites.contigs:
+        for cand in (c, c[3:] if c.startswith("chr") else "chr" + c):
+            mapping.setdefault(cand, c)
+    if chrom not in mapping:
+        raise UsageError(f"--region {text!r}: contig {chrom!r} is not among the sites' contigs "
+                         f"({', '.join(sites.contigs[:10])})")
+    cid = sites.contigs.index(mapping[chrom])
+    start, end = 1, np.iinfo(np.int64).max
+    if span:
+        try:
+            a, _, b = span.partition("-")
+            start = int(a)
+            end = int(b) if b else end
+        except ValueError:
+            raise UsageError(f"--region {text!r}: expected chrom:start-end (1-based)") from None
+        if start < 1 or end < start:
+            raise UsageError(f"--region {text!r}: expected 1 <= start <= end")
+    return (sites.contig_id == cid) & (sites.pos >= start - 1) & (sites.pos <= end - 1)
+
+
+def count_alleles(alignments, sites: SiteTable, *, reference=None, min_mapq: int = 20,
+                  min_baseq: int = 20, threads: int = 1, region=None, require_proper_pairs: bool = False,
+                  fragments: bool = False, build_index: bool = False, progress: bool = False):
+    """Count ref/alt/other bases per fragment at every site, for each alignment file.
+
+    Parameters
+    ----------
+    alignments : list of str or Path
+        Coordinate-sorted, indexed BAM/CRAM files, one sample each (``@RG SM``; the file
+        stem when there is no ``@RG``).  Files of the same sample are added together.
+    sites : SiteTable
+        Biallelic SNPs (:func:`microchimera.io.sites.read_sites`).
+    reference : str or Path, optional
+        FASTA: needed for CRAM; when given, every site's REF is checked against it.
+    min_mapq, min_baseq : int
+        Minimum mapping quality of a read and base quality of a base.
+    threads : int
+        Threads inflating BGZF blocks ahead of the counting loop.
+    region : str, optional
+        ``chrom[:start-end]`` (1-based, inclusive): count only the sites inside.
+    require_proper_pairs : bool
+        Count only reads flagged as a proper pair (drops orphans, single-end reads).
+    fragments : bool
+        Also return the table of fragments showing two or more sites.
+    build_index : bool
+        Build missing indexes instead of failing.
+    progress : bool
+        Log one line per file at INFO level.
+
+    Returns
+    -------
+    AlleleCounts, or CountResult when ``fragments`` is true.
+        Counts of shape ``(n_samples, n_sites)`` over ``sites`` (restricted to ``region``).
+
+    Raises
+    ------
+    InputError
+        Missing/unindexed/truncated files, unknown contigs, REF/FASTA mismatch, CRAM without
+        reference, no site left in the region.
+    FormatError
+        Malformed or unsorted BAM records.
+    """
+    paths = [Path(p) for p in ([alignments] if isinstance(alignments, str | Path) else alignments)]
+    if not paths:
+        raise UsageError("no alignment files given")
+    if threads < 1:
+        raise UsageError(f"threads: expected >= 1, found {threads}")
+    for name, value in (("min_mapq", min_mapq), ("min_baseq", min_baseq)):
+        if not 0 <= int(value) <= 255:
+            raise UsageError(f"{name}: expected 0..255, found {value}")
+    if region is not None:
+        sites = sites.take(parse_region(region, sites))
+        if sites.n_sites == 0:
+            raise InputError(f"no site inside region {region}")
+    infos = [open_alignments(p, reference=reference, build_index=build_index) for p in paths]
+    if reference is not None:
+        check_reference_alleles(sites, reference)
+    samples = list(dict.fromkeys(info.sample for info in infos))
+    totals = np.zeros((len(samples), 6, sites.n_sites), dtype=COUNT_DTYPE)
+    frag_parts, stats = [], {}
+    next_fragment = np.zeros(len(samples), dtype=np.int64)
+    for info in infos:
+        s = samples.index(info.sample)
+        spans = _plan(sites, info)
+        kst = _KernelState(spans, min_mapq=min_mapq, min_baseq=min_baseq, proper=require_proper_pairs,
+                           fragments=fragments, **_INITIAL)
+        if info.format == "BAM" and info.index_kind == "bai":
+            _count_bam(info, kst, threads)
+        else:
+            _count_pysam(info, kst)
+        totals[s][:, spans.order] += kst.counts
+        st = kst.stats()
+        stats[str(info.path)] = {"sample": info.sample, **st}
+        (logger.info if progress else logger.debug)(
+            "%s (%s): %d reads, %d fragments counted, %d overlapping pairs merged, %d mate conflicts",
+            info.path, info.sample, st["reads"], st["fragments_counted"], st["overlapping_pairs_merged"],
+            st["mate_conflicts"])
+        if fragments:
+            for fid, fsite, allele, qual, rev, mates in kst.frag_chunks:
+                frag_parts.append((np.full(len(fid), s, np.int32), fid + next_fragment[s],
+                                   spans.order[fsite], allele, qual, rev, mates))
+            next_fragment[s] += kst.state[K.ST_FRAG_ID]
+    parameters = {"min_mapq": int(min_mapq), "min_baseq": int(min_baseq),
+                  "require_proper_pairs": bool(require_proper_pairs), "mate_min_qual_diff": MATE_QDIFF,
+                  "region": region, "reference": None if reference is None else str(reference),
+                  "alignments": [str(p) for p in paths], "stats": stats}
+    counts = AlleleCounts(tuple(samples), sites, *(np.ascontiguousarray(totals[:, i]) for i in range(6)),
+                          parameters=parameters)
+    if not fragments:
+        return counts
+    return CountResult(counts, FragmentTable.from_parts(tuple(samples), sites, frag_parts))
