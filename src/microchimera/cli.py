@@ -146,10 +146,60 @@ def run_simulate(args) -> int:
     return 0
 
 
+# count ----------------------------------------------------------------------------------
+def add_count_subcommand(sub, common) -> None:
+    """``microchimera count``: fragment-aware ref/alt/other counts at SNP sites."""
+    p = sub.add_parser(
+        "count", parents=[common], help="count ref/alt/other fragments at SNP sites (BAM/CRAM)",
+        description="Count, per sample and site, the fragments showing the ref, alt or another base "
+        "(a read pair counts once; rules in docs/count.md). Writes one row per (sample, site).")
+    p.add_argument("alignments", nargs="+", metavar="BAM", help="coordinate-sorted, indexed BAM/CRAM, "
+                   "one sample each (@RG SM, else the file name)")
+    p.add_argument("--sites", required=True, metavar="SITES", help="biallelic SNPs: VCF/BCF, or BED/TSV with ref and alt")
+    p.add_argument("--out", required=True, metavar="COUNTS", help="output file, e.g. counts.parquet")
+    p.add_argument("--tsv", action="store_true", help="write --out as tab-separated text instead of Parquet")
+    p.add_argument("--fragments", metavar="FRAG", help="also write fragments showing >= 2 sites (Parquet)")
+    p.add_argument("--reference", metavar="FASTA", help="reference FASTA: needed for CRAM; when given, "
+                   "sites' REF alleles are checked against it")
+    filters = p.add_argument_group("filters")
+    filters.add_argument("--min-mapq", type=non_negative_int, default=20, help="minimum mapping quality (default 20)")
+    filters.add_argument("--min-baseq", type=non_negative_int, default=20, help="minimum base quality (default 20)")
+    filters.add_argument("--proper-pairs", action="store_true", help="count only reads flagged as proper pairs "
+                         "(default: orphans and improper pairs count too)")
+    filters.add_argument("--region", metavar="REGION", help="only sites in chrom[:start-end] (1-based, inclusive)")
+    p.add_argument("--threads", type=positive_int, default=1, help="decompression threads (default 1)")
+    p.add_argument("--index", action="store_true", help="build missing BAM/CRAM indexes instead of failing")
+    p.set_defaults(runner=run_count)
+
+
+def run_count(args) -> int:
+    from .count import count_alleles, write_counts, write_counts_tsv, write_fragments
+    from .io.sites import read_sites
+
+    sites = read_sites(args.sites)
+    result = count_alleles(args.alignments, sites, reference=args.reference, min_mapq=args.min_mapq,
+                           min_baseq=args.min_baseq, threads=args.threads, region=args.region,
+                           require_proper_pairs=args.proper_pairs, fragments=bool(args.fragments),
+                           build_index=args.index, progress=not args.quiet)
+    counts = result.counts if args.fragments else result
+    counts.parameters.update(sites=str(args.sites), command=" ".join(sys.argv))
+    (write_counts_tsv if args.tsv else write_counts)(counts, args.out)
+    if args.fragments:
+        write_fragments(result.fragments, args.fragments, counts.parameters)
+    if not args.quiet:
+        depth = counts.depth
+        for i, name in enumerate(counts.samples):
+            print(f"{name}\tsites={counts.n_sites}\tcovered={int((depth[i] > 0).sum())}\t"
+                  f"mean_depth={float(depth[i].mean()):.1f}\talt={int(counts.alt_count[i].sum())}")
+        print(f"counts\t{args.out}" + (f"\nfragments\t{args.fragments}" if args.fragments else ""))
+    return 0
+
+
 # ----------------------------------------------------------------------------- parser
 _SUBCOMMANDS: list = []
 _SUBCOMMANDS.append(add_simulate_subcommand)
 _SUBCOMMANDS.append(add_ychrom_subcommand)
+_SUBCOMMANDS.append(add_count_subcommand)
 
 
 def get_parser() -> argparse.ArgumentParser:

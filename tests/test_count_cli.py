@@ -1,0 +1,74 @@
+"""`microchimera count` end to end: outputs, and bad input as one-line errors with exit code 1."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pysam
+import pytest
+
+from microchimera.cli import get_parser, main
+from microchimera.count import read_counts, read_fragments
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="module")
+def edge_files_fixture(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cli")
+    bam = d / "edge.bam"
+    pysam.sort("-o", str(bam), str(DATA / "count_edge.sam"))
+    pysam.index(str(bam))
+    return bam, DATA / "count_edge_sites.tsv"
+
+
+def test_count_parser__defaults():
+    args = get_parser().parse_args(["count", "a.bam", "--sites", "s.vcf", "--out", "c.parquet"])
+    assert (args.min_mapq, args.min_baseq, args.threads, args.proper_pairs, args.index) == (20, 20, 1, False, False)
+
+
+def test_run_count__parquet_fragments_and_tsv(edge_files_fixture, tmp_path, capsys):
+    bam, sites = edge_files_fixture
+    out, frag = tmp_path / "c.parquet", tmp_path / "f.parquet"
+    assert main(["count", str(bam), "--sites", str(sites), "--out", str(out), "--fragments", str(frag),
+                 "--threads", "2"]) == 0
+    counts = read_counts(out)
+    assert counts.samples == ("edge",)
+    np.testing.assert_array_equal(counts.alt_count[0], [2, 2, 3])
+    assert counts.parameters["min_baseq"] == 20 and counts.parameters["sites"] == str(sites)
+    table = read_fragments(frag)
+    assert table.column("pos").to_pylist() == [50, 70]
+    assert "edge\tsites=3" in capsys.readouterr().out
+    tsv = tmp_path / "c.tsv"
+    assert main(["count", str(bam), "--sites", str(sites), "--out", str(tsv), "--tsv", "-q"]) == 0
+    assert tsv.read_text().splitlines()[0].startswith("sample\tchrom\tpos")
+
+
+def _fails(argv, capsys, pattern):
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("microchimera: error:") and "Traceback" not in err
+    assert pattern in err, err
+
+
+def test_run_count__bad_input(edge_files_fixture, tmp_path, capsys):
+    bam, sites = edge_files_fixture
+    out = str(tmp_path / "c.parquet")
+    noindex = tmp_path / "noindex.bam"
+    shutil.copy(bam, noindex)
+    _fails(["count", str(noindex), "--sites", str(sites), "--out", out], capsys, "no index")
+    assert main(["count", str(noindex), "--sites", str(sites), "--out", out, "--index", "-q"]) == 0
+    cut = tmp_path / "cut.bam"
+    cut.write_bytes(bam.read_bytes()[:-30])
+    _fails(["count", str(cut), "--sites", str(sites), "--out", out], capsys, "truncated BAM")
+    indels = tmp_path / "indels.tsv"
+    indels.write_text("chr1\t50\tA\tAT\nchr1\t60\tCG\tC\n")
+    _fails(["count", str(bam), "--sites", str(indels), "--out", out], capsys, "no usable biallelic SNP")
+    other = tmp_path / "other.tsv"
+    other.write_text("chrQ\t50\tA\tG\n")
+    _fails(["count", str(bam), "--sites", str(other), "--out", out], capsys, "contigs not found: chrQ")
+    cram = tmp_path / "x.cram"
+    cram.write_bytes(b"CRAM" + bytes(40))
+    _fails(["count", str(cram), "--sites", str(sites), "--out", out], capsys, "CRAM needs the reference")
+    _fails(["count", str(tmp_path / "absent.bam"), "--sites", str(sites), "--out", out], capsys, "not found")
