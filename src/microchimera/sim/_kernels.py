@@ -190,7 +190,7 @@ def _fill_read(fs, ws, ops, lens, n_ops, state, seq, qual, qual_values, qual_thr
                 seq[q] = _below(state, 4)
                 q += 1
     n_q = q
-    n_bins = qual_thr.shape[0]
+    n_bins = qual_values.shape[0]
     for j in range(n_q):
         z = _rand(state)
         hi = z >> np.uint64(32)
