@@ -390,7 +390,7 @@ def _parse_people(t) -> tuple:
 _SAMPLE_KEYS = ("name", "host", "donors", "tissue", "depth", "persistence", "years")
 
 
-def _parse_samples(raw_list, people, persistence, seq) -> tuple:
+def _parse_samples(raw_list, people, persistence) -> tuple:
     if not isinstance(raw_list, list) or not raw_list:
         raise ScenarioError("samples: expected a non-empty list of samples ([[samples]] tables)")
     by_id = {p.id: p for p in people}
@@ -516,7 +516,7 @@ def load_scenario(source) -> Scenario:
         name=_string(data, "name", "", "scenario"),
         description=_string(data, "description", "", ""),
         people=people,
-        samples=_parse_samples(data["samples"], people, persistence, seq),
+        samples=_parse_samples(data["samples"], people, persistence),
         genome=_parse_genome(data.get("genome", {})),
         panel=_parse_panel(data.get("panel", {})),
         sequencing=seq,
