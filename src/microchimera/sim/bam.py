@@ -154,10 +154,25 @@ def _wg_segments(genome: SyntheticGenome, family: Family, weights, seq: Sequenci
         seg(p1, yr[1], [(cy, wy, off[Y_CONTIG])], seq.mapq, _CHRY),
         seg(yr[1], yr[2], [(cy, wy * (1 - m), off[Y_CONTIG]),
                            (cx, wx * m, off[X_CONTIG] + xr[1] - yr[1])], seq.mapq_xtr, _XTR),
-        seg(yr[2], ly - p2, [(cy, wy, off[Y_CONTIG])], seq.mapq, _CHRY),
+        *_y_specific_segments(seg, yr[2], ly - p2, genome.regions["ampliconic"], (cy, wy, off[Y_CONTIG]), seq),
         seg(ly - p2, ly, [(cx, wx / 2, off[X_CONTIG] + lx - ly), (cy, wy / 2, off[Y_CONTIG])],
             seq.mapq_par, _PAR),
     ]
+    return out
+
+
+def _y_specific_segments(seg, start, end, ampliconic, part, seq: Sequencing) -> list:
+    """Male-specific chrY from ``start`` to ``end``, with the palindrome arms at ``mapq_ampliconic``.
+
+    Fragments from an arm are placed at their true position; a real aligner cannot tell the
+    arms apart, hence the MAPQ (0 by default).
+    """
+    out, pos = [], start
+    for _, a0, a1 in ampliconic:
+        out.append(seg(pos, a0, [part], seq.mapq, _CHRY))
+        out.append(seg(a0, a1, [part], seq.mapq_ampliconic, _CHRY))
+        pos = a1
+    out.append(seg(pos, end, [part], seq.mapq, _CHRY))
     return out
 
 

@@ -4,7 +4,9 @@ Layout: autosomes ``chr1..chrN`` (random sequence), ``chrX`` and ``chrY``.  PAR1
 first ``par1_length`` bp and PAR2 the last ``par2_length`` bp of both chrX and chrY, with
 identical sequence.  An X-transposed region (XTR) of ``xtr_length`` bp sits in the middle
 of chrX and as a copy with ``xtr_identity`` identity (substitutions) at a third of chrY.
-Everything else on chrY is male-specific (``ychrom_regions.bed``).
+With ``ampliconic_length`` > 0, a palindrome (two arms, the second the reverse complement of
+the first) sits in the middle of the male-specific stretch after the XTR.  Everything else on
+chrY is male-specific (``ychrom_regions.bed``).
 """
 from __future__ import annotations
 
@@ -34,7 +36,7 @@ class SyntheticGenome:
     sites : SiteTable
         The SNP panel (alt bases and AF set).
     regions : dict
-        ``{"par1": ..., "par2": ..., "xtr_x": ..., "xtr_y": ..., "msy": [...]}`` as 0-based
+        ``{"par1": ..., "par2": ..., "xtr_x": ..., "xtr_y": ..., "ampliconic": [...], "msy": [...]}`` as 0-based
         half-open ``(contig, start, end)`` tuples.
     """
 
@@ -115,6 +117,15 @@ def build_genome(scenario: Scenario, rng: np.random.Generator) -> SyntheticGenom
     diff = rng.random(g.xtr_length) >= g.xtr_identity
     xtr[diff] = (xtr[diff] + rng.integers(1, 4, size=int(diff.sum()))) % 4
     y[xtr_y0: xtr_y0 + g.xtr_length] = xtr
+    # Ampliconic palindrome: two arms of ampliconic_length bp, the second the reverse complement
+    # of the first, centred in the male-specific stretch after the XTR.  Reads from either arm
+    # match both equally well, as in the P1-P8 palindromes of the real chrY.  No random draw, so
+    # scenarios without a palindrome keep their sequences.
+    amp = g.ampliconic_length
+    xtr_y1 = xtr_y0 + g.xtr_length
+    amp0 = xtr_y1 + (ly - g.par2_length - xtr_y1 - 2 * amp) // 2
+    if amp:
+        y[amp0 + amp: amp0 + 2 * amp] = 3 - y[amp0: amp0 + amp][::-1]   # codes A0 C1 G2 T3
     names += [X_CONTIG, Y_CONTIG]
     seqs += [x, y]
     if panel.n_sites_x:
@@ -148,7 +159,10 @@ def build_genome(scenario: Scenario, rng: np.random.Generator) -> SyntheticGenom
         "par2": [(X_CONTIG, lx - g.par2_length, lx), (Y_CONTIG, ly - g.par2_length, ly)],
         "xtr_x": (X_CONTIG, xtr_x0, xtr_x0 + g.xtr_length),
         "xtr_y": (Y_CONTIG, xtr_y0, xtr_y0 + g.xtr_length),
-        "msy": [(Y_CONTIG, g.par1_length, xtr_y0), (Y_CONTIG, xtr_y0 + g.xtr_length, ly - g.par2_length)],
+        "ampliconic": [(Y_CONTIG, amp0, amp0 + amp), (Y_CONTIG, amp0 + amp, amp0 + 2 * amp)] if amp else [],
+        "msy": [(Y_CONTIG, g.par1_length, xtr_y0)] + (
+            [(Y_CONTIG, xtr_y1, amp0), (Y_CONTIG, amp0 + 2 * amp, ly - g.par2_length)] if amp
+            else [(Y_CONTIG, xtr_y1, ly - g.par2_length)]),
     }
     return SyntheticGenome(tuple(names), lengths, offsets, sequence, sites, regions)
 

@@ -43,6 +43,7 @@ class Genome:
     par2_length: int = 5_000
     xtr_length: int = 20_000
     xtr_identity: float = 0.99
+    ampliconic_length: int = 0           # bp per arm of one palindrome (two identical inverted arms) on chrY
     morgans: float = 1.5                 # genetic length per contig (Morgans)
     gc: float = 0.41
 
@@ -102,6 +103,7 @@ class Sequencing:
     mapq: int = 60
     mapq_par: int = 0
     mapq_xtr: int = 20
+    mapq_ampliconic: int = 0
     xtr_mismap_rate: float = 0.01
     whole_genome: bool = False
     fastq: bool = False
@@ -200,7 +202,7 @@ def _bool(table, key, path, default):
 
 
 _GENOME_KEYS = ("n_autosomes", "autosome_length", "chrx_length", "chry_length", "par1_length",
-                "par2_length", "xtr_length", "xtr_identity", "morgans", "gc")
+                "par2_length", "xtr_length", "xtr_identity", "ampliconic_length", "morgans", "gc")
 
 
 def _parse_genome(t) -> Genome:
@@ -216,13 +218,14 @@ def _parse_genome(t) -> Genome:
         par2_length=_number(t, "par2_length", "genome", d.par2_length, kind=int, low=0),
         xtr_length=_number(t, "xtr_length", "genome", d.xtr_length, kind=int, low=0),
         xtr_identity=_number(t, "xtr_identity", "genome", d.xtr_identity, low=0.5, high=1.0),
+        ampliconic_length=_number(t, "ampliconic_length", "genome", d.ampliconic_length, kind=int, low=0),
         morgans=_number(t, "morgans", "genome", d.morgans, low=0),
         gc=_number(t, "gc", "genome", d.gc, low=0.05, high=0.95),
     )
-    y_specific = g.chry_length - g.par1_length - g.par2_length - g.xtr_length
+    y_specific = g.chry_length - g.par1_length - g.par2_length - g.xtr_length - 2 * g.ampliconic_length
     if y_specific < 10_000:
         raise ScenarioError(f"genome.chry_length: {g.chry_length} bp leaves {y_specific} bp of male-specific "
-                            "chrY after PAR1, PAR2 and XTR; need >= 10000")
+                            "chrY after PAR1, PAR2, XTR and the ampliconic palindrome; need >= 10000")
     if g.chrx_length < g.par1_length + g.par2_length + g.xtr_length + 10_000:
         raise ScenarioError(f"genome.chrx_length: {g.chrx_length} bp is too short for PAR1 + PAR2 + XTR + 10 kb")
     return g
@@ -292,6 +295,7 @@ def _parse_sequencing(t) -> Sequencing:
         mapq=_number(t, "mapq", P, d.mapq, kind=int, low=0, high=254),
         mapq_par=_number(t, "mapq_par", P, d.mapq_par, kind=int, low=0, high=254),
         mapq_xtr=_number(t, "mapq_xtr", P, d.mapq_xtr, kind=int, low=0, high=254),
+        mapq_ampliconic=_number(t, "mapq_ampliconic", P, d.mapq_ampliconic, kind=int, low=0, high=254),
         xtr_mismap_rate=_number(t, "xtr_mismap_rate", P, d.xtr_mismap_rate, low=0, high=0.5),
         whole_genome=_bool(t, "whole_genome", P, d.whole_genome),
         fastq=_bool(t, "fastq", P, d.fastq),
