@@ -195,11 +195,85 @@ def run_count(args) -> int:
     return 0
 
 
+# cohort ---------------------------------------------------------------------------------
+def byte_size(text: str) -> int:
+    """argparse type: a size in bytes, with an optional K/M/G/T suffix (powers of 1024)."""
+    units = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+    s = text.strip().upper().removesuffix("B").removesuffix("I")
+    num, unit = (s[:-1], s[-1]) if s and s[-1] in units else (s, "")
+    try:
+        value = int(float(num) * units[unit])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a size such as 500M or 2G, found {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive size, found {text!r}")
+    return value
+
+
+def add_cohort_subcommand(sub, common) -> None:
+    """``microchimera cohort``: every sample of a manifest on a Dask cluster, resumable."""
+    p = sub.add_parser(
+        "cohort", parents=[common], help="run many samples (a manifest) on a Dask cluster, resumably",
+        description="Run count -> quantify (-> ychrom when the manifest asks) for every sample of a manifest "
+        "(columns in docs/cohort.md) as Dask tasks. Writes DIR/samples/<sample>/ as `run` does, plus "
+        "DIR/cohort.parquet, DIR/cohort.tsv and DIR/cohort.json. Re-running skips samples whose outputs "
+        "match their inputs (checksums). Exit status 3 when some samples failed (each recorded).")
+    p.add_argument("manifest", metavar="MANIFEST", help="tab-separated manifest, one row per sample")
+    p.add_argument("--outdir", required=True, metavar="DIR", help="output directory (created if missing)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="ADDRESS", help="attach to a running Dask scheduler, e.g. "
+                       "tcp://10.0.0.5:8786 (default: start a local cluster)")
+    where.add_argument("--workers", type=positive_int, metavar="N",
+                       help="worker processes of the local cluster (default: one per CPU)")
+    p.add_argument("--split-size", type=byte_size, default="2G", metavar="BYTES",
+                   help="count a sample whose BAM/CRAM is larger than this in region tasks of about this "
+                   "size each (default 2G)")
+    p.add_argument("--retries", type=non_negative_int, default=2,
+                   help="retries of a task that raised an unexpected error (default 2)")
+    p.add_argument("--force", action="store_true", help="recompute samples whose outputs are complete")
+    per = p.add_argument_group("per-sample options (as for run)")
+    per.add_argument("--min-mapq", type=non_negative_int, default=20, help="minimum mapping quality (default 20)")
+    per.add_argument("--min-baseq", type=non_negative_int, default=20, help="minimum base quality (default 20)")
+    per.add_argument("--alpha", type=probability, default=0.05, help="test level; CIs are 1-alpha (default 0.05)")
+    per.add_argument("--ychrom-min-mapq", type=non_negative_int, default=30,
+                     help="minimum mapping quality of chrY reads (default 30)")
+    per.add_argument("--threads", type=positive_int, default=1, help="decompression threads per task (default 1)")
+    p.set_defaults(runner=run_cohort)
+
+
+def run_cohort(args) -> int:
+    import distributed  # noqa: F401  (importing it sets its log levels; ours must come after)
+
+    from .cohort import SampleOptions
+    from .cohort import run_cohort as run_cohort_library
+    from .errors import PartialFailure
+
+    if args.verbose < 2:  # Dask's own INFO lines (workers joining, comms) only with -vv
+        logging.getLogger("distributed").setLevel(logging.WARNING)
+    options = SampleOptions(min_mapq=args.min_mapq, min_baseq=args.min_baseq, alpha=args.alpha,
+                            ychrom_min_mapq=args.ychrom_min_mapq, threads=args.threads, split_bytes=args.split_size)
+    result = run_cohort_library(args.manifest, args.outdir, scheduler=args.scheduler, n_workers=args.workers,
+                                options=options, retries=args.retries, force=args.force, command=" ".join(sys.argv))
+    failed, n = result.failed, len(result.outcomes)
+    if not args.quiet:
+        for o in failed:
+            print(f"{o.sample}\tfailed\t{o.record.get('error_type')}: {o.record.get('message')}")
+        print(f"cohort\t{result.table_tsv}\tsamples={n}\tdone={len(result.done)}\tskipped={len(result.skipped)}"
+              f"\tfailed={len(failed)}")
+    if failed and len(failed) == n:
+        raise MicrochimeraError(f"all {n} samples failed (errors in {result.table_tsv})")
+    if failed:
+        raise PartialFailure(f"{len(failed)} of {n} samples failed (errors in {result.table_tsv}; "
+                             f"re-run the same command to retry them)")
+    return 0
+
+
 # ----------------------------------------------------------------------------- parser
 _SUBCOMMANDS: list = []
 _SUBCOMMANDS.append(add_simulate_subcommand)
 _SUBCOMMANDS.append(add_ychrom_subcommand)
 _SUBCOMMANDS.append(add_count_subcommand)
+_SUBCOMMANDS.append(add_cohort_subcommand)
 
 
 def get_parser() -> argparse.ArgumentParser:

@@ -127,18 +127,12 @@ def open_client(scheduler: str | None = None, n_workers: int | None = None, time
     # One thread per worker: counting releases the GIL but quantify is numpy/Python, so
     # processes, not threads, are what scale.
     n = n_workers or default_n_workers()
-    with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=_dashboard()) as cluster, \
+    # Dashboard on a free port (":0"): two cohorts on one machine must not fight over 8787.
+    with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
             Client(cluster) as client:
-        logger.info("local Dask cluster: %d worker process(es), scheduler %s", n, cluster.scheduler_address)
+        logger.info("local Dask cluster: %d worker process(es), scheduler %s, dashboard %s", n,
+                    cluster.scheduler_address, client.dashboard_link)
         yield client
-
-
-def _dashboard():
-    try:
-        import bokeh  # noqa: F401  (the dashboard needs it; without it, do not try)
-    except ImportError:
-        return None
-    return ":0"
 
 
 def run_cohort(manifest, outdir, *, client=None, scheduler: str | None = None, n_workers: int | None = None,
