@@ -353,3 +353,31 @@ def test_count_alleles__several_samples_in_one_bam(edge_bam_fixture, tmp_path):
     bam = _sam_to_bam(sam, tmp_path / "two.bam")
     with pytest.raises(InputError, match="2 samples"):
         count_alleles([bam], sites)
+
+
+# ----------------------------------------------------------------------------- simulator BAM
+@pytest.fixture(scope="session")
+def simulated_bam_fixture(tmp_path_factory):
+    from microchimera.sim import load_scenario, simulate
+
+    scenario = load_scenario({
+        "name": "count_test",
+        "panel": {"n_sites": 400, "spacing": 120},
+        "sequencing": {"depth": 30, "read_length": 100, "fragment_mean": 150, "fragment_sd": 50,
+                       "error_rate": 0.02, "duplicate_rate": 0.1, "indel_rate": 0.2, "soft_clip_rate": 0.2},
+        "family": {"people": [{"id": "father", "sex": "male"}, {"id": "mother", "sex": "female"},
+                              {"id": "son", "sex": "male", "father": "father", "mother": "mother"}]},
+        "samples": [{"name": "mix", "host": "mother", "donors": {"son": 0.2}}],
+    })
+    res = simulate(scenario, tmp_path_factory.mktemp("sim"), np.random.default_rng(7))
+    return res.bams["mix"], read_sites(res.sites_vcf)
+
+
+def test_count_alleles__matches_reference_on_simulator_bam(simulated_bam_fixture):
+    bam, sites = simulated_bam_fixture
+    result = count_alleles([bam], sites, fragments=True)
+    ref, ref_frags = reference_count(bam, sites)
+    np.testing.assert_array_equal(_stack(result.counts), ref)
+    assert _fragment_tuples(result.fragments) == ref_frags
+    stats = result.counts.parameters["stats"][str(bam)]
+    assert stats["skipped_flag"] > 0 and stats["overlapping_pairs_merged"] > 0 and len(ref_frags) > 0
