@@ -1,0 +1,162 @@
+"""Helpers for the cohort tests: a tiny simulated cohort and a real Dask cluster on loopback.
+
+The cluster is started with the ``dask`` command line exactly as docs/cohort.md tells users
+to (``dask scheduler`` + ``dask worker``), each worker in its own process under a nanny.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+N_SAMPLES = 20
+CORRUPT = "s19"
+DONORS = {"son": 0.02, "daughter": 0.01}
+# Small on purpose: 20 samples must simulate, count and fit in seconds (CI has 2 cores).
+SCENARIO = """
+name = "cohort"
+[panel]
+n_sites = 400
+spacing = 300
+[sequencing]
+depth = 30
+read_length = 100
+fragment_mean = 180
+fragment_sd = 30
+fragment_max = 300
+[[family.people]]
+id = "father"
+sex = "male"
+[[family.people]]
+id = "mother"
+sex = "female"
+[[family.people]]
+id = "son"
+sex = "male"
+father = "father"
+mother = "mother"
+[[family.people]]
+id = "daughter"
+sex = "female"
+father = "father"
+mother = "mother"
+"""
+
+
+def simulate_cohort(directory: Path, n_samples: int = N_SAMPLES, seed: int = 7) -> Path:
+    """Simulate one family and ``n_samples`` tissue samples; write ``manifest.tsv`` (relative
+    paths) with the last sample's BAM corrupted.  Returns the manifest path."""
+    from microchimera.sim import load_scenario, simulate
+
+    directory.mkdir(parents=True, exist_ok=True)
+    text = SCENARIO + "".join(
+        f'[[samples]]\nname = "s{i:02d}"\nhost = "mother"\n'
+        f'donors = {{ son = {DONORS["son"]}, daughter = {DONORS["daughter"]} }}\n' for i in range(n_samples))
+    (directory / "scenario.toml").write_text(text)
+    sim = simulate(load_scenario(directory / "scenario.toml"), directory / "sim", np.random.default_rng(seed),
+                   seed=seed)
+    rows = ["sample\tbam\thost\tdonors\tgenotypes\tpedigree\tsites\ttissue"]
+    for i in range(n_samples):
+        name = f"s{i:02d}"
+        bam = sim.bams[name]
+        if name == CORRUPT:
+            corrupt_bam(bam)
+        rows.append(f"{name}\tsim/{bam.name}\tmother\tson,daughter\tsim/family.vcf.gz\tsim/family.ped\t"
+                    f"sim/sites.vcf.gz\tbrain")
+    manifest = directory / "manifest.tsv"
+    manifest.write_text("\n".join(rows) + "\n")
+    return manifest
+
+
+def corrupt_bam(path: Path) -> None:
+    """Overwrite 4 kB in the middle of a BAM (its index stays): counting must fail."""
+    data = bytearray(path.read_bytes())
+    mid = len(data) // 2
+    data[mid:mid + 4096] = b"\0" * 4096
+    path.write_bytes(bytes(data))
+
+
+def _dask_exe() -> list:
+    exe = shutil.which("dask")
+    return [exe] if exe else [sys.executable, "-m", "dask"]
+
+
+class DaskCluster:
+    """``dask scheduler`` and N ``dask worker`` processes on 127.0.0.1; :meth:`close` stops them."""
+
+    def __init__(self, directory: Path, n_workers: int = 2, timeout: float = 60):
+        self.directory = directory
+        self.procs = []
+        sched_file = directory / "scheduler.json"
+        env = {**os.environ, "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
+        self.env = env
+        self._start([*_dask_exe(), "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                     "--scheduler-file", str(sched_file)], "scheduler")
+        deadline = time.time() + timeout
+        while not sched_file.exists() or not sched_file.read_text().strip():
+            self._check_alive(deadline)
+            time.sleep(0.1)
+        self.address = json.loads(sched_file.read_text())["address"]
+        for i in range(n_workers):
+            self._start([*_dask_exe(), "worker", self.address, "--nworkers", "1", "--nthreads", "1",
+                         "--no-dashboard", "--name", f"w{i}", "--host", "127.0.0.1",
+                         "--local-directory", str(directory / f"w{i}")], f"worker{i}")
+        self.wait_for_workers(n_workers, timeout)
+
+    def _start(self, cmd, name):
+        log = open(self.directory / f"{name}.log", "wb")  # noqa: SIM115 - closed in close()
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True)
+        self.procs.append((proc, log))
+
+    def _check_alive(self, deadline):
+        for proc, log in self.procs:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{proc.args[:2]} exited with {proc.returncode}; see {log.name}")
+        if time.time() > deadline:
+            raise TimeoutError("Dask cluster did not start in time")
+
+    def client(self):
+        from distributed import Client
+
+        return Client(self.address, timeout=30)
+
+    def wait_for_workers(self, n, timeout=60):
+        with self.client() as c:
+            c.wait_for_workers(n, timeout=timeout)
+
+    def worker_pids(self) -> dict:
+        """Worker address -> pid of the process that runs tasks (the nanny's child)."""
+        with self.client() as c:
+            return c.run(os.getpid)
+
+    def close(self):
+        # Workers first (their nannies stop their children), then the scheduler.
+        for proc, _ in reversed(self.procs):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc, log in reversed(self.procs):
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)  # its own session: only what we started
+                proc.wait(timeout=5)
+            log.close()
+        self.procs = []
+
+
+def numeric_results(outdir: Path, samples) -> dict:
+    """Per sample, the numbers of result.json (provenance, paths and timings left out)."""
+    keep = ("fraction", "ci95", "p_value", "lrt_statistic", "detected", "geq_per_100k", "geq_per_100k_ci95",
+            "lod", "informative_sites", "informative_reads")
+    out = {}
+    for s in samples:
+        doc = json.loads((outdir / "samples" / s / "result.json").read_text())
+        out[s] = [{k: d.get(k) for k in ("name", *keep)} for d in doc["donors"]]
+    return out

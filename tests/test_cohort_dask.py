@@ -1,0 +1,145 @@
+"""``microchimera cohort`` on a real Dask cluster: a scheduler and two worker processes
+started with the ``dask`` command line on 127.0.0.1, and 20 simulated samples, one corrupt.
+
+Each test leaves the cluster with two live workers; the module fixture stops every process
+it started, even when a test fails.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pyarrow.parquet as pq
+import pytest
+from cohort_helpers import CORRUPT, N_SAMPLES, DaskCluster, numeric_results, simulate_cohort
+
+from microchimera.cli import main
+from microchimera.cohort import run_cohort
+from microchimera.cohort.sample import FAILURE_NAME, RECORD_NAME
+
+GOOD = [f"s{i:02d}" for i in range(N_SAMPLES) if f"s{i:02d}" != CORRUPT]
+
+
+@pytest.fixture(scope="module")
+def cohort_fixture(tmp_path_factory):
+    return simulate_cohort(tmp_path_factory.mktemp("cohort"))
+
+
+@pytest.fixture(scope="module")
+def cluster_fixture(tmp_path_factory, request):
+    cluster = DaskCluster(tmp_path_factory.mktemp("dask"), n_workers=2)
+    request.addfinalizer(cluster.close)
+    return cluster
+
+
+@pytest.fixture(scope="module")
+def reference_fixture(cohort_fixture, cluster_fixture, tmp_path_factory):
+    """One uninterrupted run through the CLI: (outdir, exit code, seconds)."""
+    outdir = tmp_path_factory.mktemp("reference")
+    t = time.time()
+    rc = main(["cohort", str(cohort_fixture), "--outdir", str(outdir), "--scheduler", cluster_fixture.address,
+               "-q"])
+    return outdir, rc, time.time() - t
+
+
+def _records(outdir):
+    return sorted(p.parent.name for p in (outdir / "samples").glob(f"*/{RECORD_NAME}"))
+
+
+def test_cohort__19_results_one_recorded_failure_exit_3(reference_fixture):
+    outdir, rc, _ = reference_fixture
+    assert rc == 3
+    assert _records(outdir) == GOOD
+    for s in GOOD:
+        assert (outdir / "samples" / s / "counts.parquet").exists()
+        assert (outdir / "samples" / s / "result.json").exists()
+    failure = json.loads((outdir / "samples" / CORRUPT / FAILURE_NAME).read_text())
+    assert failure["status"] == "failed" and failure["error_type"] in ("FormatError", "InputError")
+    assert "s19.bam" in failure["message"]
+    table = pq.read_table(outdir / "cohort.parquet").to_pylist()
+    assert {r["sample"] for r in table if r["status"] == "done"} == set(GOOD)
+    assert len([r for r in table if r["status"] == "done"]) == 2 * len(GOOD)  # son + daughter
+    (bad,) = [r for r in table if r["status"] == "failed"]
+    assert bad["sample"] == CORRUPT and bad["error"] and bad["manifest_line"] == N_SAMPLES + 1
+    son = [r["fraction"] for r in table if r["donor"] == "son"]
+    assert all(0.005 < f < 0.05 for f in son)  # truth 0.02; sanity only, calibration lives in validation/
+    tsv = (outdir / "cohort.tsv").read_text().splitlines()
+    assert len(tsv) == 1 + 2 * len(GOOD) + 1
+    summary = json.loads((outdir / "cohort.json").read_text())
+    assert (summary["n_done"], summary["n_failed"]) == (19, 1)
+
+
+def test_cohort__rerun_skips_complete_samples_and_redoes_a_changed_one(reference_fixture, cluster_fixture,
+                                                                       cohort_fixture, tmp_path):
+    outdir, _, _ = reference_fixture
+    before = numeric_results(outdir, GOOD)
+    result = run_cohort(cohort_fixture, outdir, scheduler=cluster_fixture.address)
+    assert [o.sample for o in result.skipped] == GOOD
+    assert [o.sample for o in result.failed] == [CORRUPT]  # failures are always retried
+    # A damaged output makes its sample incomplete: it is redone, the others are not.
+    (outdir / "samples" / "s03" / "result.tsv").write_text("truncated")
+    result = run_cohort(cohort_fixture, outdir, scheduler=cluster_fixture.address)
+    assert [o.sample for o in result.done] == ["s03"]
+    assert numeric_results(outdir, GOOD) == before
+
+
+def test_cohort__killed_worker_is_retried(reference_fixture, cluster_fixture, cohort_fixture, tmp_path):
+    ref_outdir, _, _ = reference_fixture
+    outdir = tmp_path / "killed"
+    box = {}
+    runner = threading.Thread(target=lambda: box.update(
+        result=run_cohort(cohort_fixture, outdir, scheduler=cluster_fixture.address)))
+    pids = cluster_fixture.worker_pids()
+    killed = None
+    with cluster_fixture.client() as client:
+        runner.start()
+        deadline = time.time() + 60
+        while killed is None and time.time() < deadline and runner.is_alive():
+            busy = [w for w, tasks in client.processing().items() if any("process" in str(k) for k in tasks)]
+            if busy and len(_records(outdir)) >= 1:
+                killed = pids[busy[0]]
+                os.kill(killed, signal.SIGKILL)  # the task process under the nanny, mid-task
+            time.sleep(0.02)
+        runner.join(120)
+    assert killed is not None, "the run finished before a worker could be killed"
+    result = box["result"]
+    assert [o.sample for o in result.failed] == [CORRUPT]
+    assert sorted(o.sample for o in result.done) == GOOD
+    assert numeric_results(outdir, GOOD) == numeric_results(ref_outdir, GOOD)
+    cluster_fixture.wait_for_workers(2)  # the nanny restarted the killed worker
+    assert killed not in cluster_fixture.worker_pids().values()
+
+
+def test_cohort__interrupted_run_resumes_to_identical_results(reference_fixture, cluster_fixture, cohort_fixture,
+                                                              tmp_path):
+    ref_outdir, _, _ = reference_fixture
+    outdir = tmp_path / "interrupted"
+    cmd = [sys.executable, "-m", "microchimera", "cohort", str(cohort_fixture), "--outdir", str(outdir),
+           "--scheduler", cluster_fixture.address, "-q"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 60
+        while len(_records(outdir)) < 3 and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)  # harsher than Ctrl-C: no clean-up at all in the driver
+    finally:
+        proc.wait(30)
+    finished_before = _records(outdir)
+    assert 3 <= len(finished_before) < len(GOOD), "the kill did not land mid-run"
+    # Whatever the killed run left behind: only complete samples carry a record.
+    rc = main(["cohort", str(cohort_fixture), "--outdir", str(outdir), "--scheduler", cluster_fixture.address,
+               "-q"])
+    assert rc == 3
+    summary = json.loads((outdir / "cohort.json").read_text())
+    skipped = [s["sample"] for s in summary["samples"] if s["status"] == "skipped"]
+    assert set(finished_before) <= set(skipped)
+    assert _records(outdir) == GOOD
+    assert numeric_results(outdir, GOOD) == numeric_results(ref_outdir, GOOD)
+    ref = pq.read_table(ref_outdir / "cohort.parquet").drop(["status"])
+    new = pq.read_table(outdir / "cohort.parquet").drop(["status"])
+    assert new.equals(ref)
