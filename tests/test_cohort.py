@@ -1,0 +1,190 @@
+"""Cohort pieces that need no cluster: manifest checks, region planning and merging,
+completion records, the CLI parser."""
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+import pytest
+from cohort_helpers import simulate_cohort
+
+from microchimera.cli import byte_size, get_parser
+from microchimera.cohort import (
+    SampleOptions,
+    is_complete,
+    merge_counts,
+    plan_regions,
+    read_manifest,
+)
+from microchimera.cohort.sample import (
+    RECORD_NAME,
+    check_sample,
+    count_region,
+    fingerprint,
+    process_sample,
+)
+from microchimera.count import count_alleles
+from microchimera.count.counting import parse_region
+from microchimera.errors import FormatError, InputError
+from microchimera.io.sites import SiteTable, read_sites
+
+HEADER = "sample\tbam\thost\tdonors\tgenotypes\tpedigree\tsites\ttissue\n"
+
+
+@pytest.fixture(scope="module")
+def small_cohort_fixture(tmp_path_factory):
+    return simulate_cohort(tmp_path_factory.mktemp("small_cohort"), n_samples=2)
+
+
+def _write(tmp_path, text, name="m.tsv"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_read_manifest__paths_relative_to_manifest_and_lists(tmp_path):
+    (tmp_path / "sub").mkdir()
+    path = _write(tmp_path / "sub", "# a comment\n" + HEADER +
+                  "a\tx.bam,y.bam\tmum\tson, daughter\tg.vcf.gz\tf.ped\t\tbrain\n\n")
+    (spec,) = read_manifest(path).samples
+    assert spec.bams == (tmp_path / "sub" / "x.bam", tmp_path / "sub" / "y.bam")
+    assert spec.donors == ("son", "daughter")
+    assert spec.sites is None and spec.site_source == tmp_path / "sub" / "g.vcf.gz"
+    assert spec.tissue == "brain" and spec.line == 3
+
+
+def test_read_manifest__every_row_error_at_once_with_line_numbers(tmp_path):
+    path = _write(tmp_path, HEADER +
+                  "ok\ta.bam\tmum\tson\tg.vcf\tf.ped\t\t\n"       # line 2: fine
+                  "\ta.bam\tmum\tson\tg.vcf\tf.ped\t\t\n"         # 3: no sample
+                  "ok\ta.bam\tmum\tson\tg.vcf\tf.ped\t\t\n"       # 4: duplicate
+                  "c d\t\tmum\tmum\t\tf.ped\t\t\n"                # 5: bad name, no bam, host=donor, no panel
+                  "e\ta.bam\n")                                   # 6: wrong field count
+    with pytest.raises(FormatError) as info:
+        read_manifest(path)
+    msg = str(info.value)
+    assert "7 problem(s)" in msg
+    for expected in ("line 3: empty 'sample'", "line 4 (sample ok): sample 'ok' already given on line 2",
+                     "line 5 (sample c d): 'sample' must be", "line 5 (sample c d): empty 'bam'",
+                     "the host 'mum' is also listed as a donor", "line 5 (sample c d): no SNP panel",
+                     "line 6: expected 8 tab-separated fields, found 2"):
+        assert expected in msg
+
+
+def test_read_manifest__header_problems(tmp_path):
+    with pytest.raises(FormatError, match=r"(?s)unknown column.*'genotype'.*missing required column.*bam"):
+        read_manifest(_write(tmp_path, "sample\thost\tgenotype\nx\ty\tz\n"))
+    with pytest.raises(FormatError, match="no samples"):
+        read_manifest(_write(tmp_path, HEADER))
+    with pytest.raises(InputError, match="manifest not found"):
+        read_manifest(tmp_path / "absent.tsv")
+
+
+def test_read_manifest__relationship_mode(tmp_path):
+    path = _write(tmp_path, "sample\tbam\trelationship\tsites\tpedigree\n"
+                  "a\ta.bam\tchild,child\ts.vcf\t\n"
+                  "b\tb.bam\tchild\ts.vcf\tf.ped\n")
+    with pytest.raises(FormatError, match="line 3 .*cannot be combined") as info:
+        read_manifest(path)
+    assert "line 2" not in str(info.value)
+
+
+def _sites(contigs_pos):
+    contigs = tuple(sorted({c for c, _ in contigs_pos}))
+    cid = np.array([contigs.index(c) for c, _ in contigs_pos], dtype=np.int32)
+    pos = np.array([p for _, p in contigs_pos], dtype=np.int64)
+    n = len(pos)
+    return SiteTable(contigs=contigs, contig_id=cid, pos=pos, ref=np.zeros(n, np.uint8), alt=np.ones(n, np.uint8),
+                     af=np.full(n, 0.5))
+
+
+def test_plan_regions__partition_every_site_once_never_across_contigs():
+    rng = np.random.default_rng(3)
+    pos1 = np.sort(rng.choice(10**6, 700, replace=False))
+    pos2 = np.sort(rng.integers(0, 10**5, 500))  # with repeated positions
+    sites = _sites([("chr1", int(p)) for p in pos1] + [("chr2", int(p)) for p in pos2])
+    for n in (1, 2, 5, 12, 1000):
+        regions = plan_regions(sites, n)
+        if n == 1:
+            assert regions == []
+            continue
+        hits = np.zeros(sites.n_sites, dtype=int)
+        for r in regions:
+            mask = parse_region(r, sites)
+            assert len(set(sites.contig_id[mask])) == 1
+            hits += mask
+        assert np.all(hits == 1)
+        assert len(regions) <= sites.n_sites // 100
+    assert 4 <= len(plan_regions(sites, 5)) <= 6
+
+
+def test_merge_counts__regions_equal_whole_panel(small_cohort_fixture):
+    spec = read_manifest(small_cohort_fixture).samples[0]
+    sites = read_sites(spec.site_source)
+    whole = count_alleles(list(spec.bams), sites)
+    regions = plan_regions(sites, 3)
+    assert len(regions) >= 3
+    parts = [count_region(spec, SampleOptions(), r) for r in regions]
+    merged = merge_counts(sites, regions, parts)
+    for name in ("ref_fwd", "ref_rev", "alt_fwd", "alt_rev", "other_fwd", "other_rev"):
+        assert np.array_equal(getattr(merged, name), getattr(whole, name))
+    assert merged.parameters["regions"] == regions
+
+
+def test_process_sample__split_equals_whole_and_record_detects_changes(small_cohort_fixture, tmp_path):
+    spec = read_manifest(small_cohort_fixture).samples[0]
+    options = SampleOptions()
+    fp = fingerprint(spec, options)
+    whole = process_sample(spec, options, tmp_path / "whole", fp)
+    regions = plan_regions(read_sites(spec.site_source), 4)
+    parts = [count_region(spec, options, r) for r in regions]
+    split = process_sample(spec, options, tmp_path / "split", fp, regions, *parts)
+    assert whole["status"] == split["status"] == "ok" and split["n_regions"] == len(regions)
+    docs = [json.loads((tmp_path / d / "samples" / spec.sample / "result.json").read_text())["donors"]
+            for d in ("whole", "split")]
+    assert [d["fraction"] for d in docs[0]] == [d["fraction"] for d in docs[1]]
+    directory = tmp_path / "whole" / "samples" / spec.sample
+    assert is_complete(directory, fp)
+    assert not is_complete(directory, fingerprint(spec, SampleOptions(min_mapq=30)))
+    assert check_sample(spec, options, tmp_path / "whole")["state"] == "complete"
+    assert check_sample(spec, options, tmp_path / "whole", force=True)["state"] == "todo"
+    (directory / "counts.parquet").write_bytes(b"x")
+    assert not is_complete(directory, fp)
+    (directory / RECORD_NAME).unlink()
+    assert check_sample(spec, options, tmp_path / "whole")["state"] == "todo"
+
+
+def test_check_sample__missing_input_is_a_recorded_failure(small_cohort_fixture, tmp_path):
+    spec = read_manifest(small_cohort_fixture).samples[0]
+    from dataclasses import replace
+
+    spec = replace(spec, bams=(tmp_path / "nope.bam",))
+    res = check_sample(spec, SampleOptions(), tmp_path)
+    assert res["state"] == "failed" and "bam file not found" in res["record"]["message"]
+    assert (tmp_path / "samples" / spec.sample / "cohort_failure.json").exists()
+
+
+def test_byte_size__units_and_errors():
+    assert byte_size("2G") == 2 * 1024**3
+    assert byte_size("500m") == 500 * 1024**2
+    assert byte_size("1.5KiB") == 1536
+    assert byte_size("4096") == 4096
+    for bad in ("", "G", "-1M", "two"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            byte_size(bad)
+
+
+def test_cohort_parser__scheduler_and_workers_exclusive(capsys):
+    args = get_parser().parse_args(["cohort", "m.tsv", "--outdir", "o", "--workers", "3", "--split-size", "1G"])
+    assert (args.workers, args.scheduler, args.split_size, args.retries) == (3, None, 1024**3, 2)
+    with pytest.raises(SystemExit):
+        get_parser().parse_args(["cohort", "m.tsv", "--outdir", "o", "--workers", "2", "--scheduler", "tcp://x:1"])
+
+
+def test_cohort_cli__bad_manifest_exit_1_lists_rows(tmp_path, capsys):
+    from microchimera.cli import main
+
+    path = _write(tmp_path, HEADER + "a\t\tmum\tson\tg\tf\t\t\n")
+    assert main(["cohort", str(path), "--outdir", str(tmp_path / "o"), "--workers", "1"]) == 1
+    assert "line 2 (sample a): empty 'bam'" in capsys.readouterr().err
