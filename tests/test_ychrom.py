@@ -90,6 +90,43 @@ def test_packaged_y_regions__male_specific_and_cited(build):
     assert "Poznik" in text and "Skaletsky" in text and "PAR1" in text
 
 
+#: GRCh38 chrY classes of SexChrLab/SexChrCoordinates GRCh38/chrY_genomic_features_GRCh38.bed (cited in GRCh38.bed)
+GRCH38_Y_XTR = [(3050044, 6235111), (6532906, 6748713)]
+GRCH38_Y_AMPLICONIC = [(6235111, 6532906), (7574481, 10266944), (13984473, 14058733), (15875093, 15905214),
+                       (16159795, 16425965), (17456266, 18870334), (21305953, 26415435)]
+
+
+def test_packaged_y_regions__grch38_inside_chry_outside_pars_xtr_ampliconic():
+    r = packaged_y_regions("GRCh38")
+    assert r.end.max() <= 57_227_415 == BUILD_INFO["GRCh38"].lengths["Y"]
+    # GRC PAR1 chrY:10,001-2,781,479 and PAR2 chrY:56,887,903-57,217,415 (1-based, inclusive)
+    for s, e in [(10_000, 2_781_479), (56_887_902, 57_217_415), *GRCH38_Y_XTR, *GRCH38_Y_AMPLICONIC]:
+        assert not np.any((r.start < e) & (s < r.end)), (s, e)
+    assert r.total_bases == 8_260_324
+
+
+def test_packaged_y_regions__grch38_lines_have_grch37_lengths():
+    """Each GRCh38 line is the GRCh37 (Poznik) X-degenerate interval moved by a per-arm offset."""
+    r38, r37 = packaged_y_regions("GRCh38"), packaged_y_regions("GRCh37")
+    assert r38.name == r37.name
+    shrink = np.zeros(8, dtype=np.int64)
+    shrink[2] = 100_000  # Yq1 start moved inward: GRCh38's rebuilt centromere (see the file header)
+    np.testing.assert_array_equal(r38.lengths, r37.lengths - shrink)
+    offsets = (r38.end - r37.end).tolist()
+    assert offsets == [131_959, 131_959] + [-2_111_880] * 4 + [-2_161_886] * 2
+
+
+def test_packaged_y_regions__grch38_cites_sources_with_commits():
+    from importlib import resources
+
+    text = resources.files("microchimera.ychrom").joinpath("regions", "GRCh38.bed").read_text()
+    for cite in ("SexChrLab/SexChrCoordinates", "a8146162e2bc658d39184a894448d0eb4f820e7d",
+                 "genome-in-a-bottle/genome-stratifications", "aedb9100376862a606d5169fddd9a33cb4a8e514",
+                 "APPROXIMATE"):
+        assert cite in text
+    assert "from memory" not in text
+
+
 def test_packaged_y_regions__grch37_excludes_xtr_and_ampliconic():
     r = packaged_y_regions("GRCh37")
     excluded = [(2918085, 6103152), (6400947, 6616754), (6103152, 6400947), (7442522, 10135224),
