@@ -188,3 +188,26 @@ def test_cohort_cli__bad_manifest_exit_1_lists_rows(tmp_path, capsys):
     path = _write(tmp_path, HEADER + "a\t\tmum\tson\tg\tf\t\t\n")
     assert main(["cohort", str(path), "--outdir", str(tmp_path / "o"), "--workers", "1"]) == 1
     assert "line 2 (sample a): empty 'bam'" in capsys.readouterr().err
+
+
+def test_process_sample__ychrom_when_asked_and_host_not_male(small_cohort_fixture, tmp_path):
+    from dataclasses import replace
+
+    from microchimera.cohort import SampleOutcome, write_cohort_table
+
+    spec = read_manifest(small_cohort_fixture).samples[0]
+    bed = small_cohort_fixture.parent / "sim" / "ychrom_regions.bed"
+    female = replace(spec, ychrom=str(bed))
+    options = SampleOptions()
+    record = process_sample(female, options, tmp_path, fingerprint(female, options))
+    assert record["ychrom"] and "ychrom.json" in record["outputs"]
+    parquet, _ = write_cohort_table([SampleOutcome(female, "done", record)], tmp_path)
+    import pyarrow.parquet as pq
+
+    rows = pq.read_table(parquet).to_pylist()
+    assert [r["donor"] for r in rows] == ["son", "daughter"]
+    assert all(r["male_fraction"] is not None and r["male_fraction"] >= 0 for r in rows)
+    # The pedigree says the host is male: no chrY analysis even though the row asks.
+    male = replace(spec, sample="male_host", host="father", donors=("son",), ychrom=str(bed))
+    record = process_sample(male, options, tmp_path, fingerprint(male, options))
+    assert record["status"] == "ok" and not record["ychrom"]

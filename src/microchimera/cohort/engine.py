@@ -200,6 +200,7 @@ def _drive(client, manifest: Manifest, outdir: Path, options: SampleOptions, ret
 
     token = uuid.uuid4().hex[:8]  # keys must not collide with an earlier run on a shared scheduler
     n = len(manifest.samples)
+    priority = {spec.sample: n - i for i, spec in enumerate(manifest.samples)}
     pending, outcomes = {}, {}
     queue = as_completed()
 
@@ -212,8 +213,9 @@ def _drive(client, manifest: Manifest, outdir: Path, options: SampleOptions, ret
         return fut
 
     # Earlier manifest rows get higher priority, so samples finish in order rather than all at the end.
-    for i, spec in enumerate(manifest.samples):
-        submit(check_sample, spec, options, outdir, force, key="check", priority=n - i, spec=spec, stage="check")
+    for spec in manifest.samples:
+        submit(check_sample, spec, options, outdir, force, key="check", priority=priority[spec.sample], spec=spec,
+               stage="check")
     try:
         for fut in queue:
             spec, stage, _ = pending.pop(fut.key)
@@ -224,7 +226,7 @@ def _drive(client, manifest: Manifest, outdir: Path, options: SampleOptions, ret
             res = fut.result()
             fut.release()
             if stage == "check" and res["state"] == "todo":
-                prio = n - manifest.samples.index(spec)
+                prio = priority[spec.sample]
                 regions = res["regions"]
                 parts = [submit(count_region, spec, options, r, key=f"count{j}", priority=prio, spec=spec)
                          for j, r in enumerate(regions)]
