@@ -1,7 +1,8 @@
 """Male DNA in a female host from male-specific chrY reads (``microchimera ychrom``).
 
 Public API: :func:`analyse_ychrom` (BAMs -> :class:`YchromResult`), :func:`write_ychrom_json`,
-:func:`estimate_male_fraction` on :class:`YCounts`, :func:`compare_y_and_snp`, and the region
+:func:`estimate_male_fraction` on :class:`YCounts`, :func:`compare_y_and_snp`, :func:`add_y_estimate`
+(the chrY block of ``run``'s result), and the region
 helpers :func:`packaged_y_regions` / :func:`read_region_bed`.  Method: ``docs/ychrom.md``.
 """
 from .analysis import (
@@ -15,6 +16,7 @@ from .analysis import (
     write_ychrom_json,
 )
 from .compare import compare_y_and_snp
+from .inrun import add_y_estimate
 from .regions import BUILDS, RegionSet, packaged_y_regions, read_region_bed
 from .stats import (
     DEFAULT_BACKGROUND_MALE_FRACTION,
@@ -36,6 +38,7 @@ __all__ = [
     "YCounts",
     "YEstimate",
     "YchromResult",
+    "add_y_estimate",
     "analyse_ychrom",
     "background_from_controls",
     "compare_y_and_snp",

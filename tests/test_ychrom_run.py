@@ -1,0 +1,132 @@
+"""``run`` with the chrY channel: a female host with a son, simulated whole genome (issue 5, item 4)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from microchimera.errors import InputError
+from microchimera.io.pedigree import Pedigree
+from microchimera.sim import load_scenario, simulate
+from microchimera.workflow import run_pipeline
+from microchimera.ychrom.inrun import add_y_estimate
+
+SON_FRACTION = 1e-2
+
+
+def _scenario() -> dict:
+    return {
+        "name": "ychrom_run",
+        "genome": {"n_autosomes": 2, "autosome_length": 300_000, "chrx_length": 200_000, "chry_length": 1_000_000,
+                   "par1_length": 20_000, "par2_length": 10_000, "xtr_length": 40_000},
+        "panel": {"n_sites": 3000},
+        "sequencing": {"whole_genome": True, "depth": 20, "read_length": 100, "fragment_mean": 250},
+        "family": {"people": [
+            {"id": "father", "sex": "male"},
+            {"id": "mother", "sex": "female"},
+            {"id": "son", "sex": "male", "father": "father", "mother": "mother"},
+            {"id": "daughter", "sex": "female", "father": "father", "mother": "mother"},
+            {"id": "aunt", "sex": "female"},
+        ]},
+        "samples": [
+            {"name": "mother_heart", "host": "mother", "donors": {"son": SON_FRACTION}},
+            {"name": "aunt_blood", "host": "aunt"},
+            {"name": "father_blood", "host": "father"},
+        ],
+    }
+
+
+@pytest.fixture(scope="module")
+def run_sim_fixture(tmp_path_factory):
+    d = tmp_path_factory.mktemp("ychrom_run")
+    return simulate(load_scenario(_scenario()), d / "sim", np.random.default_rng(4), seed=4)
+
+
+def _run(sim, outdir, **kw):
+    kw.setdefault("donors", ["son", "daughter"])
+    kw.setdefault("host", "mother")
+    bams = kw.pop("bams", [sim.bams["mother_heart"]])
+    return run_pipeline(bams, outdir=outdir, genotypes_path=sim.family_vcf, pedigree_path=sim.ped,
+                        sites_path=sim.sites_vcf, **kw)
+
+
+def test_run__female_host_with_son_writes_both_estimates_and_comparison(run_sim_fixture, tmp_path):
+    sim = run_sim_fixture
+    _run(sim, tmp_path, y_regions=sim.ychrom_regions, y_controls=[sim.bams["aunt_blood"]])
+    doc = json.loads((tmp_path / "result.json").read_text())
+    y = doc["ychrom"]
+    assert y["status"] == "estimated"
+    assert y["host_sex"]["pedigree"] == "female" and y["host_sex"]["inferred"] == "female"
+    lo, hi = y["male_fraction"]["ci95"]
+    assert lo <= SON_FRACTION <= hi and y["male_fraction"]["detected"]
+    assert y["background"]["source"] == "controls"
+    cmp = y["comparison"]
+    assert cmp["status"] == "agree" and cmp["male_donors"] == ["son"] and abs(cmp["z"]) < 2.576
+    by_name = {d["name"]: d for d in doc["donors"]}
+    son, daughter = by_name["son"], by_name["daughter"]
+    assert son["ci95"][0] <= SON_FRACTION <= son["ci95"][1]          # the SNP estimate is there too
+    assert son["y_comparison"]["donor_sex"] == "male" and son["y_comparison"]["status"] == "agree"
+    assert son["y_comparison"]["y_fraction"] == y["male_fraction"]["estimate"]
+    assert daughter["y_comparison"] == {"donor_sex": "female", "in_y_channel": False}
+    assert not any("chrY" in w for w in doc.get("warnings", []))
+
+
+def test_run__y_signal_without_male_donor_is_flagged(run_sim_fixture, tmp_path):
+    """The son's DNA is there but only the daughter is named: an unknown male source."""
+    sim = run_sim_fixture
+    doc = _run(sim, tmp_path, donors=["daughter"], y_regions=sim.ychrom_regions)
+    cmp = doc["ychrom"]["comparison"]
+    assert cmp["status"] == "y_signal_without_male_donor" and "unknown_male_source" in cmp["flags"]
+    assert any("no donor in the pedigree is male" in w for w in doc["warnings"])
+    assert json.loads((tmp_path / "result.json").read_text())["ychrom"]["comparison"]["status"] == cmp["status"]
+
+
+def test_run__without_y_options_no_ychrom_block(run_sim_fixture, tmp_path):
+    doc = _run(run_sim_fixture, tmp_path, donors=["son"])
+    assert "ychrom" not in doc
+
+
+def test_run__male_host_skips_y_channel(run_sim_fixture, tmp_path):
+    sim = run_sim_fixture
+    doc = _run(sim, tmp_path, host="father", donors=["son"], bams=[sim.bams["father_blood"]],
+               y_regions=sim.ychrom_regions)
+    assert doc["ychrom"]["status"] == "skipped" and "host is male" in doc["ychrom"]["reason"]
+    assert doc["donors"][0]["y_comparison"] is None
+
+
+def test_run__reads_look_male_for_a_female_host_recorded_not_raised(run_sim_fixture, tmp_path):
+    """PED says female, reads say male (a swapped sample): the SNP result stays, the Y block says why."""
+    sim = run_sim_fixture
+    doc = _run(sim, tmp_path, bams=[sim.bams["father_blood"]], y_regions=sim.ychrom_regions)
+    assert doc["ychrom"]["status"] == "error" and "looks male" in doc["ychrom"]["reason"]
+    assert any("chrY estimate not made" in w for w in doc["warnings"])
+    assert doc["donors"]
+
+
+def test_run__male_control_is_an_error(run_sim_fixture, tmp_path):
+    sim = run_sim_fixture
+    with pytest.raises(InputError, match="control .* looks male"):
+        _run(sim, tmp_path, y_regions=sim.ychrom_regions, y_controls=[sim.bams["father_blood"]])
+
+
+# ----------------------------------------------------------------------------- add_y_estimate alone
+def _doc():
+    return {"donors": [{"name": "son", "fraction": 0.01, "ci95": [0.008, 0.012]}], "warnings": []}
+
+
+def _ped():
+    return Pedigree.from_records([("f", "mum", None, None, 2), ("f", "dad", None, None, 1),
+                                  ("f", "son", "dad", "mum", 1)], source="test")
+
+
+def test_add_y_estimate__no_regions_skips():
+    doc = _doc()
+    block = add_y_estimate(doc, ["x.bam"], pedigree=_ped(), host="mum")
+    assert block["status"] == "skipped" and "--build or --y-regions" in block["reason"]
+    assert doc["donors"][0]["y_comparison"] is None
+
+
+def test_add_y_estimate__several_bams_skip():
+    block = add_y_estimate(_doc(), ["a.bam", "b.bam"], pedigree=_ped(), host="mum", regions="y.bed")
+    assert block["status"] == "skipped" and "2 BAM files" in block["reason"]
