@@ -268,12 +268,135 @@ def run_cohort(args) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- quantify / run / demo
+def _relationship(text: str) -> str:
+    """argparse type: a no-family relationship."""
+    from .model import RELATIONSHIPS
+
+    if text not in RELATIONSHIPS:
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(RELATIONSHIPS)}, found {text!r}")
+    return text
+
+
+def _open_fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 0.5), found {text!r}") from None
+    if not 0 < value < 0.5:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 0.5), found {value}")
+    return value
+
+
+def _add_family_options(p) -> None:
+    g = p.add_argument_group("family (pedigree mode)")
+    g.add_argument("--genotypes", metavar="VCF", help="genotypes of typed relatives (VCF/BCF)")
+    g.add_argument("--pedigree", metavar="PED", help="PLINK PED of the family")
+    g.add_argument("--host", metavar="ID", help="host ID in the PED (no-family mode: a label)")
+    g.add_argument("--donors", metavar="ID,ID", type=comma_list, help="donor IDs (default: every relative of the host)")
+    g.add_argument("--absent-genotypes-as-ref", action="store_true",
+                   help="sites absent from the genotypes VCF are hom-ref for everyone in it (variant-only VCFs)")
+    n = p.add_argument_group("no family genotypes")
+    n.add_argument("--relationship", metavar="REL", type=_relationship, action="append",
+                   help="an unknown donor related to the host as child|parent|sibling|grandchild|unrelated "
+                        "(repeat for several donors); AF comes from --sites or the counts")
+    m = p.add_argument_group("model")
+    m.add_argument("--sites", metavar="VCF", help="site list the counts were made from (checked; INFO/AF used)")
+    m.add_argument("--sample", help="sample in the counts (default: the only one)")
+    m.add_argument("--alpha", type=_open_fraction, default=0.05, help="level of the detection test (default 0.05)")
+
+
+def add_quantify_subcommand(sub, common) -> None:
+    p = sub.add_parser("quantify", parents=[common], help="estimate donor fractions from allele counts",
+                       description="Estimate each donor's DNA fraction (MLE, profile CI, test, LoD) from allele "
+                                   "counts (Parquet from `count`, or a GATK GetPileupSummaries table).")
+    p.add_argument("counts", metavar="COUNTS", help="counts.parquet or GATK pileup-summaries table")
+    _add_family_options(p)
+    p.add_argument("--out", metavar="JSON", required=True, help="result.json (a .tsv summary is written beside it)")
+    p.set_defaults(runner=run_quantify)
+
+
+def run_quantify(args) -> int:
+    from .workflow import quantify_files, write_result
+
+    doc = quantify_files(args.counts, host=args.host, donors=args.donors, genotypes_path=args.genotypes,
+                         pedigree_path=args.pedigree, sites_path=args.sites, relationships=args.relationship,
+                         sample=args.sample, alpha=args.alpha, absent_as_ref=args.absent_genotypes_as_ref,
+                         command=" ".join(sys.argv))
+    write_result(doc, args.out)
+    _print_result(doc)
+    return 0
+
+
+def _print_result(doc, truth=None) -> None:
+    from .workflow import summary_table
+
+    print(f"sample {doc['sample']}  host {doc['host']}  ({doc['sites']['informative']} informative sites)")
+    print(summary_table(doc, truth))
+    for w in doc["warnings"]:
+        print(f"microchimera: warning: {w}", file=sys.stderr)
+
+
+def add_run_subcommand(sub, common) -> None:
+    p = sub.add_parser("run", parents=[common], help="count alleles in BAM/CRAM and quantify in one go",
+                       description="Count alleles at the sites and quantify donors: writes DIR/counts.parquet, "
+                                   "DIR/result.json and DIR/result.tsv.")
+    p.add_argument("bams", metavar="BAM", nargs="+", help="coordinate-sorted, indexed BAM/CRAM of the sample")
+    _add_family_options(p)
+    c = p.add_argument_group("counting")
+    c.add_argument("--reference", metavar="FASTA", help="reference FASTA (needed for CRAM)")
+    c.add_argument("--min-mapq", type=non_negative_int, default=20, help="minimum mapping quality (default 20)")
+    c.add_argument("--min-baseq", type=non_negative_int, default=20, help="minimum base quality (default 20)")
+    c.add_argument("--threads", type=positive_int, default=1, help="decompression threads (default 1)")
+    p.add_argument("--outdir", metavar="DIR", required=True, help="output directory")
+    p.set_defaults(runner=run_run)
+
+
+def run_run(args) -> int:
+    from .workflow import run_pipeline
+
+    doc = run_pipeline(args.bams, outdir=args.outdir, host=args.host, donors=args.donors,
+                       genotypes_path=args.genotypes, pedigree_path=args.pedigree, sites_path=args.sites,
+                       relationships=args.relationship, sample=args.sample, reference=args.reference,
+                       min_mapq=args.min_mapq, min_baseq=args.min_baseq, threads=args.threads, alpha=args.alpha,
+                       absent_as_ref=args.absent_genotypes_as_ref, command=" ".join(sys.argv))
+    _print_result(doc)
+    return 0
+
+
+def add_demo_subcommand(sub, common) -> None:
+    p = sub.add_parser("demo", parents=[common], help="simulate a family and run the whole pipeline",
+                       description="Simulate the built-in family (mother; son, daughter, untyped early loss; "
+                                   "father typed) and a brain sample carrying all three, then count and quantify.")
+    p.add_argument("--outdir", metavar="DIR", default="microchimera-demo", help="output directory "
+                   "(default ./microchimera-demo)")
+    p.add_argument("--seed", type=non_negative_int, help="random seed (default: drawn and recorded)")
+    p.add_argument("--threads", type=positive_int, default=1, help="threads (default 1)")
+    p.set_defaults(runner=run_demo)
+
+
+def run_demo(args) -> int:
+    import numpy as np
+
+    from .workflow import run_demo as demo
+
+    seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % (2**31))
+    doc, truth = demo(args.outdir, np.random.default_rng(seed), seed=seed, command=" ".join(sys.argv),
+                      threads=args.threads)
+    _print_result(doc, truth)
+    print(f"seed {seed}; outputs in {args.outdir}/ (result.json, result.tsv, counts.parquet, simulated/)")
+    return 0
+
+
 # ----------------------------------------------------------------------------- parser
 _SUBCOMMANDS: list = []
 _SUBCOMMANDS.append(add_simulate_subcommand)
 _SUBCOMMANDS.append(add_ychrom_subcommand)
 _SUBCOMMANDS.append(add_count_subcommand)
 _SUBCOMMANDS.append(add_cohort_subcommand)
+_SUBCOMMANDS.append(add_quantify_subcommand)
+_SUBCOMMANDS.append(add_run_subcommand)
+_SUBCOMMANDS.append(add_demo_subcommand)
 
 
 def get_parser() -> argparse.ArgumentParser:
