@@ -495,7 +495,8 @@ def count_records(buf, off, end, params, state, tid_start, site_pos, site_ref, s
                     _release(found, e_uid, free, state)
                     off = next_off
                     continue
-            if mpos >= pos and (mpos < ref or frag_on):
+            # Counting alone, a read need only wait if it shows a site the mate can also show.
+            if mpos >= pos and (frag_on or (mpos < ref and site_pos[s_site[nobs - 1]] >= mpos)):
                 # The mate starts inside this read (or, for the fragments table, anywhere
                 # downstream): hold the read until the mate arrives.
                 if state[ST_FREE] == 0:
