@@ -235,6 +235,8 @@ def add_cohort_subcommand(sub, common) -> None:
     per.add_argument("--min-mapq", type=non_negative_int, default=20, help="minimum mapping quality (default 20)")
     per.add_argument("--min-baseq", type=non_negative_int, default=20, help="minimum base quality (default 20)")
     per.add_argument("--alpha", type=probability, default=0.05, help="test level; CIs are 1-alpha (default 0.05)")
+    per.add_argument("--absent-genotypes-as-ref", action="store_true",
+                     help="sites absent from the genotypes VCF are hom-ref for everyone in it (variant-only VCFs)")
     per.add_argument("--ychrom-min-mapq", type=non_negative_int, default=30,
                      help="minimum mapping quality of chrY reads (default 30)")
     per.add_argument("--threads", type=positive_int, default=1, help="decompression threads per task (default 1)")
@@ -251,7 +253,8 @@ def run_cohort(args) -> int:
     if args.verbose < 2:  # Dask's own INFO lines (workers joining, comms) only with -vv
         logging.getLogger("distributed").setLevel(logging.WARNING)
     options = SampleOptions(min_mapq=args.min_mapq, min_baseq=args.min_baseq, alpha=args.alpha,
-                            ychrom_min_mapq=args.ychrom_min_mapq, threads=args.threads, split_bytes=args.split_size)
+                            absent_as_ref=args.absent_genotypes_as_ref, ychrom_min_mapq=args.ychrom_min_mapq,
+                            threads=args.threads, split_bytes=args.split_size)
     result = run_cohort_library(args.manifest, args.outdir, scheduler=args.scheduler, n_workers=args.workers,
                                 options=options, retries=args.retries, force=args.force, command=" ".join(sys.argv))
     failed, n = result.failed, len(result.outcomes)

@@ -25,7 +25,7 @@ COLUMNS = {
     "reference": (False, "reference FASTA (needed for CRAM)"),
     "relationship": (False, "no-family mode: comma-separated relationships of the donors to the host"),
     "tissue": (False, "informational; copied to the cohort table"),
-    "ychrom": (False, "male DNA from chrY: GRCh38, GRCh37, or a BED of male-specific Y regions"),
+    "ychrom": (False, "male DNA from chrY (as `run` does it): GRCh38, GRCh37, or a BED of male-specific Y regions"),
 }
 REQUIRED = tuple(c for c, (req, _) in COLUMNS.items() if req)
 YCHROM_BUILDS = ("GRCh38", "GRCh37")
@@ -183,6 +183,11 @@ def _parse_row(row: dict, lineno: int, base: Path):
     donors = _split(row.get("donors", "")) or None
     host = get("host")
     if relationships:
+        from ..model import RELATIONSHIPS
+
+        bad = [r for r in relationships if r not in RELATIONSHIPS]
+        if bad:
+            problems.append(f"'relationship' must be among {', '.join(RELATIONSHIPS)}, found {', '.join(bad)}")
         if get("pedigree") or get("genotypes"):
             problems.append("'relationship' (no-family mode) cannot be combined with 'pedigree'/'genotypes'")
         if donors:

@@ -1,6 +1,6 @@
 """The cohort table: one row per (sample, donor), failed samples included, as Parquet and TSV.
 
-Built by the driver from the per-sample ``result.json`` (and ``ychrom.json``) files, so it
+Built by the driver from the per-sample ``result.json`` files, so it
 always agrees with them; columns are documented in ``docs/cohort.md``.
 """
 from __future__ import annotations
@@ -35,7 +35,8 @@ SCHEMA = pa.schema([
     ("lod", pa.float64()),              # limit of detection (fraction)
     ("informative_sites", pa.int64()),
     ("informative_reads", pa.int64()),
-    ("male_fraction", pa.float64()),    # chrY analysis, when it ran
+    ("male_status", pa.string()),       # chrY channel: estimated | skipped | error (none: not asked)
+    ("male_fraction", pa.float64()),    # male DNA fraction from chrY, when estimated
     ("male_ci95_low", pa.float64()),
     ("male_ci95_high", pa.float64()),
     ("male_p_value", pa.float64()),
@@ -55,21 +56,17 @@ def _pair(v):
     return (None, None) if not v else (_num(v[0]), _num(v[1]))
 
 
-def _ychrom_columns(directory: Path, sample_names) -> dict:
-    path = directory / "ychrom.json"
-    empty = {"male_fraction": None, "male_ci95_low": None, "male_ci95_high": None, "male_p_value": None,
-             "male_detected": None}
-    if not path.exists():
-        return empty
-    doc = json.loads(path.read_text(encoding="utf-8"))
-    rows = doc.get("samples") or []
-    entry = next((s for s in rows if s.get("sample") in sample_names), rows[0] if len(rows) == 1 else None)
-    if entry is None:
-        return empty
-    m = entry["male_fraction"]
-    lo, hi = _pair(m.get("ci95"))
-    return {"male_fraction": _num(m.get("estimate")), "male_ci95_low": lo, "male_ci95_high": hi,
-            "male_p_value": _num(m.get("p_value")), "male_detected": m.get("detected")}
+def _ychrom_columns(doc: dict) -> dict:
+    """The chrY columns from the ``ychrom`` block that ``run`` adds to result.json."""
+    block = doc.get("ychrom") or {}
+    cols = {"male_status": block.get("status"), "male_fraction": None, "male_ci95_low": None,
+            "male_ci95_high": None, "male_p_value": None, "male_detected": None}
+    m = block.get("male_fraction") if block.get("status") == "estimated" else None
+    if m:
+        lo, hi = _pair(m.get("ci95"))
+        cols.update(male_fraction=_num(m.get("estimate")), male_ci95_low=lo, male_ci95_high=hi,
+                    male_p_value=_num(m.get("p_value")), male_detected=m.get("detected"))
+    return cols
 
 
 def cohort_rows(outcomes, outdir) -> list[dict]:
@@ -86,7 +83,7 @@ def cohort_rows(outcomes, outdir) -> list[dict]:
         directory = sample_dir(outdir, spec.sample)
         doc = json.loads((directory / "result.json").read_text(encoding="utf-8"))
         base["host"] = doc.get("host", spec.host)
-        base.update(_ychrom_columns(directory, {doc.get("sample"), spec.sample}))
+        base.update(_ychrom_columns(doc))
         for d in doc.get("donors", []) or [None]:
             if d is None:
                 rows.append(base)
