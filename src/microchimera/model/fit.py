@@ -14,6 +14,7 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 
@@ -27,6 +28,8 @@ logger = logging.getLogger(__name__)
 F_START = 1e-3
 F_MAX_TOTAL = 0.999
 RHO_BOUNDS = (1e-6, 0.3)
+HET_SHARE_BOUNDS = (0.3, 0.7)
+ERROR_SCALE_BOUNDS = (0.1, 30.0)
 RHO_SUBSAMPLE = 200_000
 CHI2_95 = float(stats.chi2.ppf(0.95, 1))
 MAX_INFLATION = 25.0
@@ -96,13 +99,48 @@ def newton(data: ModelData, f0, rho: float, free=None, max_iter: int = 100, tol:
     return f, ev
 
 
+def _rho_subsample(data: ModelData) -> ModelData:
+    if data.n_sites <= RHO_SUBSAMPLE:
+        return data
+    mask = np.zeros(data.n_sites, dtype=bool)
+    mask[np.linspace(0, data.n_sites - 1, RHO_SUBSAMPLE).astype(np.int64)] = True
+    return data.subset(mask)
+
+
+def estimate_het_share(data: ModelData, f, rho: float) -> float:
+    """Alt share of a heterozygote's reads (reference bias) maximising the likelihood at ``f``, ``rho``."""
+    sub = _rho_subsample(data)
+    if sub.n_sites == 0:
+        return 0.5
+
+    def nll(beta):
+        return -dataclasses.replace(sub, het_share=beta).evaluate(f, rho).loglik
+
+    res = optimize.minimize_scalar(nll, bounds=HET_SHARE_BOUNDS, method="bounded", options={"xatol": 1e-4})
+    return float(res.x)
+
+
+def estimate_error_scale(data: ModelData, f, rho: float) -> float:
+    """Common multiplier of the error rates maximising the likelihood at ``f``, ``rho``.
+
+    Identifiable because donor alleles scale with AF while errors do not.  Used when no
+    background site fixes the error rates (no family genotypes).
+    """
+    sub = _rho_subsample(data)
+    if sub.n_sites == 0:
+        return 1.0
+
+    def nll(log_k):
+        return -dataclasses.replace(sub, error_rate=sub.error_rate * 10.0**log_k).evaluate(f, rho).loglik
+
+    res = optimize.minimize_scalar(nll, bounds=np.log10(ERROR_SCALE_BOUNDS), method="bounded",
+                                   options={"xatol": 1e-3})
+    return float(10.0**res.x)
+
+
 def estimate_rho(data: ModelData, f) -> float:
     """Overdispersion maximising the likelihood at fractions ``f`` (on a site subsample)."""
-    sub = data
-    if data.n_sites > RHO_SUBSAMPLE:
-        mask = np.zeros(data.n_sites, dtype=bool)
-        mask[np.linspace(0, data.n_sites - 1, RHO_SUBSAMPLE).astype(np.int64)] = True
-        sub = data.subset(mask)
+    sub = _rho_subsample(data)
     if sub.n_sites == 0:
         return 0.0
 
@@ -133,9 +171,12 @@ class FitResult:
     loglik: float
     hess: np.ndarray
     site_score: np.ndarray
+    het_share: float = 0.5
+    error_scale: float = 1.0
 
 
-def fit_fractions(data: ModelData, rho: float | None = None, f0=None, rho_data: ModelData | None = None) -> FitResult:
+def fit_fractions(data: ModelData, rho: float | None = None, f0=None, rho_data: ModelData | None = None,
+                  het_share: bool = True, error_scale: bool = False) -> FitResult:
     """Maximum-likelihood fractions (and ``rho`` unless given).
 
     Parameters
@@ -148,16 +189,36 @@ def fit_fractions(data: ModelData, rho: float | None = None, f0=None, rho_data: 
     rho_data : ModelData, optional
         Sites to estimate ``rho`` on (default ``data``); pass every site, including
         host-heterozygous ones that carry no information on the fractions.
+    het_share : bool
+        Also estimate the heterozygote alt share (reference bias) when ``rho`` is estimated.
+        The returned fit's ``het_share`` must then be set on the data for later calls.
+    error_scale : bool
+        Also estimate a common multiplier of the error rates (alternating with the
+        fractions); the fit's ``error_scale`` must then be applied to the data's rates.
     """
     k = data.n_donors
     f = np.full(k, F_START) if f0 is None else np.asarray(f0, dtype=np.float64)
     if rho is None:
         rho_data = data if rho_data is None else rho_data
-        rho = estimate_rho(rho_data, np.zeros(k))
+        beta = data.het_share
+        if het_share:
+            beta = estimate_het_share(rho_data, np.zeros(k), 0.0)
+            data = dataclasses.replace(data, het_share=beta)
+        rho = estimate_rho(dataclasses.replace(rho_data, het_share=beta), np.zeros(k))
         f, _ = newton(data, f, rho)
-        rho = estimate_rho(rho_data, f)
+        if het_share:
+            beta = estimate_het_share(rho_data, f, rho)
+            data = dataclasses.replace(data, het_share=beta)
+        rho = estimate_rho(dataclasses.replace(rho_data, het_share=beta), f)
+    kappa = 1.0
+    if error_scale:
+        base = data.error_rate
+        for _ in range(3):
+            kappa = estimate_error_scale(dataclasses.replace(data, error_rate=base), f, rho)
+            f, _ = newton(dataclasses.replace(data, error_rate=base * kappa), f, rho)
+        data = dataclasses.replace(data, error_rate=base * kappa)
     f, ev = newton(data, f, rho)
-    return FitResult(f, float(rho), ev.loglik, ev.hess, ev.site_score)
+    return FitResult(f, float(rho), ev.loglik, ev.hess, ev.site_score, float(data.het_share), kappa)
 
 
 def make_blocks(contig_id, pos, block_size: float = 5e6, min_blocks: int = 30, fallback_blocks: int = 50):
@@ -361,7 +422,7 @@ def fisher_information(data: ModelData, f, rho: float = 0.0) -> np.ndarray:
     configuration per site (prior-averaged otherwise: an upper bound).  For validation.
     """
     p_combo, scale = data.combo_p(f)
-    dpdf = 0.5 * scale[None, :] * data.combo_delta
+    dpdf = scale[None, :] * data.allele_shares()[1]
     w = np.exp(data.entry_logw)
     n = data.n[data.entry_site]
     pe = np.clip(p_combo[data.entry_combo], 1e-12, 1 - 1e-12)

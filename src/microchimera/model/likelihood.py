@@ -13,7 +13,8 @@ Notes
 At site ``i`` with ``n_i`` ref+alt reads of which ``x_i`` alt, configuration ``c``
 (host dosage ``g_h``, donor dosages ``g_k``), fractions ``f`` and overdispersion ``rho``::
 
-    mu_ic = g_h/2 + sum_k f_k (g_k - g_h)/2          (= (1 - sum f) g_h/2 + sum f_k g_k/2)
+    mu_ic = A(g_h) + sum_k f_k (A(g_k) - A(g_h))      (= (1 - sum f) A(g_h) + sum f_k A(g_k))
+    A(g)  = 0, beta, 1 for g = 0, 1, 2                (beta = 1/2 unless reference bias)
     p_ic  = e_ra + (1 - e_ra - e_ar) mu_ic            (= mu(1 - e_ar) + (1 - mu) e_ra)
     P(x | n, p, rho) = B(x + a, n - x + b) / B(a, b),  a = p tau, b = (1 - p) tau, tau = 1/rho - 1
     L_i   = sum_c w_ic P(x_i | n_i, p_ic, rho)
@@ -128,6 +129,8 @@ class ModelData:
     key_n, key_x : ndarray, float64, shape (n_keys,)
     key_combo : ndarray, int64, shape (n_keys,)
     error_rate : ndarray, float64, shape (13,)
+    het_share : float
+        Alt share of the reads of a heterozygous person (0.5 without reference bias).
     """
 
     donors: tuple
@@ -146,6 +149,7 @@ class ModelData:
     key_x: np.ndarray
     key_combo: np.ndarray
     error_rate: np.ndarray
+    het_share: float = 0.5
 
     @property
     def n_sites(self) -> int:
@@ -247,8 +251,20 @@ class ModelData:
         e_ra = self.error_rate[self.combo_class]
         e_ar = self.error_rate[SWAP_CLASS[self.combo_class]]
         scale = 1.0 - e_ra - e_ar
-        mu = 0.5 * (self.combo_gh + f @ self.combo_delta)
+        ah, ad = self.allele_shares()
+        mu = ah + f @ ad
         return e_ra + scale * mu, scale
+
+    def allele_shares(self) -> tuple[np.ndarray, np.ndarray]:
+        """Host alt share ``A(g_h)`` (n_combos,) and ``A(g_k) - A(g_h)`` (n_donors, n_combos).
+
+        ``A(0) = 0``, ``A(1) = het_share``, ``A(2) = 1``: the read-level alt share of a
+        person's DNA, allowing for reference bias at heterozygous sites.
+        """
+        table = np.array([0.0, self.het_share, 1.0])
+        gh = self.combo_gh.astype(np.int64)
+        ah = table[gh]
+        return ah, table[gh[None, :] + self.combo_delta.astype(np.int64)] - ah[None, :]
 
     def evaluate(self, f, rho: float, order: int = 0) -> Evaluation:
         """Log-likelihood (order 0), with gradient and per-site scores (1), and Hessian (2).
@@ -274,7 +290,7 @@ class ModelData:
             return Evaluation(total, site_ll)
         r = np.exp(lp - site_ll[self.entry_site])  # posterior weight of each configuration
         s1 = terms[1][self.entry_key]
-        dpdf = 0.5 * scale[None, :] * self.combo_delta  # (K, n_combos)
+        dpdf = scale[None, :] * self.allele_shares()[1]  # (K, n_combos)
         dpdf_e = dpdf[:, self.entry_combo]
         k = self.n_donors
         rs = r * s1
@@ -292,6 +308,23 @@ class ModelData:
                 v = float(np.dot(rq, dpdf_e[a] * dpdf_e[b])) - float(np.dot(score[:, a], score[:, b]))
                 hess[a, b] = hess[b, a] = v
         return Evaluation(total, site_ll, grad, hess, score)
+
+    def outliers(self, f, min_weight: float = 1e-3, p_value: float = 1e-6) -> np.ndarray:
+        """bool (n_sites,): sites whose counts no plausible configuration explains.
+
+        A site is an outlier when, for every configuration of prior weight >= ``min_weight``,
+        the binomial probability of a count at least as extreme as ``x`` (either tail) is
+        below ``p_value`` (mapping artefacts, paralogous sites).
+        """
+        from scipy.stats import binom
+
+        p_combo, _ = self.combo_p(f)
+        pe = np.clip(p_combo[self.entry_combo], 1e-12, 1 - 1e-12)
+        n = self.n[self.entry_site]
+        x = self.x[self.entry_site]
+        tail = np.minimum(binom.cdf(x, n, pe), binom.sf(x - 1, n, pe))
+        ok = (tail >= p_value) & (np.exp(self.entry_logw) >= min_weight)
+        return np.bincount(self.entry_site, weights=ok, minlength=self.n_sites) == 0
 
     def expected_alt_share(self, f) -> np.ndarray:
         """Prior-expected alt-read probability per site, float64 (n_sites,)."""

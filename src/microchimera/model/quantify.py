@@ -6,6 +6,7 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import numpy as np
@@ -296,7 +297,8 @@ def quantify(counts: AlleleCounts, *, sample: str | None = None, host: str | Non
         "alpha": alpha,
         "donors": [],
         "error_rates": errors.to_dict(used_classes),
-        "overdispersion": {"rho": 0.0, "sites": int(min(data.n_sites, fitmod.RHO_SUBSAMPLE))},
+        "overdispersion": {"rho": 0.0, "sites": int(min(data.n_sites, fitmod.RHO_SUBSAMPLE)), "het_alt_share": 0.5,
+                           "error_scale": 1.0},
         "sites": {
             "in_counts": n_all,
             "autosomal": int(autosomal.sum()),
@@ -321,8 +323,35 @@ def quantify(counts: AlleleCounts, *, sample: str | None = None, host: str | Non
         doc["observed_vs_expected"] = {"by_host_genotype": [], "by_af_bin": []}
         return doc
 
-    fit = fitmod.fit_fractions(data_inf, rho_data=data)
+    # Without background sites the other-base rates are blind to transitions: fit a
+    # common error multiplier jointly (donor alleles scale with AF, errors do not).
+    fit_error = int(errors.background_reads.sum()) == 0
+    fit = fitmod.fit_fractions(data_inf, rho_data=data, error_scale=fit_error)
+    rate = errors.rate * fit.error_scale
+    data = dataclasses.replace(data, het_share=fit.het_share, error_rate=rate)
+    data_inf = dataclasses.replace(data_inf, het_share=fit.het_share, error_rate=rate)
+    # Sites no genotype configuration explains (mapping artefacts) are dropped and the
+    # model refitted once.
+    out = data.outliers(fit.fraction)
+    doc["sites"]["dropped"]["outlier"] = int(out.sum())
+    if out.any():
+        data = data.subset(~out)
+        data_inf = data.subset(data.informative())
+        fit = fitmod.fit_fractions(dataclasses.replace(data_inf, error_rate=errors.rate), rho_data=data,
+                                   error_scale=fit_error)
+        rate = errors.rate * fit.error_scale
+        data = dataclasses.replace(data, het_share=fit.het_share, error_rate=rate)
+        data_inf = dataclasses.replace(data_inf, het_share=fit.het_share, error_rate=rate)
+        doc["sites"]["used"] = int(data.n_sites)
+        doc["sites"]["informative"] = int(data_inf.n_sites)
+        doc["sites"]["reads_used"] = int(data.n.sum())
+    if fit_error:
+        for c in doc["error_rates"].values():
+            c["rate"] = float(min(1.0, c["rate"] * fit.error_scale))
+            c["source"] = "other_bases+fitted_scale"
+    doc["overdispersion"]["error_scale"] = fit.error_scale
     doc["overdispersion"]["rho"] = fit.rho
+    doc["overdispersion"]["het_alt_share"] = fit.het_share
     lam = fitmod.block_inflation(data_inf, fit)
     total = float(fit.fraction.sum())
     for j, d in enumerate(donors):
@@ -357,7 +386,7 @@ def quantify(counts: AlleleCounts, *, sample: str | None = None, host: str | Non
         })
         doc["donors"].append(entry)
     doc["relatedness_test"] = (_relatedness(model, fit, ped, typed, members, labels, af, n, alt, site_class,
-                                            errors.rate, block, mask, doc["donors"]) if relatedness
+                                            rate, block, mask, doc["donors"], fit.het_share) if relatedness
                                else {"donors": []})
     doc["observed_vs_expected"] = _observed_vs_expected(data, fit, af)
     return doc
@@ -431,7 +460,8 @@ def _observed_vs_expected(data, fit, af) -> dict:
     return {"by_host_genotype": by_g, "by_af_bin": by_af, "af_bins_host_genotype": 0}
 
 
-def _relatedness(model, fit, ped, typed, members, labels, af, n, alt, site_class, rate, block, mask, donor_docs):
+def _relatedness(model, fit, ped, typed, members, labels, af, n, alt, site_class, rate, block, mask, donor_docs,
+                 het_share):
     """Named relationship vs the alternative (an unrelated person, or a child if named unrelated)."""
     out = []
     for j, d in enumerate(members[1:]):
@@ -459,8 +489,8 @@ def _relatedness(model, fit, ped, typed, members, labels, af, n, alt, site_class
                         "note": str(exc)})
             continue
         common = alt_model.mask & model.mask
-        main_data = model.data.subset(common[model.data.site_index])
-        alt_data = alt_model.data.subset(common[alt_model.data.site_index])
+        main_data = dataclasses.replace(model.data.subset(common[model.data.site_index]), het_share=het_share)
+        alt_data = dataclasses.replace(alt_model.data.subset(common[alt_model.data.site_index]), het_share=het_share)
         ll_main = fitmod.newton(main_data, fit.fraction, fit.rho)[1].loglik
         ll_alt = fitmod.newton(alt_data, fit.fraction, fit.rho)[1].loglik
         llr = ll_main - ll_alt

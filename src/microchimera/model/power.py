@@ -1,0 +1,354 @@
+"""Detection power and limit of detection for a sequencing design, before any data exist.
+
+A design is ``n_sites`` biallelic SNPs (population alt-allele frequency AF drawn uniformly
+from ``af_range``), ``depth`` fragments per site (Poisson), a per-base substitution error
+``error`` (split evenly over the three wrong bases, as in :mod:`microchimera.sim`) and one
+donor of a given relationship to the host.
+
+Notes
+-----
+The test of ``f = 0`` is the likelihood-ratio test of :mod:`microchimera.model.fit`, whose
+null distribution sits on the boundary (``1/2 chi2_0 + 1/2 chi2_1``).  Near the truth the
+statistic behaves as ``T = max(0, Z)^2`` with ``Z ~ N(sqrt(lambda), 1)``, where the
+non-centrality is twice the expected log-likelihood ratio of the true fraction against 0,
+
+    lambda(f) = 2 * n_sites * E_{AF, n}[ KL( P_f(x | n, AF) || P_0(x | n, AF) ) ],
+
+i.e. ``f^2`` times the expected Fisher information at small ``f``.  A level-``alpha`` test
+rejects when ``sqrt(T) > z_{1-alpha}`` (because ``P(chi2_1 > c) = 2 alpha`` at
+``c = z_{1-alpha}^2``), so
+
+    power(f) = Phi( sqrt(lambda(f) / inflation) - z_{1-alpha} ).
+
+``P_f(x | n, AF)`` is the distribution of alt reads among ``n`` at one site:
+
+* ``typed=False`` (no-family mode, ``--relationship``): host and donor genotypes are
+  unknown and summed out, ``sum_{g_h, g_d} P(g_h, g_d | AF, kinship) Bin(x; n, p(g_h, g_d, f))``;
+  the KL divergence of these mixtures is computed exactly over ``x = 0..n``;
+* ``typed=True`` (family mode with genotyped host and donor): the genotypes are known,
+  so each site contributes ``n KL(Bern(p(f)) || Bern(p(0)))`` averaged over genotypes.
+
+``p = mu (1 - E) + (1 - mu) E / 3`` normalised by the probability of reading REF or ALT,
+with ``mu = (1 - f) g_h / 2 + f g_d / 2``.  Joint genotypes come from the IBD sharing
+probabilities ``(k0, k1, k2)`` of the relationship with Hardy-Weinberg founders.  The
+expectation over AF uses ``AF_NODES`` midpoints of ``af_range``; over the depth, the
+midpoints of ``DEPTH_NODES`` equal-probability bins of Poisson(``depth``).
+
+Overdispersion ``rho`` divides each site's information by ``1 + (n - 1) rho`` (the
+beta-binomial variance factor), and ``inflation`` (the linked-site CI inflation of a
+fit, >= 1) divides ``lambda``.  Error rates are treated as known: in a real sample they
+are estimated from hundreds of thousands of background reads.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from scipy import optimize, special, stats
+
+from ..conventions import geq_per_100k
+from ..errors import UsageError
+
+#: IBD sharing probabilities (k0, k1, k2) of a donor with the host.
+IBD = {
+    "child": (0.0, 1.0, 0.0),
+    "parent": (0.0, 1.0, 0.0),
+    "sibling": (0.25, 0.5, 0.25),
+    "grandchild": (0.5, 0.5, 0.0),
+    "unrelated": (1.0, 0.0, 0.0),
+}
+RELATIONSHIPS = tuple(IBD)
+AF_NODES = 24
+DEPTH_NODES = 16
+F_MIN, F_MAX = 1e-9, 0.5
+
+
+@dataclass(frozen=True)
+class Design:
+    """A sequencing design: what ``microchimera power`` is asked about.
+
+    Attributes
+    ----------
+    n_sites : int
+        Biallelic SNP sites in the panel (all of them, informative or not).
+    depth : float
+        Mean fragments per site (Poisson).
+    error : float
+        Per-base substitution error (all classes together), in [0, 0.3).
+    relationship : str
+        One of :data:`RELATIONSHIPS`.
+    typed : bool
+        Host and donor genotyped (family mode) rather than summed out (no-family mode).
+    af_range : tuple of float
+        AF is uniform on this interval.
+    alpha : float
+        Level of the test of ``f = 0``.
+    rho : float
+        Beta-binomial overdispersion.
+    inflation : float
+        Linked-site inflation of the LRT statistic (>= 1).
+    """
+
+    n_sites: int
+    depth: float
+    error: float = 1e-3
+    relationship: str = "child"
+    typed: bool = False
+    af_range: tuple = (0.05, 0.95)
+    alpha: float = 0.05
+    rho: float = 0.0
+    inflation: float = 1.0
+
+    def __post_init__(self):
+        if int(self.n_sites) < 1:
+            raise UsageError(f"sites: expected >= 1, found {self.n_sites}")
+        if not (np.isfinite(self.depth) and self.depth > 0):
+            raise UsageError(f"depth: expected a number > 0, found {self.depth}")
+        if not 0.0 <= self.error < 0.3:
+            raise UsageError(f"error: expected a per-base rate in [0, 0.3), found {self.error}")
+        if self.relationship not in IBD:
+            raise UsageError(f"relationship: expected one of {', '.join(RELATIONSHIPS)}, "
+                             f"found {self.relationship!r}")
+        lo, hi = self.af_range
+        if not 0.0 < lo <= hi < 1.0:
+            raise UsageError(f"af_range: expected 0 < low <= high < 1, found {lo}, {hi}")
+        if not 0.0 < self.alpha < 0.5:
+            raise UsageError(f"alpha: expected a number in (0, 0.5), found {self.alpha}")
+        if not 0.0 <= self.rho < 1.0:
+            raise UsageError(f"rho: expected a number in [0, 1), found {self.rho}")
+        if not self.inflation >= 1.0:
+            raise UsageError(f"inflation: expected >= 1, found {self.inflation}")
+
+    def replace(self, **changes) -> Design:
+        return Design(**{**asdict(self), **changes})
+
+
+def joint_genotype_prior(af, relationship: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Joint host/donor alt dosages and their probabilities at each AF.
+
+    Parameters
+    ----------
+    af : ndarray, float64, shape (n_af,)
+    relationship : str
+
+    Returns
+    -------
+    g_host, g_donor : ndarray, int64, shape (9,)
+        Every (host, donor) dosage pair.
+    weight : ndarray, float64, shape (n_af, 9)
+        ``P(g_host, g_donor | AF)``; rows sum to 1.
+    """
+    k0, k1, k2 = IBD[relationship]
+    p = np.asarray(af, dtype=np.float64)[:, None]
+    q = 1.0 - p
+    hwe = np.concatenate([q * q, 2 * p * q, p * p], axis=1)  # (n_af, 3)
+    gh, gd = np.meshgrid(np.arange(3), np.arange(3), indexing="ij")
+    gh, gd = gh.ravel(), gd.ravel()
+    # k1: the donor carries one of the host's two alleles (alt with prob g_h/2) and one
+    # allele drawn from the population (alt with prob AF).
+    t = gh[None, :] / 2.0
+    one = np.where(gd == 0, (1 - t) * q, np.where(gd == 2, t * p, t * q + (1 - t) * p))
+    w = hwe[:, gh] * (k0 * hwe[:, gd] + k1 * one + k2 * (gd == gh)[None, :])
+    return gh, gd, w
+
+
+def _alt_read_prob(gh, gd, f, error) -> np.ndarray:
+    mu = (1.0 - f) * gh / 2.0 + f * gd / 2.0
+    e3 = error / 3.0
+    p_alt = mu * (1.0 - error) + (1.0 - mu) * e3
+    p_ref = (1.0 - mu) * (1.0 - error) + mu * e3
+    return np.clip(p_alt / (p_alt + p_ref), 1e-300, 1.0 - 1e-16)
+
+
+def _depth_nodes(depth: float) -> np.ndarray:
+    """Midpoints of equal-probability bins of Poisson(depth), int64 (DEPTH_NODES,), >= 1."""
+    u = (np.arange(DEPTH_NODES) + 0.5) / DEPTH_NODES
+    return np.maximum(stats.poisson.ppf(u, depth).astype(np.int64), 1)
+
+
+def _af_nodes(af_range) -> np.ndarray:
+    lo, hi = af_range
+    return lo + (hi - lo) * (np.arange(AF_NODES) + 0.5) / AF_NODES
+
+
+def _support(n: int, p: np.ndarray, width: float = 12.0) -> np.ndarray:
+    """Alt counts ``x`` within ``width`` standard deviations (+ ``width``) of ``n p`` for some
+    ``p``: the binomial mass outside is below 1e-25, so the KL sum can skip it."""
+    mean = n * p
+    sd = np.sqrt(n * p * (1.0 - p))
+    lo = np.clip(np.floor(mean - width * sd - width), 0, n).astype(np.int64)
+    hi = np.clip(np.ceil(mean + width * sd + width), 0, n).astype(np.int64)
+    keep = np.zeros(n + 1, dtype=bool)
+    for a, b in zip(lo, hi, strict=True):
+        keep[a:b + 1] = True
+    return np.flatnonzero(keep).astype(np.float64)
+
+
+def _mixture_kl(n: int, w: np.ndarray, p1: np.ndarray, p0: np.ndarray) -> float:
+    """Mean over AF nodes of KL(sum_c w_c Bin(n, p1_c) || sum_c w_c Bin(n, p0_c)).
+
+    The binomial coefficient cancels in the log ratio; each mixture is
+    ``m(x) + log(W @ exp(l(x) - m(x)))`` with ``m`` the largest component (a matrix product).
+    """
+    x = _support(n, np.concatenate([p1, p0]))[:, None]
+    log_choose = (special.gammaln(n + 1.0) - special.gammaln(x[:, 0] + 1.0) - special.gammaln(n - x[:, 0] + 1.0))
+
+    def log_mix(p):
+        lb = x * np.log(p)[None, :] + (n - x) * np.log1p(-p)[None, :]  # (n+1, 9)
+        m = lb.max(axis=1)
+        with np.errstate(divide="ignore"):
+            return m[None, :] + np.log(w @ np.exp(lb - m[:, None]).T)  # (n_af, n+1)
+
+    l1, l0 = log_mix(p1), log_mix(p0)
+    prob = np.exp(l1 + log_choose[None, :])
+    with np.errstate(invalid="ignore"):
+        terms = np.where(prob > 0, prob * (l1 - l0), 0.0)
+    return float(np.mean(terms.sum(axis=1)))
+
+
+def noncentrality(design: Design, fraction: float) -> float:
+    """Non-centrality ``lambda`` of the LRT statistic at donor fraction ``fraction`` (see Notes)."""
+    f = float(fraction)
+    if f <= 0:
+        return 0.0
+    af = _af_nodes(design.af_range)
+    gh, gd, w = joint_genotype_prior(af, design.relationship)
+    p1 = _alt_read_prob(gh, gd, f, design.error)  # (9,)
+    p0 = _alt_read_prob(gh, gd, 0.0, design.error)
+    total = 0.0
+    for n in _depth_nodes(design.depth):
+        scale = 1.0 / (1.0 + (n - 1.0) * design.rho)
+        if design.typed:
+            kl = p1 * np.log(p1 / p0) + (1 - p1) * np.log((1 - p1) / (1 - p0))
+            per_site = float(np.mean(w @ (n * kl)))
+        else:
+            per_site = _mixture_kl(n, w, p1, p0)
+        total += max(per_site, 0.0) * scale
+    return 2.0 * design.n_sites * total / DEPTH_NODES / design.inflation
+
+
+def detection_power(design: Design, fraction) -> np.ndarray:
+    """Probability that the level-``alpha`` test detects a donor at ``fraction``.
+
+    Parameters
+    ----------
+    design : Design
+    fraction : float or array_like, float64, shape (n,)
+
+    Returns
+    -------
+    ndarray, float64, same shape as ``fraction``
+    """
+    fr = np.asarray(fraction, dtype=np.float64)
+    z = stats.norm.ppf(1.0 - design.alpha)
+    lam = np.array([noncentrality(design, v) for v in fr.ravel()]).reshape(fr.shape)
+    out = stats.norm.cdf(np.sqrt(lam) - z)
+    return np.where(fr > 0, out, design.alpha)
+
+
+def _target_lambda(design: Design, power: float) -> float:
+    if not design.alpha < power < 1.0:
+        raise UsageError(f"power: expected a number in (alpha, 1), found {power}")
+    return float((stats.norm.ppf(1.0 - design.alpha) + stats.norm.ppf(power)) ** 2)
+
+
+def limit_of_detection(design: Design, power: float = 0.95) -> float | None:
+    """Smallest fraction detected with probability ``power``; None if not reached below 0.5."""
+    target = _target_lambda(design, power)
+    if noncentrality(design, F_MAX) < target:
+        return None
+    if noncentrality(design, F_MIN) >= target:
+        return F_MIN
+    x = optimize.brentq(lambda v: noncentrality(design, 10.0**v) - target, math.log10(F_MIN),
+                        math.log10(F_MAX), xtol=1e-4)
+    return float(10.0**x)
+
+
+def sites_needed(design: Design, fraction: float, power: float = 0.95) -> int:
+    """Sites (at the design's depth) to detect ``fraction`` with probability ``power``."""
+    lam = noncentrality(design, fraction)
+    if lam <= 0:
+        raise UsageError(f"fraction: expected a number > 0, found {fraction}")
+    return int(math.ceil(design.n_sites * _target_lambda(design, power) / lam))
+
+
+def depth_needed(design: Design, fraction: float, power: float = 0.95, max_depth: float = 1e5) -> float | None:
+    """Mean depth (at the design's sites) to detect ``fraction`` with probability ``power``;
+    None if even ``max_depth`` is not enough (the error floor)."""
+    target = _target_lambda(design, power)
+
+    def gap(log_d):
+        return noncentrality(design.replace(depth=10.0**log_d), fraction) - target
+
+    if gap(math.log10(max_depth)) < 0:
+        return None
+    if gap(0.0) >= 0:
+        return 1.0
+    return float(10.0 ** optimize.brentq(gap, 0.0, math.log10(max_depth), xtol=1e-3))
+
+
+@dataclass(frozen=True)
+class PowerResult:
+    """What ``microchimera power`` reports (JSON form by :meth:`to_dict`)."""
+
+    design: Design
+    power_target: float
+    lod: float | None
+    curve_fraction: np.ndarray
+    curve_power: np.ndarray
+    fraction: float | None = None
+    power_at_fraction: float | None = None
+    sites_needed: int | None = None
+    depth_needed: float | None = None
+    notes: list = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {
+            "design": {**asdict(self.design), "af_range": list(self.design.af_range)},
+            "power_target": self.power_target,
+            "lod": self.lod,
+            "lod_geq_per_100k": None if self.lod is None else float(geq_per_100k(self.lod, self.lod)),
+            "curve": {"fraction": self.curve_fraction.tolist(), "power": self.curve_power.tolist()},
+            "target": None if self.fraction is None else {
+                "fraction": self.fraction,
+                "geq_per_100k": float(geq_per_100k(self.fraction, self.fraction)),
+                "power": self.power_at_fraction,
+                "sites_needed": self.sites_needed,
+                "depth_needed": self.depth_needed,
+            },
+            "method": "non-central chi-square of the boundary LRT (docs/power.md)",
+            "notes": list(self.notes),
+        }
+
+
+def power_analysis(design: Design, fraction: float | None = None, power: float = 0.95,
+                   n_points: int = 41) -> PowerResult:
+    """LoD and power curve of a design; with ``fraction``, also the power there and the
+    sites or depth needed to reach ``power``.
+
+    Raises
+    ------
+    UsageError
+        Invalid design values, ``fraction`` outside (0, 0.5], ``power`` outside (alpha, 1).
+    """
+    _target_lambda(design, power)
+    if fraction is not None and not 0.0 < fraction <= F_MAX:
+        raise UsageError(f"fraction: expected a number in (0, {F_MAX}], found {fraction}")
+    lod = limit_of_detection(design, power)
+    centre = lod if lod is not None else (fraction or 1e-2)
+    lo = max(F_MIN, min(centre, fraction or centre) / 30.0)
+    hi = min(F_MAX, max(centre, fraction or centre) * 10.0)
+    grid = np.geomspace(lo, hi, n_points)
+    curve = detection_power(design, grid)
+    notes = []
+    if lod is None:
+        notes.append(f"power {power} is not reached below f = {F_MAX}: sequencing error or too few sites")
+    if fraction is None:
+        return PowerResult(design, power, lod, grid, curve, notes=notes)
+    dn = depth_needed(design, fraction, power)
+    if dn is None:
+        notes.append("no depth reaches the target power with these sites: add sites")
+    return PowerResult(design, power, lod, grid, curve, fraction=float(fraction),
+                       power_at_fraction=float(detection_power(design, fraction)),
+                       sites_needed=sites_needed(design, fraction, power), depth_needed=dn, notes=notes)

@@ -1,0 +1,58 @@
+"""CLI tests of quantify: exit codes, messages, result.json against its schema."""
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from microchimera.cli import get_parser, main
+from microchimera.workflow import load_schema
+
+GATK = Path("/work/shared/data/real/gatk_calculatecontamination_NA12891_in_NA12892")
+
+
+def test_parser__quantify_options():
+    args = get_parser().parse_args(["quantify", "c.parquet", "--relationship", "child", "--relationship",
+                                    "sibling", "--out", "r.json", "--alpha", "0.01"])
+    assert args.relationship == ["child", "sibling"] and args.alpha == 0.01
+
+
+def test_parser__bad_relationship_is_usage_error(capsys):
+    with pytest.raises(SystemExit) as exc:
+        get_parser().parse_args(["quantify", "c", "--relationship", "cousin", "--out", "r.json"])
+    assert exc.value.code == 2
+    assert "expected one of child" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not GATK.exists(), reason="shared real data not present")
+def test_main__quantify_gatk_table_writes_valid_result(tmp_path, capsys):
+    table = next(GATK.glob("NA12891_0.03_*.table"))
+    out = tmp_path / "result.json"
+    assert main(["quantify", str(table), "--relationship", "unrelated", "--out", str(out), "-q"]) == 0
+    doc = json.loads(out.read_text())
+    jsonschema.validate(doc, load_schema())
+    assert (tmp_path / "result.tsv").exists()
+    assert "unrelated" in capsys.readouterr().out
+    assert doc["provenance"]["inputs"][0]["checksum"].startswith("sha256:")
+
+
+def test_main__missing_pedigree_and_relationship(tmp_path, capsys):
+    table = tmp_path / "t.table"
+    table.write_text("#<METADATA>SAMPLE=s\ncontig\tposition\tref_count\talt_count\tother_alt_count\tallele_frequency\n"
+                     "1\t100\t30\t0\t0\t0.2\n")
+    assert main(["quantify", str(table), "--out", str(tmp_path / "r.json")]) == 2
+    assert "--relationship" in capsys.readouterr().err
+
+
+def test_main__af_out_of_range(tmp_path, capsys):
+    table = tmp_path / "t.table"
+    table.write_text("contig\tposition\tref_count\talt_count\tother_alt_count\tallele_frequency\n"
+                     "1\t100\t30\t0\t0\t1.2\n")
+    assert main(["quantify", str(table), "--relationship", "child", "--out", str(tmp_path / "r.json")]) == 1
+    assert "out of range" in capsys.readouterr().err
+
+
+def test_main__missing_counts(tmp_path, capsys):
+    assert main(["quantify", str(tmp_path / "nope.parquet"), "--relationship", "child",
+                 "--out", str(tmp_path / "r.json")]) == 1
+    assert "not found" in capsys.readouterr().err
