@@ -1,0 +1,329 @@
+"""Report figures as inline SVG strings, drawn with matplotlib from result-document values.
+
+Every function takes plain values read from ``result.json`` (never arrays from a fit) and
+returns one ``<svg>`` element as text, or None when the document lacks the data.  Figures use
+the object-oriented API on a fresh :class:`matplotlib.figure.Figure` (no pyplot global
+state), glyphs drawn as paths (no font files needed by the browser), and a per-figure id
+prefix so that several SVGs inlined in one HTML page never share an element id.
+"""
+from __future__ import annotations
+
+import io
+import math
+import re
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)
+from matplotlib.figure import Figure  # noqa: E402
+
+_COMMENT = re.compile(r"<!--.*?-->", re.S)
+_PROLOG = re.compile(r"^.*?(?=<svg)", re.S)
+_ID = re.compile(r'\b(id="|href="#|url\(#)([^")]+)')
+DETECTED, NOT_DETECTED, LOD_COLOUR, Y_COLOUR = "#1b6ca8", "#8c8c8c", "#c0392b", "#7d3c98"
+
+
+def _svg(fig: Figure, prefix: str) -> str:
+    """The figure as one standalone ``<svg>`` element with ids prefixed by ``prefix``."""
+    buf = io.StringIO()
+    with matplotlib.rc_context({"svg.fonttype": "path", "svg.hashsalt": prefix}):
+        fig.savefig(buf, format="svg", metadata={"Date": None})
+    text = _PROLOG.sub("", buf.getvalue(), count=1)
+    # Comments may echo user strings (sample and donor names); drop them all.
+    text = _COMMENT.sub("", text)
+    text = _ID.sub(lambda m: f"{m.group(1)}{prefix}-{m.group(2)}", text)
+    return text.replace("<svg ", f'<svg class="figure-svg" data-figure="{prefix}" role="img" ', 1)
+
+
+def _new(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height), dpi=96)
+    fig.set_layout_engine("constrained")
+    return fig
+
+
+def _label(text, limit: int = 28) -> str:
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def forest_plot(donors: list[dict], prefix: str, unit: str = "geq") -> str | None:
+    """Donors' gEq per 100,000 host genomes with 95% CIs (log axis) and each donor's LoD.
+
+    A CI reaching 0 is drawn to the left edge with an arrow; a donor without estimate is
+    listed with "no estimate".
+    """
+    rows = [d for d in donors if d.get("name") is not None]
+    if not rows:
+        return None
+    est = [(d.get("geq_per_100k"), d.get("geq_per_100k_ci95"), d.get("lod_geq_per_100k"), bool(d.get("detected")))
+           for d in rows]
+    positive = [v for e in est for v in (e[0], *(e[1] or ()), e[2]) if v is not None and v > 0]
+    if not positive:
+        positive = [1.0]
+    lo_edge = min(positive) / 5.0
+    hi_edge = max(positive) * 3.0
+    fig = _new(7.0, 0.55 * len(rows) + 1.3)
+    ax = fig.add_subplot()
+    for y, (g, ci, lod, det) in enumerate(est):
+        colour = DETECTED if det else NOT_DETECTED
+        if ci is not None and None not in ci:
+            left = ci[0] if ci[0] > 0 else lo_edge
+            ax.plot([left, max(ci[1], lo_edge)], [y, y], color=colour, lw=2.2, solid_capstyle="butt")
+            if ci[0] <= 0:
+                ax.plot([lo_edge], [y], marker="<", color=colour, ms=7)
+        if g is not None:
+            ax.plot([max(g, lo_edge)], [y], marker="o", mfc=colour if det else "white",
+                    mec=colour, ms=8, mew=2)
+        else:
+            ax.text(lo_edge * 1.2, y, "no estimate", va="center", fontsize=9, color=NOT_DETECTED)
+        if lod is not None and lod > 0:
+            ax.plot([lod], [y], marker="|", color=LOD_COLOUR, ms=16, mew=2.5)
+    ax.set_xscale("log")
+    ax.set_xlim(lo_edge, hi_edge)
+    ax.set_yticks(range(len(rows)), [_label(d["name"]) for d in rows])
+    ax.set_ylim(len(rows) - 0.5, -0.5)
+    ax.set_xlabel("donor genome equivalents per 100,000 host genomes (95% CI)")
+    ax.plot([], [], "o", mfc=DETECTED, mec=DETECTED, label="detected")
+    ax.plot([], [], "o", mfc="white", mec=NOT_DETECTED, label="not detected")
+    ax.plot([], [], "|", color=LOD_COLOUR, ms=12, mew=2.5, label="limit of detection")
+    ax.legend(loc="lower right", fontsize=8, frameon=False, ncol=3, bbox_to_anchor=(1.0, 1.0))
+    ax.grid(axis="x", which="major", alpha=0.3)
+    return _svg(fig, prefix)
+
+
+def observed_vs_expected_plot(ove: dict, prefix: str) -> str | None:
+    """Non-host allele fraction at host-homozygous sites: observed (95% CI) vs expected.
+
+    Left: by population AF of the non-host allele (host hom-ref sites); right: by host
+    genotype (hom-ref: alt reads; hom-alt: ref reads).  Expected at the fitted fractions
+    and with no donor (sequencing error only).
+    """
+    by_af = [b for b in (ove or {}).get("by_af_bin", []) if b.get("reads")]
+    by_g = [b for b in (ove or {}).get("by_host_genotype", []) if b.get("reads") and b.get("host_genotype") in (0, 2)]
+    if not by_af and not by_g:
+        return None
+    fig = _new(8.0, 3.4)
+    axes = fig.subplots(1, 2, width_ratios=[2.2, 1])
+
+    def shares(b, flip):
+        n = b["reads"]
+        obs = n - b["observed_alt"] if flip else b["observed_alt"]
+        exp = n - b["expected_alt"] if flip else b["expected_alt"]
+        exp0 = n - b["expected_alt_no_donor"] if flip else b["expected_alt_no_donor"]
+        lo, hi = _poisson_ci(obs)
+        return obs / n, lo / n, hi / n, exp / n, exp0 / n
+
+    ax = axes[0]
+    if by_af:
+        x = [0.5 * (b["af_low"] + b["af_high"]) for b in by_af]
+        vals = [shares(b, False) for b in by_af]
+        ax.errorbar(x, [v[0] for v in vals], yerr=[[v[0] - v[1] for v in vals], [v[2] - v[0] for v in vals]],
+                    fmt="o", color="black", ms=5, capsize=2, label="observed (95% CI)")
+        ax.plot(x, [v[3] for v in vals], "-", color=DETECTED, lw=2, label="expected, fitted donors")
+        ax.plot(x, [v[4] for v in vals], "--", color=NOT_DETECTED, lw=1.5, label="expected, no donor (error)")
+        ax.set_xlabel("population frequency of the non-host allele (host hom-ref sites)")
+        ax.legend(fontsize=8, frameon=False)
+    ax.set_ylabel("non-host allele fraction")
+    ax = axes[1]
+    if by_g:
+        labels = ["hom-ref\n(alt reads)" if b["host_genotype"] == 0 else "hom-alt\n(ref reads)" for b in by_g]
+        vals = [shares(b, b["host_genotype"] == 2) for b in by_g]
+        xs = range(len(by_g))
+        ax.errorbar(xs, [v[0] for v in vals], yerr=[[v[0] - v[1] for v in vals], [v[2] - v[0] for v in vals]],
+                    fmt="o", color="black", ms=6, capsize=3)
+        ax.plot(xs, [v[3] for v in vals], "_", color=DETECTED, ms=26, mew=2.5)
+        ax.plot(xs, [v[4] for v in vals], "_", color=NOT_DETECTED, ms=26, mew=1.5)
+        ax.set_xticks(list(xs), labels)
+        ax.set_xlim(-0.6, len(by_g) - 0.4)
+        ax.set_xlabel("host genotype")
+    for a in axes:
+        a.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
+        a.grid(alpha=0.3)
+    return _svg(fig, prefix)
+
+
+def _poisson_ci(k: float) -> tuple[float, float]:
+    """Exact 95% Poisson interval of a count (Garwood)."""
+    from scipy import stats
+
+    k = max(0.0, float(k))
+    lo = 0.0 if k == 0 else float(stats.chi2.ppf(0.025, 2 * k) / 2)
+    hi = float(stats.chi2.ppf(0.975, 2 * k + 2) / 2)
+    return lo, hi
+
+
+def profile_plot(donors: list[dict], prefix: str) -> str | None:
+    """Log-likelihood profile of each donor's fraction, with MLE, CI, CI threshold and LoD."""
+    rows = [d for d in donors if isinstance(d.get("profile"), dict) and d["profile"].get("fraction")]
+    if not rows:
+        return None
+    ncol = min(3, len(rows))
+    nrow = math.ceil(len(rows) / ncol)
+    fig = _new(3.2 * ncol, 2.7 * nrow)
+    axes = fig.subplots(nrow, ncol, squeeze=False).ravel()
+    for ax, d in zip(axes, rows, strict=False):
+        prof = d["profile"]
+        x = [float(v) for v in prof["fraction"]]
+        y = [float(v) for v in prof["delta_loglik"]]
+        ax.plot(x, y, "-", color=DETECTED if d.get("detected") else NOT_DETECTED, lw=2)
+        thr = -0.5 * 3.841458820694124 * float(d.get("ci_inflation") or 1.0)
+        ax.axhline(thr, color="black", lw=0.8, ls=":", label="95% CI threshold")
+        if d.get("fraction") is not None:
+            ax.axvline(d["fraction"], color="black", lw=1, label="estimate")
+        ci = d.get("ci95")
+        if ci and None not in ci:
+            ax.axvspan(ci[0], ci[1], color=DETECTED, alpha=0.12, label="95% CI")
+        if d.get("lod") is not None and d["lod"] <= max(x):
+            ax.axvline(d["lod"], color=LOD_COLOUR, lw=1.2, ls="--", label="LoD")
+        ax.set_ylim(max(min(y), 4 * thr), max(0.5, max(y) + 0.5))
+        ax.set_title(_label(d["name"], 30), fontsize=10)
+        ax.set_xlabel("fraction")
+        ax.set_ylabel("Δ log-likelihood")
+        ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 2))
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7, frameon=False, loc="lower left")
+    for ax in axes[len(rows):]:
+        ax.set_visible(False)
+    return _svg(fig, prefix)
+
+
+def per_chromosome_plot(donors: list[dict], prefix: str) -> str | None:
+    """Each donor's fraction fitted per contig (95% Wald CI) against its genome-wide CI."""
+    rows = [d for d in donors if d.get("per_chromosome")]
+    if not rows:
+        return None
+    fig = _new(8.0, 2.3 * len(rows) + 0.5)
+    axes = fig.subplots(len(rows), 1, squeeze=False).ravel()
+    for ax, d in zip(axes, rows, strict=True):
+        pcs = d["per_chromosome"]
+        xs = list(range(len(pcs)))
+        f = [p.get("fraction") or 0.0 for p in pcs]
+        lo = [max(0.0, v - (p.get("ci95") or [v, v])[0]) for v, p in zip(f, pcs, strict=True)]
+        hi = [max(0.0, (p.get("ci95") or [v, v])[1] - v) for v, p in zip(f, pcs, strict=True)]
+        if d.get("ci95") and None not in d["ci95"]:
+            ax.axhspan(d["ci95"][0], d["ci95"][1], color=DETECTED, alpha=0.15, label="genome-wide 95% CI")
+        if d.get("fraction") is not None:
+            ax.axhline(d["fraction"], color=DETECTED, lw=1.2, label="genome-wide estimate")
+        ax.errorbar(xs, f, yerr=[lo, hi], fmt="o", color="black", ms=4, capsize=2, label="per contig (95% CI)")
+        ax.set_xticks(xs, [_label(p.get("contig", "?"), 8) for p in pcs], rotation=90 if len(pcs) > 12 else 0,
+                      fontsize=8)
+        ax.set_ylabel("fraction")
+        ax.set_title(_label(d["name"], 40), fontsize=10, loc="left")
+        ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 2))
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8, frameon=False, ncol=3, loc="upper right")
+    return _svg(fig, prefix)
+
+
+def error_rate_plot(error_rates: dict, prefix: str) -> str | None:
+    """Per-class error rate (log axis), coloured by where the estimate came from."""
+    if not error_rates:
+        return None
+    names = list(error_rates)
+    rates = [max(float(error_rates[n].get("rate") or 0.0), 1e-8) for n in names]
+    colours = {"background": DETECTED, "background+other_bases": "#5dade2", "other_bases": "#f0b27a"}
+    fig = _new(7.0, 3.0)
+    ax = fig.add_subplot()
+    src = [error_rates[n].get("source", "?") for n in names]
+    ax.bar(range(len(names)), rates, color=[colours.get(s, NOT_DETECTED) for s in src])
+    for s, c in colours.items():
+        if s in src:
+            ax.bar([0], [0], color=c, label=s.replace("_", " "))
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(names)), names, fontsize=8)
+    ax.set_ylabel("error rate per base")
+    ax.set_xlabel("substitution class (true base > read base)")
+    ax.legend(fontsize=8, frameon=False, title="estimated from", title_fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    return _svg(fig, prefix)
+
+
+def y_vs_snp_plot(y: dict | None, donors: list[dict], prefix: str) -> str | None:
+    """The chrY male fraction beside the SNP fractions of the donors (and their male sum)."""
+    if not y or y.get("estimate") is None:
+        return None
+    rows = [("chrY male fraction", y["estimate"], y.get("ci95"), Y_COLOUR)]
+    for d in donors:
+        if d.get("fraction") is None:
+            continue
+        sex = (d.get("y_comparison") or {}).get("donor_sex")
+        tag = f" ({sex})" if sex and sex != "unknown" else ""
+        rows.append((f"SNP: {_label(d['name'], 22)}{tag}", d["fraction"], d.get("ci95"),
+                     DETECTED if d.get("detected") else NOT_DETECTED))
+    snp_male = (y.get("comparison") or {}).get("snp_male_fraction")
+    if snp_male is not None:
+        rows.append(("SNP: all male donors", snp_male, (y.get("comparison") or {}).get("snp_male_ci95"), DETECTED))
+    positive = [v for _, e, ci, _ in rows for v in (e, *(ci or ())) if v is not None and v > 0] or [1e-4]
+    lo_edge, hi_edge = min(positive) / 5.0, max(positive) * 3.0
+    fig = _new(7.0, 0.5 * len(rows) + 1.1)
+    ax = fig.add_subplot()
+    for i, (_, e, ci, colour) in enumerate(rows):
+        if ci and None not in ci:
+            ax.plot([max(ci[0], lo_edge), max(ci[1], lo_edge)], [i, i], color=colour, lw=2.2)
+        ax.plot([max(e, lo_edge)], [i], "o", color=colour, ms=8)
+    ax.set_xscale("log")
+    ax.set_xlim(lo_edge, hi_edge)
+    ax.set_yticks(range(len(rows)), [r[0] for r in rows])
+    ax.set_ylim(len(rows) - 0.5, -0.5)
+    ax.set_xlabel("fraction of the sample's DNA (95% CI)")
+    ax.grid(axis="x", alpha=0.3)
+    return _svg(fig, prefix)
+
+
+def cohort_plot(rows: list[dict], prefix: str) -> str | None:
+    """gEq per 100,000 per donor (colour) per sample/tissue (x), 95% CIs; hollow = not detected.
+
+    ``rows``: ``{"sample", "donor", "geq", "ci", "detected"}`` dicts.
+    """
+    rows = [r for r in rows if r.get("geq") is not None]
+    if not rows:
+        return None
+    samples = list(dict.fromkeys(r["sample"] for r in rows))
+    donors = list(dict.fromkeys(r["donor"] for r in rows))
+    palette = matplotlib.colormaps["tab10"]
+    positive = [v for r in rows for v in (r["geq"], *(r["ci"] or ())) if v is not None and v > 0] or [1.0]
+    lo_edge, hi_edge = min(positive) / 5.0, max(positive) * 3.0
+    fig = _new(max(6.0, 0.45 * len(samples) + 2.5), 4.2)
+    ax = fig.add_subplot()
+    width = 0.7 / max(1, len(donors))
+    for k, donor in enumerate(donors):
+        colour = palette(k % 10)
+        for r in (r for r in rows if r["donor"] == donor):
+            x = samples.index(r["sample"]) - 0.35 + width * (k + 0.5)
+            ci = r.get("ci")
+            if ci and None not in ci:
+                ax.plot([x, x], [max(ci[0], lo_edge), max(ci[1], lo_edge)], color=colour, lw=2)
+            ax.plot([x], [max(r["geq"], lo_edge)], "o", mec=colour, mfc=colour if r["detected"] else "white",
+                    ms=7, mew=2)
+        ax.plot([], [], "o", color=colour, label=_label(donor, 24))
+    ax.set_yscale("log")
+    ax.set_ylim(lo_edge, hi_edge)
+    ax.set_xticks(range(len(samples)), [_label(s, 20) for s in samples], rotation=45 if len(samples) > 4 else 0,
+                  ha="right" if len(samples) > 4 else "center", fontsize=8)
+    ax.set_ylabel("gEq per 100,000 host genomes (95% CI)")
+    ax.set_xlabel("sample / tissue (hollow: not detected)")
+    ax.legend(fontsize=8, frameon=False, title="donor", title_fontsize=8, loc="upper left", bbox_to_anchor=(1, 1))
+    ax.grid(axis="y", alpha=0.3)
+    return _svg(fig, prefix)
+
+
+def power_curve_plot(fraction, power, *, lod=None, target=None, power_target=0.95, title=None) -> Figure:
+    """Detection power against donor fraction (log axis); returns the Figure (the caller saves it)."""
+    fig = _new(6.0, 3.8)
+    ax = fig.add_subplot()
+    ax.plot(fraction, power, "-", color=DETECTED, lw=2)
+    ax.axhline(power_target, color="black", lw=0.8, ls=":")
+    if lod is not None:
+        ax.axvline(lod, color=LOD_COLOUR, ls="--", lw=1.2, label=f"LoD {lod:.3g}")
+    if target is not None:
+        ax.axvline(target, color=Y_COLOUR, lw=1.2, label=f"target {target:.3g}")
+    ax.set_xscale("log")
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("donor fraction")
+    ax.set_ylabel("detection power")
+    if title:
+        ax.set_title(title, fontsize=10)
+    if lod is not None or target is not None:
+        ax.legend(fontsize=8, frameon=False, loc="lower right")
+    ax.grid(alpha=0.3, which="both")
+    return fig
