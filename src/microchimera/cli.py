@@ -391,6 +391,141 @@ def run_demo(args) -> int:
     return 0
 
 
+# report ---------------------------------------------------------------------------------
+def add_report_subcommand(sub, common) -> None:
+    """``microchimera report``: self-contained HTML (and MultiQC file) from result JSON files."""
+    p = sub.add_parser(
+        "report", parents=[common], help="self-contained HTML report from result.json file(s)",
+        description="Render one self-contained HTML page (inline SVG figures; works offline) from result.json "
+        "files only: verdict per donor, forest plot with LoD, observed vs expected non-host alleles, likelihood "
+        "profiles, per-chromosome estimates, error rates, relatedness test, chrY beside SNP, provenance. With "
+        "several files, a cohort view of gEq/100k per donor per sample comes first (docs/report.md).")
+    p.add_argument("results", nargs="+", metavar="JSON", help="result.json of quantify/run (a ychrom.json given "
+                   "here is used as --ychrom)")
+    p.add_argument("--ychrom", nargs="+", default=[], metavar="YJSON", help="ychrom.json file(s); samples are "
+                   "matched to results by name")
+    p.add_argument("--out", required=True, metavar="HTML", help="output file, e.g. report.html")
+    p.add_argument("--title", help="page title (default: the sample name)")
+    p.add_argument("--summary-only", action="store_true", help="cohort table and figure only, no per-sample "
+                   "sections (for hundreds of samples)")
+    p.add_argument("--multiqc", metavar="DIR", help="also write one <sample>_microchimera_mqc.json per result "
+                   "into DIR (MultiQC custom content)")
+    p.set_defaults(runner=run_report)
+
+
+def run_report(args) -> int:
+    from .report import write_multiqc, write_report
+    from .report.html import is_ychrom_document, load_json
+
+    out = write_report(args.results, args.out, args.ychrom or None, title=args.title,
+                       details=not args.summary_only)
+    written = [f"report\t{out}"]
+    if args.multiqc:
+        from pathlib import Path
+
+        from .errors import InputError
+
+        mdir = Path(args.multiqc)
+        try:
+            mdir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"{mdir}: cannot create the MultiQC directory: {exc.strerror}") from exc
+        for path in args.results:
+            doc = load_json(path)
+            if not is_ychrom_document(doc):
+                written.append(f"multiqc\t{write_multiqc(doc, mdir)}")
+    if not args.quiet:
+        print("\n".join(written))
+    return 0
+
+
+# power ----------------------------------------------------------------------------------
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, found {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, found {value}")
+    return value
+
+
+def _af_range(text: str) -> tuple:
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LOW,HIGH such as 0.05,0.95, found {text!r}") from None
+    if not 0 < lo <= hi < 1:
+        raise argparse.ArgumentTypeError(f"expected 0 < LOW <= HIGH < 1, found {text!r}")
+    return (lo, hi)
+
+
+def add_power_subcommand(sub, common) -> None:
+    """``microchimera power``: limit of detection of a design, or what a target fraction needs."""
+    p = sub.add_parser(
+        "power", parents=[common], help="limit of detection of a design, or sites/depth for a target fraction",
+        description="Detection power of the boundary likelihood-ratio test for one donor, from the design alone "
+        "(non-central chi-square; maths in docs/power.md; validated against simulation in validation/README.md). "
+        "Prints the LoD (fraction detected with --power probability); with --fraction also the power there and "
+        "the sites (at this depth) or depth (at these sites) needed.")
+    p.add_argument("--sites", type=positive_int, required=True, metavar="N", help="SNP sites in the panel")
+    p.add_argument("--depth", type=_positive_float, required=True, metavar="D", help="mean fragments per site")
+    p.add_argument("--error", type=probability, default=1e-3, metavar="E",
+                   help="per-base substitution error, all classes (default 0.001)")
+    p.add_argument("--relationship", default="child", choices=["child", "parent", "sibling", "grandchild", "unrelated"],
+                   help="donor's relationship to the host (default child)")
+    p.add_argument("--typed", action="store_true", help="host and donor genotyped (family mode); default: "
+                   "genotypes summed out as in --relationship mode")
+    p.add_argument("--fraction", type=_positive_float, metavar="F", help="target donor fraction")
+    p.add_argument("--power", type=probability, default=0.95, help="power that defines the LoD (default 0.95)")
+    p.add_argument("--alpha", type=probability, default=0.05, help="test level (default 0.05)")
+    p.add_argument("--af-range", type=_af_range, default=(0.05, 0.95), metavar="LOW,HIGH",
+                   help="site allele frequencies, uniform on this range (default 0.05,0.95)")
+    p.add_argument("--overdispersion", type=probability, default=0.0, metavar="RHO",
+                   help="beta-binomial overdispersion (default 0)")
+    p.add_argument("--out", metavar="JSON", help="write the result (curve included) as JSON")
+    p.add_argument("--plot", metavar="FILE", help="power-vs-fraction plot (.svg or .png)")
+    p.set_defaults(runner=run_power)
+
+
+def run_power(args) -> int:
+    import json
+    from pathlib import Path
+
+    from .errors import UsageError
+    from .model.power import Design, power_analysis
+
+    design = Design(n_sites=args.sites, depth=args.depth, error=args.error, relationship=args.relationship,
+                    typed=args.typed, af_range=args.af_range, alpha=args.alpha, rho=args.overdispersion)
+    if args.plot and Path(args.plot).suffix.lower() not in (".svg", ".png"):
+        raise UsageError(f"--plot {args.plot}: the file name must end in .svg or .png")
+    res = power_analysis(design, fraction=args.fraction, power=args.power)
+    doc = res.to_dict()
+    if args.out:
+        from ._atomic import write_text_atomic
+        from .provenance import get_provenance
+
+        doc["provenance"] = get_provenance(parameters=vars(args) | {"runner": None, "af_range": list(args.af_range)})
+        write_text_atomic(args.out, json.dumps(doc, indent=2) + "\n")
+    if args.plot:
+        from .report.power_plot import write_power_plot
+
+        write_power_plot(res, args.plot)
+    if not args.quiet:
+        lod = "not reached below 0.5" if res.lod is None else f"{res.lod:.3g} ({doc['lod_geq_per_100k']:.3g} gEq/100k)"
+        print(f"design\tsites={args.sites}\tdepth={args.depth:g}\terror={args.error:g}\t{args.relationship}"
+              f"\t{'typed' if args.typed else 'untyped'}")
+        print(f"lod\t{lod}\tpower={args.power:g}\talpha={args.alpha:g}")
+        if res.fraction is not None:
+            t = doc["target"]
+            depth = "not reached" if t["depth_needed"] is None else f"{t['depth_needed']:.3g}"
+            print(f"fraction\t{res.fraction:.3g}\tpower={t['power']:.3f}\tsites_needed={t['sites_needed']}"
+                  f"\tdepth_needed={depth}")
+        for note in res.notes:
+            print(f"microchimera: note: {note}", file=sys.stderr)
+    return 0
+
+
 # ----------------------------------------------------------------------------- parser
 _SUBCOMMANDS: list = []
 _SUBCOMMANDS.append(add_simulate_subcommand)
@@ -400,6 +535,8 @@ _SUBCOMMANDS.append(add_cohort_subcommand)
 _SUBCOMMANDS.append(add_quantify_subcommand)
 _SUBCOMMANDS.append(add_run_subcommand)
 _SUBCOMMANDS.append(add_demo_subcommand)
+_SUBCOMMANDS.append(add_report_subcommand)
+_SUBCOMMANDS.append(add_power_subcommand)
 
 
 def get_parser() -> argparse.ArgumentParser:
