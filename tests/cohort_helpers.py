@@ -93,6 +93,7 @@ class DaskCluster:
 
     def __init__(self, directory: Path, n_workers: int = 2, timeout: float = 60):
         self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
         self.procs = []
         sched_file = directory / "scheduler.json"
         env = {**os.environ, "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
@@ -136,11 +137,16 @@ class DaskCluster:
         with self.client() as c:
             return c.run(os.getpid)
 
-    def close(self):
-        # Workers first (their nannies stop their children), then the scheduler.
+    def close(self, graceful: bool = True):
+        """Stop every process started here: SIGTERM (workers first, their nannies stop their
+        children), or SIGKILL to each process group at once when ``graceful`` is false (a
+        worker whose scheduler is gone would otherwise wait for it)."""
         for proc, _ in reversed(self.procs):
             if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
+                if graceful:
+                    proc.send_signal(signal.SIGTERM)
+                else:
+                    os.killpg(proc.pid, signal.SIGKILL)  # its own session: only what we started
         for proc, log in reversed(self.procs):
             try:
                 proc.wait(timeout=15)

@@ -145,3 +145,40 @@ def test_cohort__interrupted_run_resumes_to_identical_results(reference_fixture,
     ref = pq.read_table(ref_outdir / "cohort.parquet").drop(["status"])
     new = pq.read_table(outdir / "cohort.parquet").drop(["status"])
     assert new.equals(ref)
+
+
+def test_cohort__killed_scheduler_is_an_error_and_the_rerun_finishes(reference_fixture, cluster_fixture,
+                                                                      cohort_fixture, tmp_path):
+    from cohort_helpers import DaskCluster
+
+    from microchimera.errors import MicrochimeraError
+
+    ref_outdir, _, _ = reference_fixture
+    outdir = tmp_path / "lost"
+    doomed = DaskCluster(tmp_path / "doomed", n_workers=1)
+    box = {}
+
+    def go():
+        try:
+            box["result"] = run_cohort(cohort_fixture, outdir, scheduler=doomed.address)
+        except MicrochimeraError as exc:
+            box["error"] = exc
+
+    runner = threading.Thread(target=go)
+    try:
+        runner.start()
+        deadline = time.time() + 60
+        while len(_records(outdir)) < 2 and runner.is_alive() and time.time() < deadline:
+            time.sleep(0.02)
+        scheduler = doomed.procs[0][0]
+        os.killpg(scheduler.pid, signal.SIGKILL)
+        runner.join(90)
+    finally:
+        doomed.close(graceful=False)
+    assert not runner.is_alive()
+    assert "lost the Dask scheduler" in str(box.get("error")), box
+    finished = _records(outdir)
+    assert 2 <= len(finished) < len(GOOD)
+    result = run_cohort(cohort_fixture, outdir, scheduler=cluster_fixture.address)
+    assert set(finished) <= {o.sample for o in result.skipped}
+    assert numeric_results(outdir, GOOD) == numeric_results(ref_outdir, GOOD)

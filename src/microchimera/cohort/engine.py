@@ -26,7 +26,7 @@ from pathlib import Path
 
 from .. import __version__
 from .._atomic import write_text_atomic
-from ..errors import InputError, UsageError
+from ..errors import InputError, MicrochimeraError, UsageError
 from ..provenance import get_provenance
 from .manifest import Manifest, SampleSpec, read_manifest
 from .sample import (
@@ -219,6 +219,8 @@ def _drive(client, manifest: Manifest, outdir: Path, options: SampleOptions, ret
     try:
         for fut in queue:
             spec, stage, _ = pending.pop(fut.key)
+            if fut.status == "cancelled":
+                raise _Interrupted(f"task {fut.key} was cancelled")
             if fut.status != "finished":
                 outcomes[spec.sample] = _task_failure(outdir, spec, fut, stage)
                 _log(outcomes, n)
@@ -240,13 +242,21 @@ def _drive(client, manifest: Manifest, outdir: Path, options: SampleOptions, ret
             else:
                 outcomes[spec.sample] = SampleOutcome(spec, "failed" if res["status"] == "failed" else "done", res)
             _log(outcomes, n)
-    except BaseException:
+    except BaseException as exc:
         # Ctrl-C or a lost scheduler: cancel what is queued; per-sample outputs written so far
         # are complete (atomic files, record last), so the next run resumes from them.
         with contextlib.suppress(Exception):
             client.cancel([f for _, _, f in pending.values()], force=True)
+        if isinstance(exc, OSError | _Interrupted):  # distributed's CommClosedError is an OSError
+            raise MicrochimeraError(
+                f"lost the Dask scheduler mid-run ({exc}); {len(outcomes)} of {n} samples had finished, and "
+                f"their outputs are complete: run the same command again to finish the rest") from exc
         raise
     return outcomes
+
+
+class _Interrupted(Exception):
+    """Tasks cancelled under us (the scheduler went away or another client cancelled them)."""
 
 
 def _task_failure(outdir, spec, fut, stage) -> SampleOutcome:
