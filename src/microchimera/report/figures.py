@@ -221,14 +221,15 @@ def error_rate_plot(error_rates: dict, prefix: str) -> str | None:
         return None
     names = list(error_rates)
     rates = [max(float(error_rates[n].get("rate") or 0.0), 1e-8) for n in names]
-    colours = {"background": DETECTED, "background+other_bases": "#5dade2", "other_bases": "#f0b27a"}
+    src = [str(error_rates[n].get("source", "unknown")) for n in names]
+    kinds = list(dict.fromkeys(src))
+    palette = [DETECTED, "#5dade2", "#f0b27a", Y_COLOUR, NOT_DETECTED, "#48c9b0"]
+    colours = {s: palette[i % len(palette)] for i, s in enumerate(kinds)}
     fig = _new(7.0, 3.0)
     ax = fig.add_subplot()
-    src = [error_rates[n].get("source", "?") for n in names]
-    ax.bar(range(len(names)), rates, color=[colours.get(s, NOT_DETECTED) for s in src])
-    for s, c in colours.items():
-        if s in src:
-            ax.bar([0], [0], color=c, label=s.replace("_", " "))
+    ax.bar(range(len(names)), rates, color=[colours[s] for s in src])
+    for s in kinds:
+        ax.bar([0], [0], color=colours[s], label=_label(s.replace("_", " ").replace("+", " + "), 40))
     ax.set_yscale("log")
     ax.set_xticks(range(len(names)), names, fontsize=8)
     ax.set_ylabel("error rate per base")

@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 TEMPLATES = Path(__file__).parent / "templates"
 YCHROM_SCHEMA_PREFIX = "microchimera.ychrom"
+FIGURE_KEYS = ("forest", "observed_expected", "profile", "per_chromosome", "error_rates", "y_vs_snp")
 
 #: Marks a page whose script ran and found every figure (read by the browser test).
 READY_SCRIPT = """
@@ -190,7 +191,7 @@ def _sample_view(index: int, source: str, doc: dict, ydocs: list[dict], draw: bo
         "mode": doc.get("mode", "n/a"), "alpha": _fmt(doc.get("alpha")), "tissue": doc.get("tissue"),
         "donors": rows, "relatedness": rel, "relatedness_threshold": _fmt(
             (doc.get("relatedness_test") or {}).get("threshold_log_lr")),
-        "errors": errs, "figures": {k: v for k, v in figs.items() if v is not None},
+        "errors": errs, "figures": {k: figs.get(k) for k in FIGURE_KEYS},
         "y": y, "warnings": [str(w) for w in doc.get("warnings", [])],
         "sites": [(k.replace("_", " "), _fmt(v) if not isinstance(v, dict) else
                    ", ".join(f"{kk.replace('_', ' ')}: {_fmt(vv)}" for kk, vv in v.items()) or "none")
@@ -286,7 +287,7 @@ def render_report(results, ychrom_json=None, *, title: str | None = None, detail
         cohort = {"rows": [{**r, "geq_text": _fmt(r["geq"]), "ci_text": _ci(r["ci"])} for r in rows],
                   "figure": figures.cohort_plot(rows, "cohort")}
     for s in samples:
-        s["figures"] = {k: Markup(v) for k, v in s["figures"].items()}
+        s["figures"] = {k: None if v is None else Markup(v) for k, v in s["figures"].items()}
     if cohort and cohort["figure"]:
         cohort["figure"] = Markup(cohort["figure"])
     script_hash = base64.b64encode(hashlib.sha256(READY_SCRIPT.encode()).digest()).decode()

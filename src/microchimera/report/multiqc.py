@@ -46,7 +46,9 @@ def multiqc_document(result: dict) -> dict:
                "fraction": d.get("fraction"), "geq_per_100k": d.get("geq_per_100k"),
                "geq_ci95_low": gci[0], "geq_ci95_high": gci[1], "p_value": d.get("p_value"),
                "lod_geq_per_100k": d.get("lod_geq_per_100k"), "informative_sites": d.get("informative_sites")}
-        data[f"{sample} | {d.get('name')}"] = {k: v for k, v in row.items() if v is not None}
+        # MultiQC reads a "/" in a sample name as a path and keeps only the last part.
+        key = f"{sample} | {d.get('name')}".replace("/", "_").replace("\\", "_")
+        data[key] = {k: v for k, v in row.items() if v is not None}
     return {
         "id": SECTION_ID,
         "section_name": "microchimera",
