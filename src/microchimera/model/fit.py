@@ -30,7 +30,7 @@ F_MAX_TOTAL = 0.999
 RHO_BOUNDS = (1e-6, 0.3)
 HET_SHARE_BOUNDS = (0.3, 0.7)
 ERROR_SCALE_BOUNDS = (0.1, 30.0)
-RHO_SUBSAMPLE = 200_000
+RHO_SUBSAMPLE = 50_000
 CHI2_95 = float(stats.chi2.ppf(0.95, 1))
 MAX_INFLATION = 25.0
 
@@ -213,8 +213,10 @@ def fit_fractions(data: ModelData, rho: float | None = None, f0=None, rho_data: 
     kappa = 1.0
     if error_scale:
         base = data.error_rate
-        for _ in range(3):
-            kappa = estimate_error_scale(dataclasses.replace(data, error_rate=base), f, rho)
+        rho_base = dataclasses.replace(rho_data if rho_data is not None else data, error_rate=base,
+                                       het_share=data.het_share)
+        for _ in range(2):
+            kappa = estimate_error_scale(rho_base, f, rho)
             f, _ = newton(dataclasses.replace(data, error_rate=base * kappa), f, rho)
         data = dataclasses.replace(data, error_rate=base * kappa)
     f, ev = newton(data, f, rho)

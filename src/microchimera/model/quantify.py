@@ -323,9 +323,11 @@ def quantify(counts: AlleleCounts, *, sample: str | None = None, host: str | Non
         doc["observed_vs_expected"] = {"by_host_genotype": [], "by_af_bin": []}
         return doc
 
-    # Without background sites the other-base rates are blind to transitions: fit a
-    # common error multiplier jointly (donor alleles scale with AF, errors do not).
-    fit_error = int(errors.background_reads.sum()) == 0
+    # A common error multiplier is fitted jointly on all sites: background sites anchor it
+    # in the likelihood itself; without them (no family) the AF dependence of donor
+    # alleles separates it from the fractions, and it repairs the transition blindness
+    # of the other-base rates.
+    fit_error = True
     fit = fitmod.fit_fractions(data_inf, rho_data=data, error_scale=fit_error)
     rate = errors.rate * fit.error_scale
     data = dataclasses.replace(data, het_share=fit.het_share, error_rate=rate)
@@ -348,7 +350,7 @@ def quantify(counts: AlleleCounts, *, sample: str | None = None, host: str | Non
     if fit_error:
         for c in doc["error_rates"].values():
             c["rate"] = float(min(1.0, c["rate"] * fit.error_scale))
-            c["source"] = "other_bases+fitted_scale"
+            c["source"] += "+fitted_scale"
     doc["overdispersion"]["error_scale"] = fit.error_scale
     doc["overdispersion"]["rho"] = fit.rho
     doc["overdispersion"]["het_alt_share"] = fit.het_share
