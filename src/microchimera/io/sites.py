@@ -140,7 +140,7 @@ def read_sites(path) -> SiteTable:
         raise InputError(f"{path}: sites file not found")
     table = _read_vcf_sites(path) if _is_vcf(path) else _read_text_sites(path)
     if table.skipped:
-        logger.info("%s: kept %d SNPs; skipped %s", path, table.n_sites,
+        logger.warning("%s: kept %d SNPs; skipped %s", path, table.n_sites,
                     ", ".join(f"{v} {k}" for k, v in sorted(table.skipped.items())))
     if table.n_sites == 0:
         detail = f" (skipped: {dict(table.skipped)})" if table.skipped else ""
