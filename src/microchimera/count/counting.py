@@ -465,6 +465,9 @@ def count_alleles(alignments, sites: SiteTable, *, reference=None, min_mapq: int
             _count_pysam(info, kst)
         totals[s][:, spans.order] += kst.counts
         st = kst.stats()
+        if st["reads"] == 0 and region is None:
+            raise InputError(f"{info.path}: no reads over any of the {sites.n_sites} sites (an empty "
+                             f"{info.format}, or reads only on other contigs)")
         stats[str(info.path)] = {"sample": info.sample, **st}
         (logger.info if progress else logger.debug)(
             "%s (%s): %d reads, %d fragments counted, %d overlapping pairs merged, %d mate conflicts",
