@@ -1,0 +1,240 @@
+"""Every user mistake of issue 6 ends in a clear message and a documented exit code, never a traceback.
+
+Each test drives ``microchimera.cli.main([...])`` in-process and asserts the exit status
+(``docs/cli.md``) and the words of the message on stderr.
+"""
+from __future__ import annotations
+
+import errno
+import json
+import logging
+
+import numpy as np
+import pysam
+import pytest
+
+from microchimera.cli import main
+
+CONTIG_LEN = 2000
+SITES = [(300, "A", "G"), (500, "C", "T"), (900, "G", "A"), (1400, "T", "C")]  # 1-based
+
+
+def _reference(rng) -> str:
+    seq = list("".join(rng.choice(list("ACGT"), CONTIG_LEN)))
+    for pos, ref, _ in SITES:
+        seq[pos - 1] = ref
+    return "".join(seq)
+
+
+def _sam(seq: str, contig: str = "chr1", n_reads: int = 120) -> str:
+    lines = ["@HD\tVN:1.6\tSO:coordinate", f"@SQ\tSN:{contig}\tLN:{CONTIG_LEN}", "@RG\tID:rg\tSM:mum"]
+    starts = sorted(np.random.default_rng(3).integers(1, CONTIG_LEN - 100, n_reads).tolist())
+    for i, s in enumerate(starts):
+        read = seq[s - 1:s + 99]
+        lines.append(f"r{i}\t0\t{contig}\t{s}\t60\t100M\t*\t0\t0\t{read}\t{'I' * 100}\tRG:Z:rg")
+    return "\n".join(lines) + "\n"
+
+
+def _bam(tmp, name, sam_text, index=True):
+    sam = tmp / f"{name}.sam"
+    sam.write_text(sam_text)
+    bam = tmp / f"{name}.bam"
+    pysam.sort("-o", str(bam), str(sam))
+    if index:
+        pysam.index(str(bam))
+    return bam
+
+
+@pytest.fixture(scope="module")
+def inputs_fixture(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("bad_input")
+    rng = np.random.default_rng(11)
+    seq = _reference(rng)
+    fa = tmp / "ref.fa"
+    fa.write_text(">chr1\n" + "\n".join(seq[i:i + 60] for i in range(0, CONTIG_LEN, 60)) + "\n")
+    pysam.faidx(str(fa))
+    sites = tmp / "sites.tsv"
+    sites.write_text("chrom\tpos\tref\talt\n" + "".join(f"chr1\t{p}\t{r}\t{a}\n" for p, r, a in SITES))
+    bam = _bam(tmp, "mum", _sam(seq))
+    counts = tmp / "counts.parquet"
+    assert main(["count", str(bam), "--sites", str(sites), "--out", str(counts), "-q"]) == 0
+    return {"tmp": tmp, "seq": seq, "fa": fa, "sites": sites, "bam": bam, "counts": counts}
+
+
+def _err(capsys) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return err
+
+
+def test_count__missing_bam_index(inputs_fixture, tmp_path, capsys):
+    bam = _bam(tmp_path, "noindex", _sam(inputs_fixture["seq"]), index=False)
+    code = main(["count", str(bam), "--sites", str(inputs_fixture["sites"]), "--out", str(tmp_path / "c.parquet")])
+    err = _err(capsys)
+    assert code == 1
+    assert "no index" in err and "samtools index" in err and "--index" in err
+    assert main(["count", str(bam), "--sites", str(inputs_fixture["sites"]), "--out", str(tmp_path / "c.parquet"),
+                 "--index", "-q"]) == 0
+
+
+def test_count__truncated_bam(inputs_fixture, tmp_path, capsys):
+    data = inputs_fixture["bam"].read_bytes()
+    bam = tmp_path / "cut.bam"
+    bam.write_bytes(data[: len(data) // 2])
+    pysam.index(str(inputs_fixture["bam"]), str(tmp_path / "cut.bam.bai"))
+    code = main(["count", str(bam), "--sites", str(inputs_fixture["sites"]), "--out", str(tmp_path / "c.parquet")])
+    assert code == 1
+    assert "truncated BAM" in _err(capsys)
+
+
+def test_count__corrupt_bam(inputs_fixture, tmp_path, capsys):
+    bam = tmp_path / "junk.bam"
+    bam.write_bytes(b"this is not a BAM file at all\n" * 10)
+    code = main(["count", str(bam), "--sites", str(inputs_fixture["sites"]), "--out", str(tmp_path / "c.parquet")])
+    assert code == 1
+    assert "not a BAM or CRAM file" in _err(capsys)
+
+
+def test_count__cram_without_reference(inputs_fixture, tmp_path, capsys):
+    cram = tmp_path / "mum.cram"
+    pysam.view("-C", "-T", str(inputs_fixture["fa"]), "-o", str(cram), str(inputs_fixture["bam"]), catch_stdout=False)
+    pysam.index(str(cram))
+    code = main(["count", str(cram), "--sites", str(inputs_fixture["sites"]), "--out", str(tmp_path / "c.parquet")])
+    err = _err(capsys)
+    assert code == 1
+    assert "CRAM needs the reference FASTA" in err and "--reference" in err
+    assert main(["count", str(cram), "--sites", str(inputs_fixture["sites"]), "--out", str(tmp_path / "c.parquet"),
+                 "--reference", str(inputs_fixture["fa"]), "-q"]) == 0
+
+
+def test_count__contig_names_chr_prefix(inputs_fixture, tmp_path, capsys):
+    # sites say "1", the BAM says "chr1": matched automatically (and said so) ...
+    sites = tmp_path / "nochr.tsv"
+    sites.write_text(inputs_fixture["sites"].read_text().replace("chr1\t", "1\t"))
+    assert main(["count", str(inputs_fixture["bam"]), "--sites", str(sites), "--out", str(tmp_path / "c.parquet"),
+                 "-q"]) == 0
+    # ... while names that match in no spelling fail with both lists and the fix
+    sites.write_text(inputs_fixture["sites"].read_text().replace("chr1\t", "NC_000001.11\t"))
+    code = main(["count", str(inputs_fixture["bam"]), "--sites", str(sites), "--out", str(tmp_path / "c.parquet")])
+    err = _err(capsys)
+    assert code == 1
+    assert "contigs not found: NC_000001.11" in err and "Contigs available: chr1" in err
+    assert "same genome build" in err
+
+
+def test_count__ref_mismatch_wrong_build(inputs_fixture, tmp_path, capsys):
+    swap = {"A": "C", "C": "G", "G": "T", "T": "A"}
+    sites = tmp_path / "wrong.tsv"
+    sites.write_text("chrom\tpos\tref\talt\n" + "".join(f"chr1\t{p}\t{swap[r]}\t{a}\n" for p, r, a in SITES))
+    code = main(["count", str(inputs_fixture["bam"]), "--sites", str(sites), "--out", str(tmp_path / "c.parquet"),
+                 "--reference", str(inputs_fixture["fa"])])
+    err = _err(capsys)
+    assert code == 1
+    assert "REF allele that differs from the FASTA" in err and "same build" in err
+
+
+def _family_files(tmp, ped_text=None, vcf_samples=("mum", "kid")):
+    ped = tmp / "fam.ped"
+    ped.write_text(ped_text or "fam\tmum\t0\t0\t2\t-9\nfam\tdad\t0\t0\t1\t-9\nfam\tkid\tdad\tmum\t1\t-9\n")
+    vcf = tmp / "fam.vcf"
+    head = ("##fileformat=VCFv4.2\n##contig=<ID=chr1,length=2000>\n"
+            '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
+            "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t" + "\t".join(vcf_samples) + "\n")
+    body = "".join(f"chr1\t{p}\t.\t{r}\t{a}\t.\tPASS\t.\tGT\t" + "\t".join(["0/1"] * len(vcf_samples)) + "\n"
+                   for p, r, a in SITES)
+    vcf.write_text(head + body)
+    return ped, vcf
+
+
+def test_quantify__sample_not_in_vcf_or_ped(inputs_fixture, tmp_path, capsys, caplog):
+    ped, vcf = _family_files(tmp_path, vcf_samples=("dad", "kid"))
+    base = ["quantify", str(inputs_fixture["counts"]), "--pedigree", str(ped), "--genotypes", str(vcf),
+            "--out", str(tmp_path / "r.json")]
+    code = main([*base, "--host", "nobody"])
+    err = _err(capsys)
+    assert code == 1 and "'nobody'" in err and "pedigree" in err
+    with caplog.at_level(logging.WARNING):
+        main([*base, "--host", "mum"])  # typed people are optional: the host is inferred, and we say so
+    assert any("'mum' is not in" in r.getMessage() and "fam.vcf" in r.getMessage() for r in caplog.records)
+
+
+def test_quantify__malformed_ped(inputs_fixture, tmp_path, capsys):
+    ped, vcf = _family_files(tmp_path, ped_text="fam\tmum\t0\n")
+    code = main(["quantify", str(inputs_fixture["counts"]), "--pedigree", str(ped), "--genotypes", str(vcf),
+                 "--host", "mum", "--out", str(tmp_path / "r.json")])
+    err = _err(capsys)
+    assert code == 1
+    assert "fam.ped:1: expected at least 5 fields" in err
+
+
+def test_count__multiallelic_and_indel_sites_skipped_and_counted(inputs_fixture, tmp_path, caplog):
+    vcf = tmp_path / "sites.vcf"
+    vcf.write_text("##fileformat=VCFv4.2\n##contig=<ID=chr1,length=2000>\n"
+                   "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+                   "chr1\t300\t.\tA\tG\t.\tPASS\t.\n"
+                   "chr1\t500\t.\tC\tT,G\t.\tPASS\t.\n"
+                   "chr1\t900\t.\tGA\tG\t.\tPASS\t.\n"
+                   "chr1\t1400\t.\tT\tC\t.\tPASS\t.\n")
+    out = tmp_path / "c.tsv"
+    with caplog.at_level(logging.WARNING):
+        assert main(["count", str(inputs_fixture["bam"]), "--sites", str(vcf), "--out", str(out), "--tsv"]) == 0
+    msg = " ".join(r.getMessage() for r in caplog.records)
+    assert "kept 2 SNPs" in msg and "1 multiallelic" in msg and "1 indel" in msg
+    assert sum(1 for line in out.read_text().splitlines() if line and not line.startswith(("#", "sample"))) == 2
+
+
+def test_count__empty_bam(inputs_fixture, tmp_path, capsys):
+    sam = "\n".join(_sam(inputs_fixture["seq"]).splitlines()[:3]) + "\n"
+    bam = _bam(tmp_path, "empty", sam)
+    code = main(["count", str(bam), "--sites", str(inputs_fixture["sites"]), "--out", str(tmp_path / "c.parquet")])
+    err = _err(capsys)
+    assert code == 1
+    assert "no reads" in err and "empty.bam" in err
+
+
+@pytest.mark.parametrize("where", ["missing", "file"])
+def test_output_directory_not_writable(inputs_fixture, tmp_path, capsys, where):
+    if where == "missing":
+        out = tmp_path / "no" / "such" / "dir" / "c.parquet"
+    else:
+        (tmp_path / "afile").write_text("x")
+        out = tmp_path / "afile" / "c.parquet"
+    code = main(["count", str(inputs_fixture["bam"]), "--sites", str(inputs_fixture["sites"]), "--out", str(out)])
+    err = _err(capsys)
+    assert code == 1
+    assert "output directory" in err and str(out.parent) in err
+
+
+def test_disk_full_mid_write__no_half_file(inputs_fixture, tmp_path, capsys, monkeypatch):
+    import microchimera._atomic as atomic
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(atomic.os, "fsync", full)
+    res = tmp_path / "result.json"
+    res.write_text(json.dumps({"sample": "s", "host": "h", "donors": []}))
+    out = tmp_path / "report.html"
+    code = main(["report", str(res), "--out", str(out)])
+    err = _err(capsys)
+    assert code == 1 and "No space left on device" in err and "report.html" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["result.json"]  # neither the file nor a temporary
+
+
+def test_disk_full_mid_write__parquet(inputs_fixture, tmp_path, capsys, monkeypatch):
+    import pyarrow.parquet as pq
+
+    real = pq.write_table
+
+    def half_then_full(table, where, *args, **kwargs):
+        with open(where, "wb") as fh:
+            fh.write(b"PAR1 half a file")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pq, "write_table", half_then_full)
+    out = tmp_path / "c.parquet"
+    code = main(["count", str(inputs_fixture["bam"]), "--sites", str(inputs_fixture["sites"]), "--out", str(out)])
+    monkeypatch.setattr(pq, "write_table", real)
+    err = _err(capsys)
+    assert code == 1 and "No space left on device" in err and "c.parquet" in err
+    assert list(tmp_path.iterdir()) == []
