@@ -1,0 +1,102 @@
+"""Detection power of a design (model/power.py) and the ``power`` command."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from microchimera.cli import main
+from microchimera.model.power import (
+    RELATIONSHIPS,
+    Design,
+    detection_power,
+    joint_genotype_prior,
+    limit_of_detection,
+    noncentrality,
+    power_analysis,
+    sites_needed,
+)
+
+
+@pytest.mark.parametrize("rel", RELATIONSHIPS)
+def test_joint_genotype_prior__marginals_are_hardy_weinberg(rel):
+    af = np.array([0.05, 0.3, 0.5, 0.9])
+    gh, gd, w = joint_genotype_prior(af, rel)
+    np.testing.assert_allclose(w.sum(axis=1), 1.0)
+    hwe = np.stack([(1 - af) ** 2, 2 * af * (1 - af), af**2], axis=1)
+    for g in range(3):
+        np.testing.assert_allclose(w[:, gh == g].sum(axis=1), hwe[:, g])
+        np.testing.assert_allclose(w[:, gd == g].sum(axis=1), hwe[:, g])
+
+
+def test_joint_genotype_prior__child_never_opposite_homozygote():
+    gh, gd, w = joint_genotype_prior(np.array([0.4]), "child")
+    assert w[0, (gh == 0) & (gd == 2)].sum() == 0 and w[0, (gh == 2) & (gd == 0)].sum() == 0
+
+
+def test_noncentrality__typed_small_f_equals_fisher_information():
+    # closed form: typed, fixed depth n, one AF node region: lambda ~ f^2 * sum n (dp/df)^2 / (p (1-p))
+    d = Design(n_sites=1000, depth=50, error=3e-3, relationship="unrelated", typed=True, af_range=(0.5, 0.5))
+    f = 1e-6  # the next term is O(f / error)
+    from microchimera.model.power import _alt_read_prob, _depth_nodes
+
+    gh, gd, w = joint_genotype_prior(np.array([0.5]), "unrelated")
+    info = 0.0
+    for n in _depth_nodes(50):
+        p0 = _alt_read_prob(gh, gd, 0.0, 3e-3)
+        dp = (_alt_read_prob(gh, gd, 1e-7, 3e-3) - p0) / 1e-7
+        info += float(w[0] @ (n * dp**2 / (p0 * (1 - p0)))) / len(_depth_nodes(50))
+    assert math.isclose(noncentrality(d, f), 1000 * f**2 * info, rel_tol=2e-3)
+
+
+def test_limit_of_detection__more_data_lower_lod_and_power_at_lod():
+    base = Design(n_sites=2000, depth=30, error=1e-3)
+    lod = limit_of_detection(base)
+    assert lod < limit_of_detection(base.replace(n_sites=500))
+    assert limit_of_detection(base.replace(depth=100)) < lod
+    assert limit_of_detection(base.replace(typed=True)) < lod  # knowing genotypes helps
+    assert limit_of_detection(base.replace(error=1e-2)) > lod
+    assert float(detection_power(base, lod)) == pytest.approx(0.95, abs=1e-3)
+    assert float(detection_power(base, 1e-12)) == pytest.approx(0.05, abs=1e-3)
+
+
+def test_sites_needed__reaches_the_target():
+    d = Design(n_sites=1000, depth=40)
+    n = sites_needed(d, 1e-3)
+    assert float(detection_power(d.replace(n_sites=n), 1e-3)) >= 0.95
+    assert float(detection_power(d.replace(n_sites=n - 5), 1e-3)) < 0.95
+    res = power_analysis(d, fraction=1e-3)
+    assert float(detection_power(d.replace(depth=res.depth_needed * 1.01), 1e-3)) >= 0.95
+
+
+def test_power_cli__json_and_plot(tmp_path, capsys):
+    out, svg, png = tmp_path / "p.json", tmp_path / "p.svg", tmp_path / "p.png"
+    assert main(["power", "--sites", "1000", "--depth", "40", "--error", "0.001", "--relationship", "child",
+                 "--fraction", "0.001", "--out", str(out), "--plot", str(svg)]) == 0
+    text = capsys.readouterr().out
+    assert "lod\t" in text and "sites_needed=" in text
+    doc = json.loads(out.read_text())
+    assert doc["target"]["power"] < 0.95 < doc["target"]["sites_needed"]
+    assert len(doc["curve"]["fraction"]) == len(doc["curve"]["power"])
+    assert svg.read_text().lstrip().startswith("<?xml") and "<svg" in svg.read_text()
+    assert main(["power", "--sites", "1000", "--depth", "40", "--plot", str(png), "-q"]) == 0
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--sites", "0", "--depth", "30"], "expected a positive integer"),
+    (["--sites", "10", "--depth", "-1"], "expected a number > 0"),
+    (["--sites", "10", "--depth", "30", "--relationship", "cousin"], "invalid choice"),
+    (["--sites", "10", "--depth", "30", "--af-range", "0.5"], "LOW,HIGH"),
+])
+def test_power_cli__bad_options_exit_2(argv, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["power", *argv])
+    assert exc.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_power_cli__bad_plot_name(tmp_path, capsys):
+    assert main(["power", "--sites", "10", "--depth", "30", "--plot", str(tmp_path / "p.txt")]) == 2
+    assert "must end in .svg or .png" in capsys.readouterr().err
