@@ -72,18 +72,20 @@ def test_cohort__19_results_one_recorded_failure_exit_3(reference_fixture):
     assert len(tsv) == 1 + 2 * len(GOOD) + 1
     summary = json.loads((outdir / "cohort.json").read_text())
     assert (summary["n_done"], summary["n_failed"]) == (19, 1)
+    html = (outdir / "cohort.html").read_text()  # the report package's cohort view
+    assert "19 samples (1 failed" in html and all(s in html for s in GOOD)
 
 
 def test_cohort__rerun_skips_complete_samples_and_redoes_a_changed_one(reference_fixture, cluster_fixture,
                                                                        cohort_fixture, tmp_path):
     outdir, _, _ = reference_fixture
     before = numeric_results(outdir, GOOD)
-    result = run_cohort(cohort_fixture, outdir, scheduler=cluster_fixture.address)
+    result = run_cohort(cohort_fixture, outdir, scheduler=cluster_fixture.address, report=False)
     assert [o.sample for o in result.skipped] == GOOD
     assert [o.sample for o in result.failed] == [CORRUPT]  # failures are always retried
     # A damaged output makes its sample incomplete: it is redone, the others are not.
     (outdir / "samples" / "s03" / "result.tsv").write_text("truncated")
-    result = run_cohort(cohort_fixture, outdir, scheduler=cluster_fixture.address)
+    result = run_cohort(cohort_fixture, outdir, scheduler=cluster_fixture.address, report=False)
     assert [o.sample for o in result.done] == ["s03"]
     assert numeric_results(outdir, GOOD) == before
 
@@ -93,7 +95,7 @@ def test_cohort__killed_worker_is_retried(reference_fixture, cluster_fixture, co
     outdir = tmp_path / "killed"
     box = {}
     runner = threading.Thread(target=lambda: box.update(
-        result=run_cohort(cohort_fixture, outdir, scheduler=cluster_fixture.address)))
+        result=run_cohort(cohort_fixture, outdir, scheduler=cluster_fixture.address, report=False)))
     pids = cluster_fixture.worker_pids()
     killed = None
     with cluster_fixture.client() as client:
@@ -121,7 +123,7 @@ def test_cohort__interrupted_run_resumes_to_identical_results(reference_fixture,
     ref_outdir, _, _ = reference_fixture
     outdir = tmp_path / "interrupted"
     cmd = [sys.executable, "-m", "microchimera", "cohort", str(cohort_fixture), "--outdir", str(outdir),
-           "--scheduler", cluster_fixture.address, "-q"]
+           "--scheduler", cluster_fixture.address, "-q", "--no-report"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 60
@@ -135,7 +137,7 @@ def test_cohort__interrupted_run_resumes_to_identical_results(reference_fixture,
     assert 3 <= len(finished_before) < len(GOOD), "the kill did not land mid-run"
     # Whatever the killed run left behind: only complete samples carry a record.
     rc = main(["cohort", str(cohort_fixture), "--outdir", str(outdir), "--scheduler", cluster_fixture.address,
-               "-q"])
+               "-q", "--no-report"])
     assert rc == 3
     summary = json.loads((outdir / "cohort.json").read_text())
     skipped = [s["sample"] for s in summary["samples"] if s["status"] == "skipped"]
@@ -160,7 +162,7 @@ def test_cohort__killed_scheduler_is_an_error_and_the_rerun_finishes(reference_f
 
     def go():
         try:
-            box["result"] = run_cohort(cohort_fixture, outdir, scheduler=doomed.address)
+            box["result"] = run_cohort(cohort_fixture, outdir, scheduler=doomed.address, report=False)
         except MicrochimeraError as exc:
             box["error"] = exc
 
@@ -179,6 +181,6 @@ def test_cohort__killed_scheduler_is_an_error_and_the_rerun_finishes(reference_f
     assert "lost the Dask scheduler" in str(box.get("error")), box
     finished = _records(outdir)
     assert 2 <= len(finished) < len(GOOD)
-    result = run_cohort(cohort_fixture, outdir, scheduler=cluster_fixture.address)
+    result = run_cohort(cohort_fixture, outdir, scheduler=cluster_fixture.address, report=False)
     assert set(finished) <= {o.sample for o in result.skipped}
     assert numeric_results(outdir, GOOD) == numeric_results(ref_outdir, GOOD)

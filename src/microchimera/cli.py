@@ -231,6 +231,7 @@ def add_cohort_subcommand(sub, common) -> None:
     p.add_argument("--retries", type=non_negative_int, default=2,
                    help="retries of a task that raised an unexpected error (default 2)")
     p.add_argument("--force", action="store_true", help="recompute samples whose outputs are complete")
+    p.add_argument("--no-report", action="store_true", help="do not write DIR/cohort.html")
     per = p.add_argument_group("per-sample options (as for run)")
     per.add_argument("--min-mapq", type=non_negative_int, default=20, help="minimum mapping quality (default 20)")
     per.add_argument("--min-baseq", type=non_negative_int, default=20, help="minimum base quality (default 20)")
@@ -256,13 +257,16 @@ def run_cohort(args) -> int:
                             absent_as_ref=args.absent_genotypes_as_ref, ychrom_min_mapq=args.ychrom_min_mapq,
                             threads=args.threads, split_bytes=args.split_size)
     result = run_cohort_library(args.manifest, args.outdir, scheduler=args.scheduler, n_workers=args.workers,
-                                options=options, retries=args.retries, force=args.force, command=" ".join(sys.argv))
+                                options=options, retries=args.retries, force=args.force, report=not args.no_report,
+                                command=" ".join(sys.argv))
     failed, n = result.failed, len(result.outcomes)
     if not args.quiet:
         for o in failed:
             print(f"{o.sample}\tfailed\t{o.record.get('error_type')}: {o.record.get('message')}")
         print(f"cohort\t{result.table_tsv}\tsamples={n}\tdone={len(result.done)}\tskipped={len(result.skipped)}"
               f"\tfailed={len(failed)}")
+        if result.report:
+            print(f"report\t{result.report}")
     if failed and len(failed) == n:
         raise MicrochimeraError(f"all {n} samples failed (errors in {result.table_tsv})")
     if failed:

@@ -137,7 +137,7 @@ def open_client(scheduler: str | None = None, n_workers: int | None = None, time
 
 def run_cohort(manifest, outdir, *, client=None, scheduler: str | None = None, n_workers: int | None = None,
                options: SampleOptions | None = None, retries: int = 2, force: bool = False,
-               command: str | None = None) -> CohortResult:
+               report: bool = True, command: str | None = None) -> CohortResult:
     """Run count → quantify (→ ychrom) for every sample of a manifest on Dask.
 
     Parameters
@@ -157,6 +157,9 @@ def run_cohort(manifest, outdir, *, client=None, scheduler: str | None = None, n
         worker that dies is rescheduled by the scheduler regardless.)
     force : bool
         Recompute samples whose outputs are complete.
+    report : bool
+        Also write ``outdir/cohort.html`` (:func:`microchimera.report.write_report`, cohort
+        view, from the samples' ``result.json``).
     command : str, optional
         Recorded in provenance.
 
@@ -191,7 +194,31 @@ def run_cohort(manifest, outdir, *, client=None, scheduler: str | None = None, n
     parquet, tsv = write_cohort_table(ordered, outdir)
     summary = outdir / SUMMARY_NAME
     _write_summary(summary, manifest, ordered, options, retries, command, time.time() - started)
-    return CohortResult(outdir=outdir, outcomes=ordered, table_parquet=parquet, table_tsv=tsv, summary=summary)
+    html = _write_report(ordered, outdir, manifest) if report else None
+    return CohortResult(outdir=outdir, outcomes=ordered, table_parquet=parquet, table_tsv=tsv, summary=summary,
+                        report=html)
+
+
+def _write_report(outcomes, outdir: Path, manifest: Manifest) -> Path | None:
+    """``cohort.html``: the report engineer's cohort view over every sample with a result.
+    Per-sample sections are left out (``details=False``): with figures they cost seconds per
+    sample; ``microchimera report samples/<sample>/result.json`` draws them for one sample."""
+    from ..report import write_report
+
+    ok = [o for o in outcomes if o.status != "failed"]
+    if not ok:
+        return None
+    failed = len(outcomes) - len(ok)
+    title = f"microchimera cohort: {manifest.path.name}, {len(ok)} samples" + \
+        (f" ({failed} failed: see cohort.tsv)" if failed else "")
+    try:
+        return write_report([sample_dir(outdir, o.sample) / "result.json" for o in ok], outdir / "cohort.html",
+                            title=title, details=False)
+    except MicrochimeraError as exc:
+        # The table and the per-sample results are the record; a report that cannot be drawn
+        # must not turn a finished cohort into a failed one.
+        logger.warning("cohort report not written: %s", exc)
+        return None
 
 
 def _drive(client, manifest: Manifest, outdir: Path, options: SampleOptions, retries: int, force: bool,
