@@ -24,3 +24,14 @@ def test_atomic_path__success_replaces_old_file(tmp_path):
 def test_atomic_path__missing_directory_is_a_clear_error(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
         write_text_atomic(tmp_path / "nope" / "x.txt", "x")
+
+
+def test_atomic_path__file_gets_default_permissions(tmp_path):
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        write_text_atomic(tmp_path / "x.txt", "x")
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "x.txt").stat().st_mode & 0o777 == 0o644
