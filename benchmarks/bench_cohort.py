@@ -104,6 +104,20 @@ def best(fn, repeats: int, work: Path) -> tuple[float, float]:
     return min(runs)
 
 
+def _noop(i):
+    return i
+
+
+def _noop_task_seconds(client, n: int = 200) -> float:
+    """Wall seconds per no-op task submitted and awaited one after the other: the engine's
+    own latency, without any of our work."""
+    client.submit(_noop, -1, pure=False).result()
+    t = time.perf_counter()
+    for i in range(n):
+        client.submit(_noop, i, pure=False).result()
+    return (time.perf_counter() - t) / n
+
+
 def main() -> None:
     from distributed import Client, LocalCluster
 
@@ -137,6 +151,8 @@ def main() -> None:
 
                 best(cohort, 1, work)  # warm every worker
                 runs[n] = best(cohort, args.repeats, work)
+                if n == 1:
+                    noop = _noop_task_seconds(client)
             print(f"cluster start-up ({n} worker(s)): {startup:.2f} s")
         tasks = 2 * args.samples
         print(f"load average (1 min) at start {load0:.2f}, at end {os.getloadavg()[0]:.2f}, on {os.cpu_count()} CPUs")
@@ -149,6 +165,7 @@ def main() -> None:
             w, c = runs[n]
             print(f"| Dask, {n} worker(s) | {w:.2f} | {c:.2f} | {w / args.samples:.3f} |")
         print(f"1 vs 2 workers: wall ratio {runs[1][0] / runs[2][0]:.2f}")
+        print(f"Dask round trip of a no-op task (submit -> result, one at a time, 1 worker): {noop * 1e3:.1f} ms")
         print(f"engine overhead per task ({tasks} tasks): wall {(runs[1][0] - loop[0]) / tasks * 1e3:.1f} ms, "
               f"CPU {(runs[1][1] - loop[1]) / tasks * 1e3:.1f} ms "
               f"({(runs[1][1] / loop[1] - 1) * 100:.1f}% of the loop's CPU)")
