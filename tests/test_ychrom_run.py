@@ -130,3 +130,18 @@ def test_add_y_estimate__no_regions_skips():
 def test_add_y_estimate__several_bams_skip():
     block = add_y_estimate(_doc(), ["a.bam", "b.bam"], pedigree=_ped(), host="mum", regions="y.bed")
     assert block["status"] == "skipped" and "2 BAM files" in block["reason"]
+
+
+def test_cli_run__y_options_print_the_chry_estimate_and_write_report(run_sim_fixture, tmp_path, capsys):
+    from microchimera import cli
+
+    sim = run_sim_fixture
+    code = cli.main(["run", str(sim.bams["mother_heart"]), "--genotypes", str(sim.family_vcf),
+                     "--pedigree", str(sim.ped), "--sites", str(sim.sites_vcf), "--host", "mother",
+                     "--donors", "son,daughter", "--y-regions", str(sim.ychrom_regions),
+                     "--y-controls", str(sim.bams["aunt_blood"]), "--outdir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "chrY male DNA:" in out and "agree" in out
+    assert (tmp_path / "report.html").stat().st_size > 10_000
+    assert list(tmp_path.glob("*_microchimera_mqc.json"))

@@ -340,6 +340,13 @@ def _print_result(doc, truth=None) -> None:
 
     print(f"sample {doc['sample']}  host {doc['host']}  ({doc['sites']['informative']} informative sites)")
     print(summary_table(doc, truth))
+    y = doc.get("ychrom")
+    if y and y.get("status") == "estimated":
+        mf = y["male_fraction"]
+        print(f"chrY male DNA: {mf['estimate']:.3g} [{mf['ci95'][0]:.2g}, {mf['ci95'][1]:.2g}]  "
+              f"({y['comparison']['status']}: {y['comparison']['message']})")
+    elif y:
+        print(f"chrY male DNA: {y['status']} ({y.get('reason', '')})")
     for w in doc["warnings"]:
         print(f"microchimera: warning: {w}", file=sys.stderr)
 
@@ -355,6 +362,15 @@ def add_run_subcommand(sub, common) -> None:
     c.add_argument("--min-mapq", type=non_negative_int, default=20, help="minimum mapping quality (default 20)")
     c.add_argument("--min-baseq", type=non_negative_int, default=20, help="minimum base quality (default 20)")
     c.add_argument("--threads", type=positive_int, default=1, help="decompression threads (default 1)")
+    y = p.add_argument_group("male DNA on chrY (female host; docs/ychrom.md)")
+    yw = y.add_mutually_exclusive_group()
+    yw.add_argument("--y-build", choices=("GRCh38", "GRCh37"), help="add the chrY estimate using the packaged "
+                    "male-specific regions of this build")
+    yw.add_argument("--y-regions", metavar="BED", help="add the chrY estimate using these male-specific regions")
+    y.add_argument("--y-controls", nargs="+", default=[], metavar="BAM", help="female control BAMs for the chrY "
+                   "background")
+    y.add_argument("--y-min-mapq", type=non_negative_int, default=30, help="chrY minimum mapping quality (default 30)")
+    p.add_argument("--no-report", action="store_true", help="do not write DIR/report.html")
     p.add_argument("--outdir", metavar="DIR", required=True, help="output directory")
     p.set_defaults(runner=run_run)
 
@@ -366,7 +382,9 @@ def run_run(args) -> int:
                        genotypes_path=args.genotypes, pedigree_path=args.pedigree, sites_path=args.sites,
                        relationships=args.relationship, sample=args.sample, reference=args.reference,
                        min_mapq=args.min_mapq, min_baseq=args.min_baseq, threads=args.threads, alpha=args.alpha,
-                       absent_as_ref=args.absent_genotypes_as_ref, command=" ".join(sys.argv))
+                       absent_as_ref=args.absent_genotypes_as_ref, command=" ".join(sys.argv),
+                       y_build=args.y_build, y_regions=args.y_regions, y_controls=args.y_controls,
+                       y_min_mapq=args.y_min_mapq, report=not args.no_report)
     _print_result(doc)
     return 0
 
@@ -391,7 +409,8 @@ def run_demo(args) -> int:
     doc, truth = demo(args.outdir, np.random.default_rng(seed), seed=seed, command=" ".join(sys.argv),
                       threads=args.threads)
     _print_result(doc, truth)
-    print(f"seed {seed}; outputs in {args.outdir}/ (result.json, result.tsv, counts.parquet, simulated/)")
+    print(f"seed {seed}; outputs in {args.outdir}/ (report.html, result.json, result.tsv, counts.parquet, "
+          "simulated/)")
     return 0
 
 

@@ -118,8 +118,13 @@ def _json_default(o):
 def run_pipeline(bams, *, outdir, host, donors=None, genotypes_path=None, pedigree_path=None, sites_path=None,
                  relationships=None, sample=None, reference=None, min_mapq=20, min_baseq=20, threads=1,
                  alpha=0.05, absent_as_ref=False, command=None, y_build=None, y_regions=None, y_controls=(),
-                 y_min_mapq=30) -> dict:
+                 y_min_mapq=30, seed=None, report=True) -> dict:
     """Count alleles in ``bams`` and quantify: writes ``outdir/counts.parquet`` and ``outdir/result.json``.
+
+    Also writes ``outdir/result.tsv``, the MultiQC custom-content file
+    ``outdir/<sample>_microchimera_mqc.json`` and, unless ``report=False``, the self-contained
+    ``outdir/report.html`` (rendered from the result document alone).  ``seed`` is recorded in
+    the provenance when the BAMs came from a seeded simulation.
 
     Sites come from ``sites_path``, else from the genotypes VCF.  With ``y_build`` or ``y_regions``
     (and optional female ``y_controls``) a female host also gets the chrY male-DNA estimate beside
@@ -148,7 +153,14 @@ def run_pipeline(bams, *, outdir, host, donors=None, genotypes_path=None, pedigr
         add_y_estimate(doc, bams, pedigree=read_ped(pedigree_path) if pedigree_path else None, host=host,
                        build=y_build, regions=y_regions, controls=y_controls, min_mapq=y_min_mapq,
                        reference=reference)
+    if seed is not None:
+        doc["provenance"]["seed"] = seed
     write_result(doc, outdir / "result.json")
+    from .report import write_multiqc, write_report
+
+    write_multiqc(doc, outdir)
+    if report:
+        write_report(doc, outdir / "report.html")
     return doc
 
 
@@ -163,9 +175,7 @@ def run_demo(outdir, rng: np.random.Generator, *, seed=None, command=None, threa
     sample = scenario.samples[0]
     doc = run_pipeline([sim.bams[sample.name]], outdir=outdir, host=sample.host, donors=list(dict(sample.donors)),
                        genotypes_path=sim.family_vcf, pedigree_path=sim.ped, sites_path=sim.sites_vcf,
-                       sample=sample.name, threads=threads, command=command)
-    doc["provenance"]["seed"] = seed
-    write_result(doc, outdir / "result.json")
+                       sample=sample.name, threads=threads, command=command, seed=seed)
     truth = dict(sample.donors)
     return doc, truth
 
