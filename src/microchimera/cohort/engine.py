@@ -200,7 +200,7 @@ def run_cohort(manifest, outdir, *, client=None, scheduler: str | None = None, n
 
 
 def _write_report(outcomes, outdir: Path, manifest: Manifest) -> Path | None:
-    """``cohort.html``: the report engineer's cohort view over every sample with a result.
+    """``cohort.html``: :mod:`microchimera.report`'s cohort view over every sample with a result.
     Per-sample sections are left out (``details=False``): with figures they cost seconds per
     sample; ``microchimera report samples/<sample>/result.json`` draws them for one sample."""
     from ..report import write_report
@@ -227,7 +227,7 @@ def _drive(client, manifest: Manifest, outdir: Path, options: SampleOptions, ret
 
     token = uuid.uuid4().hex[:8]  # keys must not collide with an earlier run on a shared scheduler
     n = len(manifest.samples)
-    priority = {spec.sample: n - i for i, spec in enumerate(manifest.samples)}
+    rank = {spec.sample: n - i for i, spec in enumerate(manifest.samples)}  # Dask: higher runs first
     pending, outcomes = {}, {}
     queue = as_completed()
 
@@ -241,7 +241,7 @@ def _drive(client, manifest: Manifest, outdir: Path, options: SampleOptions, ret
 
     # Earlier manifest rows get higher priority, so samples finish in order rather than all at the end.
     for spec in manifest.samples:
-        submit(check_sample, spec, options, outdir, force, key="check", priority=priority[spec.sample], spec=spec,
+        submit(check_sample, spec, options, outdir, force, key="check", priority=rank[spec.sample], spec=spec,
                stage="check")
     try:
         for fut in queue:
@@ -255,7 +255,7 @@ def _drive(client, manifest: Manifest, outdir: Path, options: SampleOptions, ret
             res = fut.result()
             fut.release()
             if stage == "check" and res["state"] == "todo":
-                prio = priority[spec.sample]
+                prio = rank[spec.sample]
                 regions = res["regions"]
                 parts = [submit(count_region, spec, options, r, key=f"count{j}", priority=prio, spec=spec)
                          for j, r in enumerate(regions)]
