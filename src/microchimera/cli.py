@@ -180,7 +180,7 @@ def run_count(args) -> int:
     result = count_alleles(args.alignments, sites, reference=args.reference, min_mapq=args.min_mapq,
                            min_baseq=args.min_baseq, threads=args.threads, region=args.region,
                            require_proper_pairs=args.proper_pairs, fragments=bool(args.fragments),
-                           build_index=args.index, progress=not args.quiet)
+                           build_index=args.index, progress=progress_enabled(args))
     counts = result.counts if args.fragments else result
     counts.parameters.update(sites=str(args.sites), command=" ".join(sys.argv))
     (write_counts_tsv if args.tsv else write_counts)(counts, args.out)
@@ -384,7 +384,7 @@ def run_run(args) -> int:
                        min_mapq=args.min_mapq, min_baseq=args.min_baseq, threads=args.threads, alpha=args.alpha,
                        absent_as_ref=args.absent_genotypes_as_ref, command=" ".join(sys.argv),
                        y_build=args.y_build, y_regions=args.y_regions, y_controls=args.y_controls,
-                       y_min_mapq=args.y_min_mapq, report=not args.no_report)
+                       y_min_mapq=args.y_min_mapq, report=not args.no_report, progress=progress_enabled(args))
     _print_result(doc)
     return 0
 
@@ -407,7 +407,7 @@ def run_demo(args) -> int:
 
     seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % (2**31))
     doc, truth = demo(args.outdir, np.random.default_rng(seed), seed=seed, command=" ".join(sys.argv),
-                      threads=args.threads)
+                      threads=args.threads, progress=progress_enabled(args))
     _print_result(doc, truth)
     print(f"seed {seed}; outputs in {args.outdir}/ (report.html, result.json, result.tsv, counts.parquet, "
           "simulated/)")

@@ -118,7 +118,7 @@ def _json_default(o):
 def run_pipeline(bams, *, outdir, host, donors=None, genotypes_path=None, pedigree_path=None, sites_path=None,
                  relationships=None, sample=None, reference=None, min_mapq=20, min_baseq=20, threads=1,
                  alpha=0.05, absent_as_ref=False, command=None, y_build=None, y_regions=None, y_controls=(),
-                 y_min_mapq=30, seed=None, report=True) -> dict:
+                 y_min_mapq=30, seed=None, report=True, progress=False) -> dict:
     """Count alleles in ``bams`` and quantify: writes ``outdir/counts.parquet`` and ``outdir/result.json``.
 
     Also writes ``outdir/result.tsv``, the MultiQC custom-content file
@@ -140,7 +140,7 @@ def run_pipeline(bams, *, outdir, host, donors=None, genotypes_path=None, pedigr
         raise UsageError("give --sites (or --genotypes, whose sites are then used)")
     sites = read_sites(site_source)
     counts = count_alleles([Path(b) for b in bams], sites, reference=reference, min_mapq=min_mapq,
-                           min_baseq=min_baseq, threads=threads)
+                           min_baseq=min_baseq, threads=threads, progress=progress)
     counts_path = outdir / "counts.parquet"
     write_counts(counts, counts_path)
     doc = quantify_files(counts_path, host=host, donors=donors, genotypes_path=genotypes_path,
@@ -164,18 +164,18 @@ def run_pipeline(bams, *, outdir, host, donors=None, genotypes_path=None, pedigr
     return doc
 
 
-def run_demo(outdir, rng: np.random.Generator, *, seed=None, command=None, threads=1):
+def run_demo(outdir, rng: np.random.Generator, *, seed=None, command=None, threads=1, progress=False):
     """Simulate the built-in demo family, count, quantify; returns (result document, truth fractions)."""
     from .sim import builtin_scenario, simulate
 
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     scenario = builtin_scenario("demo")
-    sim = simulate(scenario, outdir / "simulated", rng, seed=seed, command=command)
+    sim = simulate(scenario, outdir / "simulated", rng, progress, seed=seed, command=command)
     sample = scenario.samples[0]
     doc = run_pipeline([sim.bams[sample.name]], outdir=outdir, host=sample.host, donors=list(dict(sample.donors)),
                        genotypes_path=sim.family_vcf, pedigree_path=sim.ped, sites_path=sim.sites_vcf,
-                       sample=sample.name, threads=threads, command=command, seed=seed)
+                       sample=sample.name, threads=threads, command=command, seed=seed, progress=progress)
     truth = dict(sample.donors)
     return doc, truth
 

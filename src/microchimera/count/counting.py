@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._progress import progress_bar
 from ..conventions import COUNT_DTYPE
 from ..errors import FormatError, InputError, UsageError
 from ..io.alignments import AlignmentInfo, check_reference_alleles, match_contigs, open_alignments
@@ -248,8 +249,11 @@ def _kernel_error(status, info: AlignmentInfo, where: str):
     return FormatError(f"{info.path}: malformed BAM record {where}")
 
 
-def _count_bam(info: AlignmentInfo, kst: _KernelState, threads: int) -> None:
-    """Stream the BAM with the fast reader, jumping (via the BAI) between runs of sites."""
+def _count_bam(info: AlignmentInfo, kst: _KernelState, threads: int, advance=None) -> None:
+    """Stream the BAM with the fast reader, jumping (via the BAI) between runs of sites.
+
+    ``advance(mb)``, if given, is called with the megabytes inflated after each batch (progress).
+    """
     from ._bgzf import HEADROOM, BgzfStream, read_bai, start_offset
 
     bai = read_bai(info.index)
@@ -269,6 +273,8 @@ def _count_bam(info: AlignmentInfo, kst: _KernelState, threads: int) -> None:
                 batch = stream.next_batch()
                 if batch is None:
                     raise FormatError(f"{info.path}: index points past the end of the file; rebuild the index")
+                if advance is not None:
+                    advance(batch.n / 1e6)
                 off, end = HEADROOM + uoff, HEADROOM + batch.n
             kst.set_stop(tid, last)
             while True:
@@ -281,6 +287,8 @@ def _count_bam(info: AlignmentInfo, kst: _KernelState, threads: int) -> None:
                     raise _kernel_error(status, info, f"in the block at byte {batch.coffsets[0]} or after")
                 left = batch.data[off:end]
                 nxt = stream.next_batch()
+                if nxt is not None and advance is not None:
+                    advance(nxt.n / 1e6)
                 if nxt is None:
                     if len(left):
                         raise FormatError(f"{info.path}: truncated BAM (file ends inside a record)")
@@ -420,7 +428,8 @@ def count_alleles(alignments, sites: SiteTable, *, reference=None, min_mapq: int
     build_index : bool
         Build missing indexes instead of failing.
     progress : bool
-        Log one line per file at INFO level.
+        Draw a rich progress bar per file on stderr (megabytes inflated) and log one line per
+        file at INFO level.
 
     Returns
     -------
@@ -459,10 +468,11 @@ def count_alleles(alignments, sites: SiteTable, *, reference=None, min_mapq: int
         spans = _plan(sites, info)
         kst = _KernelState(spans, min_mapq=min_mapq, min_baseq=min_baseq, proper=require_proper_pairs,
                            fragments=fragments, **_INITIAL)
-        if info.format == "BAM" and info.index_kind == "bai":
-            _count_bam(info, kst, threads)
-        else:
-            _count_pysam(info, kst)
+        with progress_bar(progress, f"count {info.path.name}", unit="MB inflated") as advance:
+            if info.format == "BAM" and info.index_kind == "bai":
+                _count_bam(info, kst, threads, advance)
+            else:
+                _count_pysam(info, kst)
         totals[s][:, spans.order] += kst.counts
         st = kst.stats()
         if st["reads"] == 0 and region is None:
