@@ -8,7 +8,8 @@ Settings
     typed    host, child (donor) and father genotyped
     untyped  host and father genotyped; the child (an early loss) untyped
     nofam    no genotypes at all, ``--relationship child`` vs ``unrelated``
-    contam   typed child at 1e-3 vs an unrelated contaminant at 1e-3 (relatedness test)
+    contam   an unrelated contaminant at 1e-3, donor named as the typed child (relatedness test)
+    kidcheck the typed child at 1e-3 with the relatedness test on
 
 Run: ``python validation/recover_fraction.py --reps 400 --procs 2`` (prints a table and
 writes ``validation/results/quantify.json``); the pytest entry points below run a small
@@ -54,6 +55,8 @@ def _sites(rng):
 def replicate(args):
     """One replicate of ``setting`` at fraction ``f``; returns a dict of outcomes."""
     setting, f, seed = args
+    if setting == "kidcheck":
+        return _replicate_kidcheck(f, seed)
     rng = np.random.default_rng(seed)
     sites = _sites(rng)
     fam = simulate_family(PED, sites, rng, contig_lengths=dict.fromkeys(sites.contigs, 100_000_000))
@@ -116,30 +119,14 @@ GRID = [(s, f) for s in ("typed", "untyped") for f in (1e-2, 1e-3, 1e-4, 0.0)] +
 
 
 def run(reps: int, procs: int, grid=GRID, seed0: int = 20240) -> list[dict]:
-    jobs = []
-    for i, (setting, f) in enumerate(grid):
-        real = "typed" if setting == "kidcheck" else setting
-        tag = "contam_child" if setting == "kidcheck" else None
-        jobs += [(real, f, seed0 + 100_000 * i + r) for r in range(reps)]
-        if tag:
-            jobs[-reps:] = [("contam_child", f, s) for _, _, s in jobs[-reps:]]
-    jobs = [(("contam" if s == "contam_child" else s), f, sd) if s != "contam_child" else ("contam_child", f, sd)
-            for s, f, sd in jobs]
+    """All replicates of ``grid`` ((setting, f) pairs) on ``procs`` processes."""
+    jobs = [(setting, f, seed0 + 100_000 * i + r) for i, (setting, f) in enumerate(grid) for r in range(reps)]
     with Pool(procs) as pool:
-        rows = pool.map(_dispatch, jobs, chunksize=4)
-    return rows
+        return pool.map(replicate, jobs, chunksize=4)
 
 
-def _dispatch(job):
-    setting, f, seed = job
-    if setting == "contam_child":
-        # the child as donor, tested by the relatedness test (should say "child")
-        r = replicate(("contam", f, seed) if False else ("typed_rel", f, seed))
-        return r
-    return replicate(job)
-
-
-def _replicate_typed_rel(f, seed):
+def _replicate_kidcheck(f, seed):
+    """A typed child as donor with the relatedness test on (it should conclude "child")."""
     rng = np.random.default_rng(seed)
     sites = _sites(rng)
     fam = simulate_family(PED, sites, rng, contig_lengths=dict.fromkeys(sites.contigs, 100_000_000))
@@ -149,18 +136,9 @@ def _replicate_typed_rel(f, seed):
     doc = quantify(counts, host="mom", donors=["kid"], pedigree=PED, genotypes=gm, sites=sites)
     d = doc["donors"][0]
     rt = doc["relatedness_test"]["donors"]
-    return {"setting": "contam_child", "f": f, "seed": seed, "fraction": d["fraction"], "low": d["ci95"][0],
+    return {"setting": "kidcheck", "f": f, "seed": seed, "fraction": d["fraction"], "low": d["ci95"][0],
             "high": d["ci95"][1], "p": d["p_value"], "detected": d["detected"], "lod": d["lod"],
             "conclusion": rt[0]["conclusion"] if rt else "none"}
-
-
-_orig_replicate = replicate
-
-
-def replicate(args):  # noqa: F811 -- dispatch the relatedness-on-child setting
-    if args[0] == "typed_rel":
-        return _replicate_typed_rel(args[1], args[2])
-    return _orig_replicate(args)
 
 
 def _check(summary, alpha=0.05, strict=True):

@@ -370,6 +370,40 @@ def profile_ci(data: ModelData, fit: FitResult, donor: int, threshold: float):
     return float(low), float(high), float(l0)
 
 
+def lrt_refit_nuisance(data: ModelData, data_inf: ModelData, fit: FitResult, donor: int,
+                       base_rate: np.ndarray, refit_error: bool = True) -> float:
+    """LRT statistic of ``f_donor = 0`` with the error multiplier re-fitted under the null.
+
+    The likelihood is taken over every used site (``data``), so the background sites that
+    pin the error rates take part; other donors are re-fitted (on ``data_inf``) under the
+    null.  Holding the multiplier at its value under the alternative would make the
+    test anti-conservative (donor reads and errors trade off).
+    """
+    def full(f, kappa):
+        return dataclasses.replace(data, error_rate=base_rate * kappa).evaluate(f, fit.rho).loglik
+
+    def best_kappa(f):
+        if not refit_error:
+            return fit.error_scale
+        res = optimize.minimize_scalar(lambda lk: -full(f, 10.0**lk), bounds=np.log10(ERROR_SCALE_BOUNDS),
+                                       method="bounded", options={"xatol": 1e-4})
+        return float(10.0**res.x)
+
+    f1 = fit.fraction
+    l1 = full(f1, best_kappa(f1))
+    f0 = f1.copy()
+    f0[donor] = 0.0
+    free = np.ones(len(f0), dtype=bool)
+    free[donor] = False
+    kappa0 = fit.error_scale
+    for _ in range(2):
+        kappa0 = best_kappa(f0)
+        if free.any():
+            f0, _ = newton(dataclasses.replace(data_inf, error_rate=base_rate * kappa0), f0, fit.rho, free=free)
+    l0 = full(f0, kappa0)
+    return max(0.0, 2.0 * (l1 - l0))
+
+
 def boundary_p_value(statistic: float) -> float:
     """P-value of an LRT statistic under ``1/2 chi2_0 + 1/2 chi2_1``."""
     if statistic <= 0:

@@ -365,7 +365,7 @@ def quantify(counts: AlleleCounts, *, sample: str | None = None, host: str | Non
             continue
         thr = fitmod.CHI2_95 * lam[j]
         low, high, l0 = fitmod.profile_ci(data_inf, fit, j, thr)
-        stat = max(0.0, 2.0 * (fit.loglik - l0))
+        stat = fitmod.lrt_refit_nuisance(data, data_inf, fit, j, errors.rate, refit_error=fit_error)
         pval = fitmod.boundary_p_value(stat / lam[j])
         f_j = float(fit.fraction[j])
         others = total - f_j

@@ -26,7 +26,7 @@ from ..conventions import BASES, SUBSTITUTION_CLASSES
 #: Index of the pooled class for sites without known bases (GATK tables).
 UNKNOWN_CLASS = len(SUBSTITUTION_CLASSES)
 CLASS_NAMES = (*SUBSTITUTION_CLASSES, "N>N")
-PRIOR_READS = 20000.0
+PRIOR_READS = 1e6
 #: Floor and ceiling of any error rate (per base).
 MIN_RATE, MAX_RATE = 1e-6, 0.05
 
