@@ -153,6 +153,15 @@ def read_sites(path) -> SiteTable:
     return table
 
 
+def _not_a_snp(ref: str, alt: str) -> str | None:
+    """Why upper-case alleles ``ref``/``alt`` are not a biallelic ACGT SNP (a skip reason), else None."""
+    if len(ref) != 1 or len(alt) != 1:
+        return "indel_or_mnp"
+    if ref not in BASE_CODE or alt not in BASE_CODE or ref == alt:
+        return "non_acgt"
+    return None
+
+
 def _read_vcf_sites(path: Path) -> SiteTable:
     import pysam
 
@@ -172,11 +181,9 @@ def _read_vcf_sites(path: Path) -> SiteTable:
                     skipped["multiallelic" if len(alts) > 1 else "no_alt"] += 1
                     continue
                 ref, alt = rec.ref.upper(), alts[0].upper()
-                if len(ref) != 1 or len(alt) != 1:
-                    skipped["indel_or_mnp"] += 1
-                    continue
-                if ref not in BASE_CODE or alt not in BASE_CODE or ref == alt:
-                    skipped["non_acgt"] += 1
+                reason = _not_a_snp(ref, alt)
+                if reason:
+                    skipped[reason] += 1
                     continue
                 af = None
                 if has_af and "AF" in rec.info:
@@ -217,11 +224,9 @@ def _read_text_sites(path: Path) -> SiteTable:
                 want = "chrom start end ref alt [af]" if is_bed else "chrom pos ref alt [af]"
                 raise FormatError(f"{path}:{lineno}: expected tab-separated {want}, found {line.strip()!r}") from None
             ref, alt = ref.upper(), alt.upper()
-            if len(ref) != 1 or len(alt) != 1:
-                skipped["indel_or_mnp"] += 1
-                continue
-            if ref not in BASE_CODE or alt not in BASE_CODE or ref == alt:
-                skipped["non_acgt"] += 1
+            reason = _not_a_snp(ref, alt)
+            if reason:
+                skipped[reason] += 1
                 continue
             records.append((chrom, start, ref, alt, af))
     return SiteTable.from_records(records, skipped=dict(skipped))
