@@ -70,8 +70,12 @@ def write_manifest(sim, directory: Path) -> Path:
     return path
 
 
+#: Per-sample report.html off on both sides (seconds of figures per sample, the same either way).
+OPTIONS = SampleOptions(report=False)
+
+
 def plain_loop(manifest, outdir) -> None:
-    options = SampleOptions()
+    options = OPTIONS
     for spec in read_manifest(manifest).samples:
         res = check_sample(spec, options, outdir)
         process_sample(spec, options, outdir, res["fingerprint"], res["regions"])
@@ -147,7 +151,7 @@ def main() -> None:
                 startup = time.perf_counter() - t
 
                 def cohort(out, c=client):
-                    run_cohort(manifest, out, client=c, report=False)
+                    run_cohort(manifest, out, client=c, report=False, options=OPTIONS)
 
                 best(cohort, 1, work)  # warm every worker
                 runs[n] = best(cohort, args.repeats, work)

@@ -154,6 +154,9 @@ def test_process_sample__split_equals_whole_and_record_detects_changes(small_coh
     docs = [json.loads((tmp_path / d / "samples" / spec.sample / "result.json").read_text())
             for d in ("whole", "split")]
     assert _strip(docs[0]) == _strip(docs[1])
+    # The same files as `run` writes (counts, result, MultiQC, report.html): nothing forgotten.
+    assert sorted(whole["outputs"]) == sorted(split["outputs"])
+    assert {"counts.parquet", "result.json", "result.tsv", "report.html"} <= set(whole["outputs"])
     directory = tmp_path / "whole" / "samples" / spec.sample
     assert is_complete(directory, fp)
     assert not is_complete(directory, fingerprint(spec, SampleOptions(min_mapq=30)))
@@ -209,7 +212,7 @@ def test_process_sample__ychrom_when_asked_and_host_not_male(small_cohort_fixtur
 
     spec = read_manifest(small_cohort_fixture).samples[0]
     bed = small_cohort_fixture.parent / "sim" / "ychrom_regions.bed"
-    options = SampleOptions()
+    options = SampleOptions(report=False)
     outcomes = []
     for s in (replace(spec, ychrom=str(bed)), replace(spec, sample="plain"),
               # the PED says this host is male: `run` skips the chrY channel and says why

@@ -19,10 +19,11 @@ import pytest
 from cohort_helpers import CORRUPT, N_SAMPLES, DaskCluster, numeric_results, simulate_cohort
 
 from microchimera.cli import main
-from microchimera.cohort import run_cohort
+from microchimera.cohort import SampleOptions, run_cohort
 from microchimera.cohort.sample import FAILURE_NAME, RECORD_NAME
 
 GOOD = [f"s{i:02d}" for i in range(N_SAMPLES) if f"s{i:02d}" != CORRUPT]
+NO_HTML = SampleOptions(report=False)  # per-sample report.html costs seconds; tested in test_cohort.py
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +34,9 @@ def cohort_fixture(tmp_path_factory):
 @pytest.fixture(scope="module")
 def cluster_fixture(tmp_path_factory, request):
     cluster = DaskCluster(tmp_path_factory.mktemp("dask"), n_workers=2)
-    request.addfinalizer(cluster.close)
+    # SIGKILL to each process group we started: nothing of ours can outlive the module, and
+    # a graceful Dask shutdown costs seconds that CI does not need to spend.
+    request.addfinalizer(lambda: cluster.close(graceful=False))
     return cluster
 
 
@@ -43,7 +46,7 @@ def reference_fixture(cohort_fixture, cluster_fixture, tmp_path_factory):
     outdir = tmp_path_factory.mktemp("reference")
     t = time.time()
     rc = main(["cohort", str(cohort_fixture), "--outdir", str(outdir), "--scheduler", cluster_fixture.address,
-               "-q"])
+               "-q", "--no-sample-reports"])
     return outdir, rc, time.time() - t
 
 
@@ -80,12 +83,12 @@ def test_cohort__rerun_skips_complete_samples_and_redoes_a_changed_one(reference
                                                                        cohort_fixture, tmp_path):
     outdir, _, _ = reference_fixture
     before = numeric_results(outdir, GOOD)
-    result = run_cohort(cohort_fixture, outdir, scheduler=cluster_fixture.address, report=False)
+    result = run_cohort(cohort_fixture, outdir, scheduler=cluster_fixture.address, report=False, options=NO_HTML)
     assert [o.sample for o in result.skipped] == GOOD
     assert [o.sample for o in result.failed] == [CORRUPT]  # failures are always retried
     # A damaged output makes its sample incomplete: it is redone, the others are not.
     (outdir / "samples" / "s03" / "result.tsv").write_text("truncated")
-    result = run_cohort(cohort_fixture, outdir, scheduler=cluster_fixture.address, report=False)
+    result = run_cohort(cohort_fixture, outdir, scheduler=cluster_fixture.address, report=False, options=NO_HTML)
     assert [o.sample for o in result.done] == ["s03"]
     assert numeric_results(outdir, GOOD) == before
 
@@ -95,7 +98,7 @@ def test_cohort__killed_worker_is_retried(reference_fixture, cluster_fixture, co
     outdir = tmp_path / "killed"
     box = {}
     runner = threading.Thread(target=lambda: box.update(
-        result=run_cohort(cohort_fixture, outdir, scheduler=cluster_fixture.address, report=False)))
+        result=run_cohort(cohort_fixture, outdir, scheduler=cluster_fixture.address, report=False, options=NO_HTML)))
     pids = cluster_fixture.worker_pids()
     killed = None
     with cluster_fixture.client() as client:
@@ -162,7 +165,7 @@ def test_cohort__killed_scheduler_is_an_error_and_the_rerun_finishes(reference_f
 
     def go():
         try:
-            box["result"] = run_cohort(cohort_fixture, outdir, scheduler=doomed.address, report=False)
+            box["result"] = run_cohort(cohort_fixture, outdir, scheduler=doomed.address, report=False, options=NO_HTML)
         except MicrochimeraError as exc:
             box["error"] = exc
 
@@ -181,6 +184,6 @@ def test_cohort__killed_scheduler_is_an_error_and_the_rerun_finishes(reference_f
     assert "lost the Dask scheduler" in str(box.get("error")), box
     finished = _records(outdir)
     assert 2 <= len(finished) < len(GOOD)
-    result = run_cohort(cohort_fixture, outdir, scheduler=cluster_fixture.address, report=False)
+    result = run_cohort(cohort_fixture, outdir, scheduler=cluster_fixture.address, report=False, options=NO_HTML)
     assert set(finished) <= {o.sample for o in result.skipped}
     assert numeric_results(outdir, GOOD) == numeric_results(ref_outdir, GOOD)

@@ -231,7 +231,10 @@ def add_cohort_subcommand(sub, common) -> None:
     p.add_argument("--retries", type=non_negative_int, default=2,
                    help="retries of a task that raised an unexpected error (default 2)")
     p.add_argument("--force", action="store_true", help="recompute samples whose outputs are complete")
-    p.add_argument("--no-report", action="store_true", help="do not write DIR/cohort.html")
+    p.add_argument("--no-report", action="store_true", help="no HTML at all: neither DIR/cohort.html nor "
+                   "the per-sample report.html")
+    p.add_argument("--no-sample-reports", action="store_true", help="no per-sample report.html (seconds per "
+                   "sample); DIR/cohort.html is still written")
     per = p.add_argument_group("per-sample options (as for run)")
     per.add_argument("--min-mapq", type=non_negative_int, default=20, help="minimum mapping quality (default 20)")
     per.add_argument("--min-baseq", type=non_negative_int, default=20, help="minimum base quality (default 20)")
@@ -255,7 +258,8 @@ def run_cohort(args) -> int:
         logging.getLogger("distributed").setLevel(logging.WARNING)
     options = SampleOptions(min_mapq=args.min_mapq, min_baseq=args.min_baseq, alpha=args.alpha,
                             absent_as_ref=args.absent_genotypes_as_ref, ychrom_min_mapq=args.ychrom_min_mapq,
-                            threads=args.threads, split_bytes=args.split_size)
+                            report=not (args.no_report or args.no_sample_reports), threads=args.threads,
+                            split_bytes=args.split_size)
     result = run_cohort_library(args.manifest, args.outdir, scheduler=args.scheduler, n_workers=args.workers,
                                 options=options, retries=args.retries, force=args.force, report=not args.no_report,
                                 command=" ".join(sys.argv))

@@ -159,7 +159,7 @@ def run_cohort(manifest, outdir, *, client=None, scheduler: str | None = None, n
         Recompute samples whose outputs are complete.
     report : bool
         Also write ``outdir/cohort.html`` (:func:`microchimera.report.write_report`, cohort
-        view, from the samples' ``result.json``).
+        view, from the samples' ``result.json``).  Per-sample ``report.html``: ``options.report``.
     command : str, optional
         Recorded in provenance.
 

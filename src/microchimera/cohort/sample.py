@@ -47,7 +47,8 @@ class SampleOptions:
     """Per-sample settings shared by the whole cohort (the ``run`` options).
 
     ``threads`` and ``split_bytes`` change speed, not results, so they are not part of a
-    sample's fingerprint.
+    sample's fingerprint; ``report`` (the per-sample ``report.html`` that ``run`` writes) is
+    presentation only, so neither is it.
     """
 
     min_mapq: int = 20
@@ -55,6 +56,7 @@ class SampleOptions:
     alpha: float = 0.05
     absent_as_ref: bool = False
     ychrom_min_mapq: int = 30
+    report: bool = True
     threads: int = 1
     split_bytes: int = 2 * 1024**3
 
@@ -289,7 +291,9 @@ def process_sample(spec: SampleSpec, options: SampleOptions, outdir, fp: dict, r
             if isinstance(part, dict):
                 raise part["error"]
         doc = _run(spec, options, directory, regions, parts, command)
-        outputs = [n for n in ("counts.parquet", "result.json", "result.tsv") if (directory / n).exists()]
+        # Whatever `run` wrote (counts, result, MultiQC file, report); dotfiles are temporaries.
+        outputs = sorted(f.name for f in directory.iterdir() if f.is_file() and not f.name.startswith(".")
+                         and f.name not in (RECORD_NAME, FAILURE_NAME))
         record = {"schema": RECORD_SCHEMA, "sample": spec.sample, "status": "ok", "fingerprint": _normalise(fp),
                   "outputs": _output_entries(directory, outputs), "n_regions": max(1, len(regions)),
                   "ychrom": (doc.get("ychrom") or {}).get("status"), "seconds": round(time.time() - started, 3),
@@ -309,7 +313,7 @@ def _run(spec, options, directory, regions, parts, command) -> dict:
                   pedigree_path=spec.pedigree, sites_path=spec.sites, relationships=_list(spec.relationships),
                   reference=spec.reference, alpha=options.alpha, absent_as_ref=options.absent_as_ref,
                   command=command, y_build=spec.ychrom_build, y_regions=spec.ychrom_regions,
-                  y_min_mapq=options.ychrom_min_mapq)
+                  y_min_mapq=options.ychrom_min_mapq, report=options.report)
     if not regions:
         # The very function behind `microchimera run`: count the whole sample, quantify, chrY.
         return run_pipeline(list(spec.bams), outdir=directory, min_mapq=options.min_mapq,
@@ -318,10 +322,12 @@ def _run(spec, options, directory, regions, parts, command) -> dict:
 
 
 def _finish_split(bams, counts, *, outdir, host, donors, genotypes_path, pedigree_path, sites_path,
-                  relationships, reference, alpha, absent_as_ref, command, y_build, y_regions, y_min_mapq) -> dict:
+                  relationships, reference, alpha, absent_as_ref, command, y_build, y_regions, y_min_mapq,
+                  report) -> dict:
     """:func:`microchimera.workflow.run_pipeline` after its counting step, for counts made
     region by region.  It calls the same workflow functions in the same order; a test
-    (``test_process_sample__split_equals_whole...``) holds the two result documents equal.
+    (``test_process_sample__split_equals_whole...``) holds the two result documents and the
+    sets of files written equal, so a step added to ``run`` and not here fails CI.
     TODO(issue 7): becomes one call once ``run_pipeline`` accepts precomputed ``counts=``.
     """
     from ..count import write_counts
@@ -339,6 +345,11 @@ def _finish_split(bams, counts, *, outdir, host, donors, genotypes_path, pedigre
         add_y_estimate(doc, bams, pedigree=read_ped(pedigree_path) if pedigree_path else None, host=host,
                        build=y_build, regions=y_regions, min_mapq=y_min_mapq, reference=reference)
     write_result(doc, Path(outdir) / "result.json")
+    from ..report import write_multiqc, write_report
+
+    write_multiqc(doc, outdir)
+    if report:
+        write_report(doc, Path(outdir) / "report.html")
     return doc
 
 
