@@ -280,7 +280,7 @@ class Profile:
     prediction ``f_o - H_oo^-1 H_ok (v - f_k)`` and take Newton steps.
     """
 
-    def __init__(self, data: ModelData, fit: FitResult, donor: int, max_iter: int = 20):
+    def __init__(self, data: ModelData, fit: FitResult, donor: int, max_iter: int = 2):
         self.data, self.fit, self.k, self.max_iter = data, fit, donor, max_iter
         self.free = np.ones(data.n_donors, dtype=bool)
         self.free[donor] = False
@@ -308,7 +308,7 @@ class Profile:
         return ev.loglik, float(ev.grad[self.k])
 
 
-def _solve_drop(prof, lmax, half, a, b, fb, x0, tol=1e-3, max_iter=60):
+def _solve_drop(prof, lmax, half, a, b, fb, x0, tol=5e-3, max_iter=60):
     """Root of ``D(v) = lmax - l_p(v) - half`` in the bracket [a, b] (D(a) <= 0 < D(b) or the reverse).
 
     Safeguarded Newton with the profile slope; bisects when a step leaves the bracket.
