@@ -118,13 +118,15 @@ def _json_default(o):
 def run_pipeline(bams, *, outdir, host, donors=None, genotypes_path=None, pedigree_path=None, sites_path=None,
                  relationships=None, sample=None, reference=None, min_mapq=20, min_baseq=20, threads=1,
                  alpha=0.05, absent_as_ref=False, command=None, y_build=None, y_regions=None, y_controls=(),
-                 y_min_mapq=30, seed=None, report=True, progress=False) -> dict:
+                 y_min_mapq=30, seed=None, report=True, progress=False, counts=None) -> dict:
     """Count alleles in ``bams`` and quantify: writes ``outdir/counts.parquet`` and ``outdir/result.json``.
 
     Also writes ``outdir/result.tsv``, the MultiQC custom-content file
     ``outdir/<sample>_microchimera_mqc.json`` and, unless ``report=False``, the self-contained
     ``outdir/report.html`` (rendered from the result document alone).  ``seed`` is recorded in
-    the provenance when the BAMs came from a seeded simulation.
+    the provenance when the BAMs came from a seeded simulation.  ``counts`` (an
+    :class:`~microchimera.count.AlleleCounts` already made from ``bams``, e.g. region by region
+    on a cluster) skips the counting step; everything after it is the same.
 
     Sites come from ``sites_path``, else from the genotypes VCF.  With ``y_build`` or ``y_regions``
     (and optional female ``y_controls``) a female host also gets the chrY male-DNA estimate beside
@@ -138,9 +140,9 @@ def run_pipeline(bams, *, outdir, host, donors=None, genotypes_path=None, pedigr
     site_source = sites_path or genotypes_path
     if not site_source:
         raise UsageError("give --sites (or --genotypes, whose sites are then used)")
-    sites = read_sites(site_source)
-    counts = count_alleles([Path(b) for b in bams], sites, reference=reference, min_mapq=min_mapq,
-                           min_baseq=min_baseq, threads=threads, progress=progress)
+    if counts is None:
+        counts = count_alleles([Path(b) for b in bams], read_sites(site_source), reference=reference,
+                               min_mapq=min_mapq, min_baseq=min_baseq, threads=threads, progress=progress)
     counts_path = outdir / "counts.parquet"
     write_counts(counts, counts_path)
     doc = quantify_files(counts_path, host=host, donors=donors, genotypes_path=genotypes_path,

@@ -314,43 +314,10 @@ def _run(spec, options, directory, regions, parts, command) -> dict:
                   reference=spec.reference, alpha=options.alpha, absent_as_ref=options.absent_as_ref,
                   command=command, y_build=spec.ychrom_build, y_regions=spec.ychrom_regions,
                   y_min_mapq=options.ychrom_min_mapq, report=options.report)
-    if not regions:
-        # The very function behind `microchimera run`: count the whole sample, quantify, chrY.
-        return run_pipeline(list(spec.bams), outdir=directory, min_mapq=options.min_mapq,
-                            min_baseq=options.min_baseq, threads=options.threads, **kwargs)
-    return _finish_split(list(spec.bams), merge_counts(_sites(spec), regions, parts), outdir=directory, **kwargs)
-
-
-def _finish_split(bams, counts, *, outdir, host, donors, genotypes_path, pedigree_path, sites_path,
-                  relationships, reference, alpha, absent_as_ref, command, y_build, y_regions, y_min_mapq,
-                  report) -> dict:
-    """:func:`microchimera.workflow.run_pipeline` after its counting step, for counts made
-    region by region.  It calls the same workflow functions in the same order; a test
-    (``test_process_sample__split_equals_whole...``) holds the two result documents and the
-    sets of files written equal, so a step added to ``run`` and not here fails CI.
-    TODO(issue 7): becomes one call once ``run_pipeline`` accepts precomputed ``counts=``.
-    """
-    from ..count import write_counts
-    from ..workflow import quantify_files, write_result
-
-    counts_path = Path(outdir) / "counts.parquet"
-    write_counts(counts, counts_path)
-    doc = quantify_files(counts_path, host=host, donors=donors, genotypes_path=genotypes_path,
-                         pedigree_path=pedigree_path, sites_path=sites_path, relationships=relationships,
-                         alpha=alpha, absent_as_ref=absent_as_ref, command=command, counts=counts)
-    if y_build is not None or y_regions is not None:
-        from ..io.pedigree import read_ped
-        from ..ychrom.inrun import add_y_estimate
-
-        add_y_estimate(doc, bams, pedigree=read_ped(pedigree_path) if pedigree_path else None, host=host,
-                       build=y_build, regions=y_regions, min_mapq=y_min_mapq, reference=reference)
-    write_result(doc, Path(outdir) / "result.json")
-    from ..report import write_multiqc, write_report
-
-    write_multiqc(doc, outdir)
-    if report:
-        write_report(doc, Path(outdir) / "report.html")
-    return doc
+    # The very function behind `microchimera run`; a split sample hands it the merged counts.
+    counts = merge_counts(_sites(spec), regions, parts) if regions else None
+    return run_pipeline(list(spec.bams), outdir=directory, min_mapq=options.min_mapq,
+                        min_baseq=options.min_baseq, threads=options.threads, counts=counts, **kwargs)
 
 
 def _list(values):
