@@ -56,3 +56,16 @@ def test_main__missing_counts(tmp_path, capsys):
     assert main(["quantify", str(tmp_path / "nope.parquet"), "--relationship", "child",
                  "--out", str(tmp_path / "r.json")]) == 1
     assert "not found" in capsys.readouterr().err
+
+
+def test_main__demo_end_to_end(tmp_path, capsys):
+    """simulate -> count -> quantify on the built-in family; result valid, son detected."""
+    out = tmp_path / "demo"
+    assert main(["demo", "--outdir", str(out), "--seed", "3", "-q"]) == 0
+    doc = json.loads((out / "result.json").read_text())
+    jsonschema.validate(doc, load_schema())
+    assert (out / "counts.parquet").exists() and (out / "result.tsv").exists()
+    son = next(d for d in doc["donors"] if d["name"] == "son")
+    assert son["detected"] and son["ci95"][0] <= 1e-3 <= son["ci95"][1]
+    assert doc["provenance"]["seed"] == 3
+    assert "son" in capsys.readouterr().out
