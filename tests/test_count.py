@@ -243,6 +243,36 @@ def test_count_alleles__tiny_buffers_seeks_and_growth(random_bam_fixture, monkey
     assert _fragment_tuples(result.fragments) == ref_frags
 
 
+@pytest.mark.parametrize("tiny", [False, True])
+def test_count_alleles__threads_split_sites_same_counts(random_bam_fixture, monkeypatch, tiny):
+    """threads > 1 counts slices of the sites with separate readers and kernels: same counts
+    as one kernel and as the reference, across contigs, with tiny buffers too."""
+    bam, sites = random_bam_fixture
+    if tiny:
+        # no byte estimate from the index: cuts by site counts, inside and between contigs
+        split = counting._split
+        monkeypatch.setattr(counting, "_split", lambda spans, bai, parts: split(spans, [], parts))
+        monkeypatch.setattr(_bgzf, "CHUNK", 300)
+        monkeypatch.setattr(counting, "SEEK_MIN", 0)
+        monkeypatch.setattr(counting, "SPAN_GAP", 300)
+        monkeypatch.setattr(counting, "_INITIAL", {"k": 1, "e": 2, "c": 1})
+    one = _stack(count_alleles([bam], sites, threads=1))
+    ref, _ = reference_count(bam, sites)
+    np.testing.assert_array_equal(one, ref)
+    for threads in (2, 3, 7):
+        np.testing.assert_array_equal(_stack(count_alleles([bam], sites, threads=threads)), one)
+        np.testing.assert_array_equal(_stack(count_alleles([bam], sites, threads=threads, require_proper_pairs=True)),
+                                      _stack(count_alleles([bam], sites, require_proper_pairs=True)))
+    info = counting.open_alignments(bam)
+    spans = counting._plan(sites, info)
+    parts = counting._split(spans, counting._read_bai(info), 7)
+    assert len(parts) >= (7 if tiny else 2)
+    assert np.array_equal(np.concatenate([p.order for p in parts]), spans.order)
+    if tiny:  # some slice starts inside a contig, some slice spans two
+        assert any(p.runs[0][1] > spans.pos[spans.tid_start[p.runs[0][0]]] for p in parts)
+        assert any(len({r[0] for r in p.runs}) == 2 for p in parts)
+
+
 def test_count_alleles__pysam_path_matches(random_bam_fixture, tmp_path):
     """BAM with only a CSI index goes through pysam; same numbers."""
     bam, sites = random_bam_fixture

@@ -12,6 +12,7 @@ of a region start, so that whole runs of sites are streamed and nothing seeks pe
 from __future__ import annotations
 
 import struct
+import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -34,6 +35,43 @@ except ImportError:  # pragma: no cover - isal is a hard dependency, deflate opt
 
     def _raw_inflate(data, size):
         return isal_zlib.decompress(data, wbits=-15, bufsize=size)
+
+
+def _load_libdeflate():
+    """libdeflate through ctypes (ctypes calls release the GIL, the ``deflate`` wrapper does
+    not, and it inflates straight into the batch array).  The ``deflate`` package's extension
+    exports the libdeflate symbols; the system library is the fallback.  None if neither."""
+    import ctypes
+    import ctypes.util
+
+    candidates = []
+    try:
+        import deflate._deflate
+
+        candidates.append(deflate._deflate.__file__)
+    except ImportError:  # pragma: no cover
+        pass
+    candidates.append(ctypes.util.find_library("deflate"))
+    for path in candidates:
+        if not path:
+            continue
+        try:
+            lib = ctypes.CDLL(path)
+            alloc, dec = lib.libdeflate_alloc_decompressor, lib.libdeflate_deflate_decompress
+        except (OSError, AttributeError):  # pragma: no cover
+            continue
+        alloc.restype = ctypes.c_void_p
+        alloc.argtypes = []
+        dec.restype = ctypes.c_int
+        dec.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_size_t,
+                        ctypes.c_void_p]
+        return alloc, dec
+    return None  # pragma: no cover
+
+
+_LIBDEFLATE = _load_libdeflate()
+#: One libdeflate decompressor per thread (they are not thread-safe); freed at exit.
+_LOCAL = threading.local()
 
 #: Room kept in front of every inflated batch for the unfinished record of the previous one.
 HEADROOM = 1 << 16
@@ -91,6 +129,8 @@ def _parse_blocks(raw: bytes, base: int, path) -> tuple[list, int]:
 
 
 def _inflate(raw: bytes, blocks: list, base: int, path) -> Batch:
+    if _LIBDEFLATE is not None:
+        return _inflate_ctypes(raw, blocks, base, path)
     total = sum(b[3] for b in blocks)
     out = np.empty(HEADROOM + total, dtype=np.uint8)
     view = memoryview(raw)
@@ -108,6 +148,33 @@ def _inflate(raw: bytes, blocks: list, base: int, path) -> Batch:
                 raise FormatError(f"{path}: BGZF block at byte {base + start} inflates to {len(data)} "
                                   f"bytes, header says {isize}")
             out[u:u + isize] = np.frombuffer(data, dtype=np.uint8)
+            u += isize
+    return Batch(out, total, coffsets, ustarts)
+
+
+def _inflate_ctypes(raw: bytes, blocks: list, base: int, path) -> Batch:
+    """:func:`_inflate` by libdeflate through ctypes, each block straight into the batch."""
+    alloc, dec = _LIBDEFLATE
+    d = getattr(_LOCAL, "d", None)
+    if d is None:
+        d = _LOCAL.d = alloc()
+        if not d:  # pragma: no cover
+            raise MemoryError("libdeflate_alloc_decompressor failed")
+    total = sum(b[3] for b in blocks)
+    out = np.empty(HEADROOM + total, dtype=np.uint8)
+    src = np.frombuffer(raw, dtype=np.uint8).ctypes.data
+    dst = out.ctypes.data
+    u = HEADROOM
+    coffsets, ustarts = [], []
+    for start, hlen, bsize, isize in blocks:
+        coffsets.append(base + start)
+        ustarts.append(u - HEADROOM)
+        if isize:
+            # without an actual-size pointer libdeflate fails unless exactly isize bytes come out
+            err = dec(d, src + start + hlen, bsize - hlen - 8, dst + u, isize, None)
+            if err:
+                raise FormatError(f"{path}: corrupt BGZF block at byte {base + start} (libdeflate error "
+                                  f"{err}; or it does not inflate to the {isize} bytes its header says)")
             u += isize
     return Batch(out, total, coffsets, ustarts)
 

@@ -45,6 +45,8 @@ SPAN_GAP = 100_000
 #: Jump to the next span only if it starts at least this many compressed bytes ahead;
 #: closer ones are cheaper to stream through.
 SEEK_MIN = 4 << 20
+#: Inflating threads of each slice's reader with ``threads > 1`` (1: inflate in the slice's thread).
+READ_AHEAD = 1
 #: Initial capacities: site observations per read, pending reads, fragment rows (grown on demand).
 _INITIAL = {"k": 32, "e": 4096, "c": 1 << 16}
 
@@ -88,11 +90,50 @@ def _plan(sites: SiteTable, info: AlignmentInfo) -> _Spans:
     tid_sorted = tid[order]
     pos = sites.pos[order].astype(np.int64)
     tid_start = np.searchsorted(tid_sorted, np.arange(len(info.contigs) + 1)).astype(np.int64)
+    return _Spans(order, tid_start, pos, sites.ref[order].copy(), sites.alt[order].copy(),
+                  _runs(tid_sorted, pos))
+
+
+def _runs(tid_sorted: np.ndarray, pos: np.ndarray) -> list:
+    """Runs ``(tid, first_pos, last_pos)`` of sites with no gap wider than :data:`SPAN_GAP`."""
+    if len(pos) == 0:
+        return []
     breaks = np.flatnonzero((np.diff(tid_sorted) != 0) | (np.diff(pos) > SPAN_GAP)) + 1
     starts = np.concatenate(([0], breaks))
     ends = np.concatenate((breaks, [len(pos)])) - 1
-    runs = [(int(tid_sorted[a]), int(pos[a]), int(pos[b])) for a, b in zip(starts, ends, strict=True)]
-    return _Spans(order, tid_start, pos, sites.ref[order].copy(), sites.alt[order].copy(), runs)
+    return [(int(tid_sorted[a]), int(pos[a]), int(pos[b])) for a, b in zip(starts, ends, strict=True)]
+
+
+def _split(spans: _Spans, bai: list, parts: int) -> list:
+    """Cut the sites (kernel order) into ``parts`` consecutive slices of about equal BAM bytes.
+
+    Each slice is counted by its own reader and kernel, which reads every record overlapping
+    one of *its* sites and counts only at those sites; per-site counts do not depend on any
+    other site (mates are merged site by site), so the slices' counts are exactly the
+    whole's.  The bytes a slice streams are estimated from the BAI linear index.
+    """
+    n = len(spans.pos)
+    tid_sorted = np.repeat(np.arange(len(spans.tid_start) - 1), np.diff(spans.tid_start))
+    coff = np.zeros(n, np.float64)
+    for tid in np.unique(tid_sorted):
+        a, b = spans.tid_start[tid], spans.tid_start[tid + 1]
+        if tid < len(bai) and len(bai[tid].linear):
+            lin = bai[tid].linear
+            w = np.minimum(spans.pos[a:b] >> 14, len(lin) - 1)
+            coff[a:b] = np.maximum.accumulate((lin[w] >> np.uint64(16)).astype(np.float64))
+    step = np.diff(coff, prepend=coff[:1])
+    brk = (np.diff(tid_sorted, prepend=tid_sorted[:1]) != 0) | (np.diff(spans.pos, prepend=spans.pos[:1]) > SPAN_GAP)
+    step[brk | (step < 0)] = 0
+    work = np.cumsum(step)
+    # mostly bytes; a little weight per site splits runs that the index cannot (one 16 kb window)
+    work = (0.9 * work / work[-1] if work[-1] > 0 else 0) + 0.1 * np.arange(1, n + 1) / n
+    cuts = np.searchsorted(work, work[-1] * np.arange(1, parts) / parts)
+    bounds = sorted({0, n, *(int(c) for c in cuts if 0 < c < n)})
+    out = []
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        out.append(_Spans(spans.order[a:b], np.clip(spans.tid_start - a, 0, b - a), spans.pos[a:b],
+                          spans.ref[a:b], spans.alt[a:b], _runs(tid_sorted[a:b], spans.pos[a:b])))
+    return out
 
 
 class _KernelState:
@@ -249,17 +290,43 @@ def _kernel_error(status, info: AlignmentInfo, where: str):
     return FormatError(f"{info.path}: malformed BAM record {where}")
 
 
-def _count_bam(info: AlignmentInfo, kst: _KernelState, threads: int, advance=None) -> None:
-    """Stream the BAM with the fast reader, jumping (via the BAI) between runs of sites.
-
-    ``advance(mb)``, if given, is called with the megabytes inflated after each batch (progress).
-    """
-    from ._bgzf import HEADROOM, BgzfStream, read_bai, start_offset
+def _read_bai(info: AlignmentInfo) -> list:
+    from ._bgzf import read_bai
 
     bai = read_bai(info.index)
     if len(bai) != len(info.contigs):
         raise FormatError(f"{info.index}: index has {len(bai)} references, BAM header {len(info.contigs)}; "
                           "rebuild the index")
+    return bai
+
+
+def _count_bam_parallel(info: AlignmentInfo, spans: _Spans, kwargs: dict, threads: int, advance=None) -> list:
+    """Count ``threads`` slices of the sites (:func:`_split`) concurrently, one reader and
+    kernel each (inflation and the kernel release the GIL).  Returns the kernel states."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    bai = _read_bai(info)
+    parts = _split(spans, bai, threads)
+    ksts = [_KernelState(part, **kwargs) for part in parts]
+    if len(ksts) == 1:
+        _count_bam(info, ksts[0], 1, advance, bai=bai)
+        return ksts
+    with ThreadPoolExecutor(max_workers=len(ksts)) as pool:
+        futures = [pool.submit(_count_bam, info, kst, READ_AHEAD, advance, bai=bai) for kst in ksts]
+        for fut in futures:
+            fut.result()
+    return ksts
+
+
+def _count_bam(info: AlignmentInfo, kst: _KernelState, threads: int, advance=None, bai=None) -> None:
+    """Stream the BAM with the fast reader, jumping (via the BAI) between runs of sites.
+
+    ``advance(mb)``, if given, is called with the megabytes inflated after each batch (progress).
+    """
+    from ._bgzf import HEADROOM, BgzfStream, start_offset
+
+    if bai is None:
+        bai = _read_bai(info)
     with BgzfStream(info.path, threads=threads) as stream:
         batch, off, end = None, 0, 0
         cur_coff = -1
@@ -418,7 +485,11 @@ def count_alleles(alignments, sites: SiteTable, *, reference=None, min_mapq: int
     min_mapq, min_baseq : int
         Minimum mapping quality of a read and base quality of a base.
     threads : int
-        Threads inflating BGZF blocks ahead of the counting loop.
+        BAM with a BAI index: the sites are cut into ``threads`` slices of about equal BAM
+        bytes, each counted by its own reader and kernel concurrently (same counts; the
+        read statistics add up over slices, so reads near a cut are counted in both).
+        With ``fragments`` (whose fragment ids need one kernel) or through pysam: threads
+        inflating BGZF blocks ahead of a single counting loop.
     region : str, optional
         ``chrom[:start-end]`` (1-based, inclusive): count only the sites inside.
     require_proper_pairs : bool
@@ -466,15 +537,22 @@ def count_alleles(alignments, sites: SiteTable, *, reference=None, min_mapq: int
     for info in infos:
         s = samples.index(info.sample)
         spans = _plan(sites, info)
-        kst = _KernelState(spans, min_mapq=min_mapq, min_baseq=min_baseq, proper=require_proper_pairs,
-                           fragments=fragments, **_INITIAL)
+        kwargs = dict(min_mapq=min_mapq, min_baseq=min_baseq, proper=require_proper_pairs,
+                      fragments=fragments, **_INITIAL)
+        fast = info.format == "BAM" and info.index_kind == "bai"
         with progress_bar(progress, f"count {info.path.name}", unit="MB inflated") as advance:
-            if info.format == "BAM" and info.index_kind == "bai":
-                _count_bam(info, kst, threads, advance)
+            if fast and threads > 1 and not fragments:
+                ksts = _count_bam_parallel(info, spans, kwargs, threads, advance)
             else:
-                _count_pysam(info, kst)
-        totals[s][:, spans.order] += kst.counts
-        st = kst.stats()
+                ksts = [_KernelState(spans, **kwargs)]
+                if fast:
+                    _count_bam(info, ksts[0], threads, advance)
+                else:
+                    _count_pysam(info, ksts[0])
+        for kst in ksts:
+            totals[s][:, kst.spans.order] += kst.counts
+        st = {key: sum(k.stats()[key] for k in ksts) for key in ksts[0].stats()}
+        kst = ksts[0]  # fragments: always a single kernel
         if st["reads"] == 0 and region is None:
             raise InputError(f"{info.path}: no reads over any of the {sites.n_sites} sites (an empty "
                              f"{info.format}, or reads only on other contigs)")
