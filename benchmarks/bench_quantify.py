@@ -2,10 +2,11 @@
 
 Family: mother (host, typed), father (typed), two typed children and one untyped loss,
 all three children in the sample.  Times the model build (prior + data) and the fit
-(MLE + rho + het share + error scale, block inflation, profile CIs) and the LRTs on one core,
-and reports peak memory (ru_maxrss).
+(MLE + rho + het share + error scale, block inflation, profile CIs) and the LRTs (error
+multiplier and other fractions re-fitted under each null) on one core, and reports peak
+memory (ru_maxrss).  Target (issue 4): total under 10 s, peak under 2 GB.
 
-Run: ``OMP_NUM_THREADS=1 python benchmarks/bench_quantify.py [--sites 1000000]``
+Run: ``OMP_NUM_THREADS=1 taskset -c 0 python benchmarks/bench_quantify.py [--sites 1000000]``
 """
 from __future__ import annotations
 

@@ -91,6 +91,121 @@ def test_gradient_hessian__match_finite_differences():
         assert math.isclose(ev.hess[0, 0], (gup - gdn) / (2 * h), rel_tol=1e-4)
 
 
+
+def _mixed_data(n_sites=3000, seed=4, f=(0.02, 0.01, 0.005)):
+    """Host, two typed children and an untyped one (typed parents), several substitution classes."""
+    rng = np.random.default_rng(seed)
+    q = rng.uniform(0.05, 0.95, n_sites)
+    ped = Pedigree.from_records([("F", "mom", None, None, 2), ("F", "dad", None, None, 1),
+                                 ("F", "a", "dad", "mom", 1), ("F", "b", "dad", "mom", 2),
+                                 ("F", "c", "dad", "mom", 0)])
+    g = {p: rng.binomial(2, q).astype(np.int8) for p in ("mom", "dad")}
+    for c in ("a", "b", "c"):
+        g[c] = (rng.binomial(1, g["dad"] / 2) + rng.binomial(1, g["mom"] / 2)).astype(np.int8)
+    mu = (1 - sum(f)) * g["mom"] / 2 + sum(fk * g[c] / 2 for fk, c in zip(f, "abc", strict=True))
+    rate = rng.uniform(2e-4, 3e-3, 13)
+    n = rng.poisson(30, n_sites)
+    x = rng.binomial(n, mu * (1 - 2e-3) + (1 - mu) * 1e-3)
+    typed = {k: v for k, v in g.items() if k != "c"}
+    members = ["mom", "a", "b", "c"]
+    prior = genotype_prior(ped, typed, members, q)
+    td = {i: typed[m] for i, m in enumerate(members) if m in typed}
+    return ModelData.build(members[1:], prior.weights, prior.config_genotypes, td, n, x,
+                           rng.integers(0, 12, n_sites), rate, np.arange(n_sites) * 40 // n_sites)
+
+
+@pytest.mark.parametrize("rho", [0.0, 0.02])
+def test_fast_evaluate__matches_model_data_evaluate(rho):
+    from microchimera.model.fit import evaluate
+
+    d = _mixed_data()
+    f = np.array([0.02, 0.01, 0.005])
+    assert len(d.entry_site) > d.n_sites  # sites with one and with several configurations
+    for order in (0, 1, 2):
+        ref, got = d.evaluate(f, rho, order), evaluate(d, f, rho, order)
+        assert math.isclose(got.loglik, ref.loglik, rel_tol=1e-12)
+        if order:
+            np.testing.assert_allclose(got.site_loglik, ref.site_loglik, rtol=1e-12)
+            np.testing.assert_allclose(got.grad, ref.grad, rtol=1e-9)
+            np.testing.assert_allclose(got.site_score, ref.site_score, rtol=1e-9, atol=1e-9)
+        if order == 2:
+            np.testing.assert_allclose(got.hess, ref.hess, rtol=1e-9)
+
+
+@pytest.mark.parametrize("rho", [0.0, 0.02])
+def test_fast_evaluate__error_scale_derivatives_match_finite_differences(rho):
+    # parameters (f, log kappa), error rates = rate * kappa
+    import dataclasses
+
+    from microchimera.model.fit import evaluate
+
+    d = _mixed_data()
+    f = np.array([0.02, 0.01, 0.005])
+    ev = evaluate(d, f, rho, order=2, kappa=True)
+    h = 1e-5
+
+    def at(lk, order):
+        return evaluate(dataclasses.replace(d, error_rate=d.error_rate * np.exp(lk)), f, rho, order, kappa=True)
+
+    up, dn = at(h, 1), at(-h, 1)
+    assert math.isclose(ev.grad[-1], (up.loglik - dn.loglik) / (2 * h), rel_tol=1e-5)
+    np.testing.assert_allclose(ev.hess[-1], (up.grad - dn.grad) / (2 * h), rtol=1e-4)
+    np.testing.assert_allclose(ev.hess[:, -1], ev.hess[-1])
+    np.testing.assert_allclose(ev.site_score[:, :-1], d.evaluate(f, rho, order=1).site_score, rtol=1e-9, atol=1e-9)
+    assert math.isclose(ev.site_score[:, -1].sum(), ev.grad[-1], rel_tol=1e-9)
+
+
+def test_lrt_refit_nuisance__null_fully_maximised():
+    # The joint Newton null re-fit reaches the limit of the alternating scheme (kappa, then
+    # the other fractions, repeated to convergence).
+    import dataclasses
+
+    from scipy import optimize
+
+    from microchimera.model import fit as fitmod
+
+    d = _mixed_data(n_sites=4000, seed=7, f=(0.01, 0.004, 0.004))
+    inf = d.subset(d.informative())
+    fit = fitmod.fit_fractions(inf, rho=0.0, error_scale=False)
+    base = d.error_rate * 1.3
+
+    def full(f, kappa):
+        return dataclasses.replace(d, error_rate=base * kappa).evaluate(f, 0.0).loglik
+
+    def best_kappa(f):
+        res = optimize.minimize_scalar(lambda lk: -full(f, 10.0**lk), bounds=np.log10(fitmod.ERROR_SCALE_BOUNDS),
+                                       method="bounded", options={"xatol": 1e-8})
+        return float(10.0**res.x)
+
+    l1 = full(fit.fraction, best_kappa(fit.fraction))
+    for donor in range(3):
+        f0 = fit.fraction.copy()
+        f0[donor] = 0.0
+        free = np.arange(3) != donor
+        for _ in range(60):
+            k0 = best_kappa(f0)
+            f0, _ = fitmod.newton(dataclasses.replace(inf, error_rate=base * k0), f0, 0.0, free=free, tol=1e-10)
+        expected = max(0.0, 2 * (l1 - full(f0, k0)))
+        got = fitmod.lrt_refit_nuisance(d, inf, fit, donor, base)
+        assert math.isclose(got, expected, rel_tol=1e-4, abs_tol=1e-4), (donor, got, expected)
+
+
+def test_profile_ci__bounds_at_threshold():
+    # the root finder stops at |D| < 5e-3 and adds a Newton correction: the bounds are
+    # much closer than that to the threshold
+    from microchimera.model import fit as fitmod
+
+    d = _mixed_data()
+    fit = fitmod.fit_fractions(d.subset(d.informative()), rho=0.0)
+    inf = d.subset(d.informative())
+    for donor in range(3):
+        low, high, l0 = fitmod.profile_ci(inf, fit, donor, fitmod.CHI2_95)
+        prof = fitmod.Profile(inf, fit, donor)
+        lmax = max(fit.loglik, l0)
+        assert low <= fit.fraction[donor] < high
+        for bound in (low, high) if low > 0 else (high,):
+            assert abs(2 * (lmax - prof(bound)[0]) - fitmod.CHI2_95) < 1e-4
+
 def test_boundary_p_value__half_chi2():
     assert boundary_p_value(0.0) == 1.0
     assert math.isclose(boundary_p_value(2.705543), 0.05, rel_tol=1e-5)

@@ -6,22 +6,28 @@
   fixed, evenly spaced subsample of sites, alternated with the fractions;
 * CI: profile likelihood (other fractions re-fitted), threshold ``chi2_1(0.95) * lambda``
   where ``lambda >= 1`` is the block-sandwich inflation (:func:`block_inflation`) that
-  accounts for linked sites;
+  accounts for linked sites; bounds by Newton on the signed root of the profile drop;
 * test of ``f_k = 0``: LRT with the boundary null ``1/2 chi2_0 + 1/2 chi2_1`` (statistic
-  divided by ``lambda``);
+  divided by ``lambda``), the error multiplier and the other fractions re-fitted jointly
+  (projected Newton in ``(f, log kappa)``) under the null;
 * limit of detection: the smallest ``f_k`` whose expected LRT statistic reaches the 95%
   power point of a level-``alpha`` test.
+
+Likelihood evaluations go through :func:`evaluate` (the values of
+:meth:`ModelData.evaluate` on a cached, regrouped layout, plus the error-multiplier
+derivatives).
 """
 from __future__ import annotations
 
 import dataclasses
 import logging
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import optimize, stats
 
-from .likelihood import ModelData
+from .likelihood import SWAP_CLASS, Evaluation, ModelData, bb_logpmf_terms
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +39,115 @@ ERROR_SCALE_BOUNDS = (0.1, 30.0)
 RHO_SUBSAMPLE = 50_000
 CHI2_95 = float(stats.chi2.ppf(0.95, 1))
 MAX_INFLATION = 25.0
+
+
+# ----------------------------------------------------------------------------- fast evaluation
+class _Layout:
+    """A :class:`ModelData`'s entries regrouped for repeated evaluation.
+
+    Sites with one configuration (posterior weight 1) collapse to a count per key; sites
+    with ``c > 1`` configurations form ``(c, m)`` matrices of keys and log weights, so the
+    per-site log-sum-exp is a handful of elementwise operations instead of ``reduceat``.
+    Built once per data (:func:`_layout` caches it) and valid for any ``f``, ``rho``,
+    error rates and het share, which enter only through the per-key terms.
+    """
+
+    def __init__(self, data: ModelData):
+        counts = np.bincount(data.entry_site, minlength=data.n_sites)
+        starts = np.cumsum(counts) - counts
+        self.n_keys = len(data.key_n)
+        one = np.flatnonzero(counts == 1)
+        self.single_site = one
+        self.single_key = data.entry_key[starts[one]].astype(np.intp)
+        self.single_logw = data.entry_logw[starts[one]]
+        self.single_logw_sum = float(self.single_logw.sum())
+        self.single_count = np.bincount(self.single_key, minlength=self.n_keys).astype(np.float64)
+        self.groups = []
+        for c in np.unique(counts[counts > 1]):
+            site = np.flatnonzero(counts == c)
+            idx = starts[site][None, :] + np.arange(c)[:, None]
+            self.groups.append((site, data.entry_key[idx].astype(np.intp), data.entry_logw[idx]))
+
+
+_LAYOUTS: dict = {}
+
+
+def _layout(data: ModelData) -> _Layout:
+    """The cached :class:`_Layout` of ``data`` (shared by copies made with ``dataclasses.replace``)."""
+    k = id(data.entry_key)
+    hit = _LAYOUTS.get(k)
+    if hit is not None and hit[0]() is data.entry_key and hit[1]() is data.entry_logw:
+        return hit[2]
+    lay = _Layout(data)
+    _LAYOUTS[k] = (weakref.ref(data.entry_key, lambda _r, k=k: _LAYOUTS.pop(k, None)),
+                   weakref.ref(data.entry_logw), lay)
+    return lay
+
+
+def evaluate(data: ModelData, f, rho: float, order: int = 0, kappa: bool = False) -> Evaluation:
+    """:meth:`ModelData.evaluate` on the cached :class:`_Layout` (same values, faster).
+
+    With ``kappa`` the parameters are ``(f, log kappa)``, ``kappa`` a common multiplier of
+    ``data.error_rate`` taken at 1: ``grad``/``hess`` get a last row and ``site_score`` a
+    last column.  Since ``p = kappa e_ra + (1 - kappa (e_ra + e_ar)) mu``,
+    ``dp/dlog kappa = e_ra - (e_ra + e_ar) mu`` (its own second derivative) and
+    ``d2p/(df_k dlog kappa) = -(e_ra + e_ar) (A(g_k) - A(g_h))``.
+
+    At order 0 ``site_loglik`` is None.
+    """
+    if data.n_sites == 0:
+        ev = data.evaluate(f, rho, order)
+        if kappa and order > 0:
+            k = data.n_donors + 1
+            ev = Evaluation(0.0, ev.site_loglik, np.zeros(k), np.zeros((k, k)), np.zeros((0, k)))
+        return ev
+    f = np.asarray(f, dtype=np.float64)
+    lay = _layout(data)
+    p_combo, scale = data.combo_p(f)
+    terms = bb_logpmf_terms(data.key_x, data.key_n, p_combo[data.key_combo], rho, order)
+    t0 = terms[0]
+    total = lay.single_logw_sum + float(lay.single_count @ t0)
+    parts = []
+    for site, key, logw in lay.groups:
+        lp = logw + t0[key]
+        top = lp.max(axis=0)
+        rel = np.exp(lp - top)
+        s = rel.sum(axis=0)
+        ll = top + np.log(s)
+        total += float(ll.sum())
+        parts.append((site, key, ll, rel / s if order > 0 else None))
+    if order == 0:
+        return Evaluation(total, None)
+    site_ll = np.empty(data.n_sites)
+    site_ll[lay.single_site] = lay.single_logw + t0[lay.single_key]
+    ah, ad = data.allele_shares()
+    dp = scale[None, :] * ad  # dp/df, (K, n_combos)
+    if kappa:
+        e_ra = data.error_rate[data.combo_class]
+        e_sum = e_ra + data.error_rate[SWAP_CLASS[data.combo_class]]
+        dp = np.vstack([dp, e_ra - e_sum * (ah + f @ ad)])
+    dpk = dp[:, data.key_combo]  # (D, n_keys)
+    g = terms[1][None, :] * dpk  # per-entry score of each parameter, by key
+    d = len(dp)
+    score = np.empty((data.n_sites, d))
+    score[lay.single_site] = g[:, lay.single_key].T
+    rk = lay.single_count.copy()  # posterior weight summed per key
+    for site, key, ll, r in parts:
+        site_ll[site] = ll
+        for j in range(d):
+            score[site, j] = (r * g[j][key]).sum(axis=0)
+        rk += np.bincount(key.ravel(), weights=r.ravel(), minlength=lay.n_keys)
+    grad = g @ rk
+    if order == 1:
+        return Evaluation(total, site_ll, grad, None, score)
+    hess = (dpk * ((terms[2] + terms[1] ** 2) * rk)) @ dpk.T - score.T @ score
+    if kappa:
+        s1r = terms[1] * rk
+        cross = -(e_sum[None, :] * ad)[:, data.key_combo] @ s1r
+        hess[-1, :-1] += cross
+        hess[:-1, -1] += cross
+        hess[-1, -1] += float(dpk[-1] @ s1r)
+    return Evaluation(total, site_ll, grad, hess, score)
 
 
 def newton(data: ModelData, f0, rho: float, free=None, max_iter: int = 100, tol: float = 1e-7):
@@ -55,7 +170,7 @@ def newton(data: ModelData, f0, rho: float, free=None, max_iter: int = 100, tol:
     f = np.array(f0, dtype=np.float64)
     k = len(f)
     free = np.ones(k, dtype=bool) if free is None else np.asarray(free, dtype=bool)
-    ev = data.evaluate(f, rho, order=2)
+    ev = evaluate(data, f, rho, order=2)
     for _ in range(max_iter):
         g, h = ev.grad, ev.hess
         act = free & ~((f <= 0) & (g <= 0))
@@ -75,25 +190,27 @@ def newton(data: ModelData, f0, rho: float, free=None, max_iter: int = 100, tol:
         # line search would only chase rounding noise in a sum over many sites).
         if 0.5 * float(step @ ga) < tol:
             break
+        # Backtracking line search; the full step (almost always accepted) is evaluated
+        # at order 2 straight away, so an accepted step costs one evaluation.
         t = 1.0
-        improved = False
+        evn = None
         for _ls in range(60):
             fn = f.copy()
             fn[act] = np.maximum(f[act] + t * step, 0.0)
             total = fn.sum()
             if total > F_MAX_TOTAL:
                 fn[act] *= max(0.0, F_MAX_TOTAL - fn[~act].sum()) / max(fn[act].sum(), 1e-300)
-            evn = data.evaluate(fn, rho, order=0)
-            if evn.loglik >= ev.loglik - 1e-12:
-                improved = True
+            trial = evaluate(data, fn, rho, order=2 if t == 1.0 else 0)
+            if trial.loglik >= ev.loglik - 1e-12:
+                evn = trial
                 break
             t *= 0.5
-        if not improved:
+        if evn is None:
             break
         change = np.abs(fn - f)
         gain = evn.loglik - ev.loglik
         f = fn
-        ev = data.evaluate(f, rho, order=2)
+        ev = evn if evn.hess is not None else evaluate(data, f, rho, order=2)
         if gain < tol and np.all(change <= 1e-12 + 1e-7 * np.abs(f)):
             break
     return f, ev
@@ -114,7 +231,7 @@ def estimate_het_share(data: ModelData, f, rho: float) -> float:
         return 0.5
 
     def nll(beta):
-        return -dataclasses.replace(sub, het_share=beta).evaluate(f, rho).loglik
+        return -evaluate(dataclasses.replace(sub, het_share=beta), f, rho).loglik
 
     res = optimize.minimize_scalar(nll, bounds=HET_SHARE_BOUNDS, method="bounded", options={"xatol": 1e-4})
     return float(res.x)
@@ -131,7 +248,7 @@ def estimate_error_scale(data: ModelData, f, rho: float) -> float:
         return 1.0
 
     def nll(log_k):
-        return -dataclasses.replace(sub, error_rate=sub.error_rate * 10.0**log_k).evaluate(f, rho).loglik
+        return -evaluate(dataclasses.replace(sub, error_rate=sub.error_rate * 10.0**log_k), f, rho).loglik
 
     res = optimize.minimize_scalar(nll, bounds=np.log10(ERROR_SCALE_BOUNDS), method="bounded",
                                    options={"xatol": 1e-3})
@@ -145,12 +262,12 @@ def estimate_rho(data: ModelData, f) -> float:
         return 0.0
 
     def nll(log_rho):
-        return -sub.evaluate(f, 10.0**log_rho).loglik
+        return -evaluate(sub, f, 10.0**log_rho).loglik
 
     res = optimize.minimize_scalar(nll, bounds=np.log10(RHO_BOUNDS), method="bounded",
                                    options={"xatol": 0.02})
     rho = 10.0 ** res.x
-    return 0.0 if -sub.evaluate(f, 0.0).loglik <= res.fun else float(rho)
+    return 0.0 if -evaluate(sub, f, 0.0).loglik <= res.fun else float(rho)
 
 
 @dataclass(frozen=True)
@@ -286,6 +403,7 @@ class Profile:
         self.free[donor] = False
         o = self.free
         self._slope = np.zeros(int(o.sum()))
+        self._cache = {}
         if o.any():
             hoo = fit.hess[np.ix_(o, o)]
             try:
@@ -294,6 +412,9 @@ class Profile:
                 pass
 
     def __call__(self, value: float):
+        value = float(value)
+        if value in self._cache:
+            return self._cache[value]
         f0 = self.fit.fraction.copy()
         f0[self.k] = value
         o = self.free
@@ -304,38 +425,76 @@ class Profile:
                 f0[o] *= max(0.0, F_MAX_TOTAL - value) / others
             _, ev = newton(self.data, f0, self.fit.rho, free=o, max_iter=self.max_iter)
         else:
-            ev = self.data.evaluate(f0, self.fit.rho, order=1)
-        return ev.loglik, float(ev.grad[self.k])
+            ev = evaluate(self.data, f0, self.fit.rho, order=1)
+        out = self._cache[value] = (ev.loglik, float(ev.grad[self.k]))
+        return out
 
 
-def _solve_drop(prof, lmax, half, a, b, fb, x0, tol=5e-3, max_iter=60):
-    """Root of ``D(v) = lmax - l_p(v) - half`` in the bracket [a, b] (D(a) <= 0 < D(b) or the reverse).
+def _profile_se(fit: FitResult, donor: int) -> float:
+    """Standard error of one fraction with the others re-fitted: ``sqrt([(-H)^-1]_kk)`` (NaN if -H is not PD)."""
+    idx = np.flatnonzero(np.diag(fit.hess) < 0)
+    if donor not in idx:
+        return float("nan")
+    pos = int(np.flatnonzero(idx == donor)[0])
+    try:
+        var = float(np.linalg.inv(-fit.hess[np.ix_(idx, idx)])[pos, pos])
+    except np.linalg.LinAlgError:
+        return float("nan")
+    return float(np.sqrt(var)) if var > 0 else float("nan")
 
-    Safeguarded Newton with the profile slope; bisects when a step leaves the bracket.
+
+def _solve_side(prof, lmax: float, half: float, fhat: float, limit: float, x0: float,
+                tol: float = 5e-3, max_iter: int = 60) -> float:
+    """Root of ``D(v) = lmax - l_p(v) - half`` between ``fhat`` (where D < 0) and ``limit``.
+
+    ``limit`` itself when ``D(limit) <= 0``.  Newton steps on the signed root
+    ``sqrt(2 (lmax - l_p(v)))``, which is linear in ``v`` for a quadratic profile (so one
+    or two steps from a Wald start), using the profile slope; safeguarded by the bracket
+    (bisection) and by doubling the distance from ``fhat`` while no point beyond the root
+    is known.  Stops when ``|D| < tol`` and returns that point plus its Newton correction.
     """
-    v = min(max(x0, min(a, b)), max(a, b))
+    sign = 1.0 if limit > fhat else -1.0
+    target = np.sqrt(2.0 * half)
+    inner, outer = fhat, None  # D(inner) <= 0 < D(outer)
+    v = x0 if sign * (x0 - fhat) > 0 else limit
     for _ in range(max_iter):
         lp, slope = prof(v)
-        d = lmax - lp - half
-        if abs(d) < tol:
+        drop = lmax - lp
+        d = drop - half
+        if d > 0:
+            outer = v
+        elif v == limit:
             return v
-        if (d > 0) == (fb > 0):
-            b, fb = v, d
         else:
-            a = v
-        step_ok = slope != 0
-        vn = v + d / slope if step_ok else None  # D' = -slope
-        lo, hi = min(a, b), max(a, b)
-        if vn is None or not (lo < vn < hi):
-            vn = 0.5 * (a + b)
-        if abs(b - a) <= 1e-12 * max(1.0, abs(v)):
+            inner = v
+        u = sign * (v - fhat)
+        rate = -sign * slope  # d drop / d u
+        vn = None
+        if rate > 0 and drop > 0:
+            r = np.sqrt(2.0 * drop)
+            vn = fhat + sign * (u + (target - r) * r / rate)
+        far = limit if outer is None else outer
+        ok = vn is not None and sign * (vn - inner) > 0 and sign * (far - vn) >= 0
+        if abs(d) < tol:
+            # Converged: the last Newton correction (no evaluation) leaves an O(d^2) error.
+            return float(vn) if ok else v
+        if outer is not None and abs(outer - inner) <= 1e-12 * max(1.0, abs(v)):
             return v
-        v = vn
+        if not ok or (outer is not None and vn == outer):
+            if outer is None:
+                vn = limit if vn is not None and sign * (vn - limit) > 0 else fhat + sign * 2.0 * max(u, 1e-12)
+                vn = limit if sign * (vn - limit) > 0 else vn
+            else:
+                vn = 0.5 * (inner + outer)
+        v = float(vn)
     return v
 
 
 def profile_ci(data: ModelData, fit: FitResult, donor: int, threshold: float):
     """Profile-likelihood interval ``{f: 2 (l_max - l_p(f)) <= threshold}`` and ``l_p(0)``.
+
+    Each bound starts from the Wald point ``f_hat -+ se sqrt(threshold)`` with the
+    profile standard error and is refined by :func:`_solve_side` to ``|D| < 5e-3``.
 
     Returns
     -------
@@ -346,61 +505,119 @@ def profile_ci(data: ModelData, fit: FitResult, donor: int, threshold: float):
     half = threshold / 2.0
     l0 = prof(0.0)[0] if fhat > 0 else fit.loglik
     lmax = max(fit.loglik, l0)
-    h = -fit.hess[donor, donor]
-    se = 1.0 / np.sqrt(h) if h > 0 else max(fhat, 1e-4)
+    se = _profile_se(fit, donor)
+    if not np.isfinite(se):
+        h = -fit.hess[donor, donor]
+        se = 1.0 / np.sqrt(h) if h > 0 else max(fhat, 1e-4)
     cap = F_MAX_TOTAL - 1e-9
-    guess = min(cap, fhat + se * np.sqrt(threshold))
-    hi = guess
-    lo_b = fhat
-    d_hi = lmax - prof(hi)[0] - half
-    for _ in range(80):
-        if d_hi > 0 or hi >= cap:
-            break
-        lo_b, hi = hi, min(cap, fhat + 2 * (hi - fhat) + 1e-12)
-        d_hi = lmax - prof(hi)[0] - half
-    if d_hi <= 0:
-        high = hi
+    if fhat >= cap:
+        high = cap
     else:
-        high = _solve_drop(prof, lmax, half, lo_b, hi, d_hi, guess)
+        high = _solve_side(prof, lmax, half, fhat, cap, min(cap, fhat + se * np.sqrt(threshold)))
     if fhat <= 0 or lmax - l0 <= half:
         low = 0.0
     else:
-        low = _solve_drop(prof, lmax, half, fhat, 0.0, lmax - l0 - half,
-                          max(0.0, fhat - se * np.sqrt(threshold)))
+        low = _solve_side(prof, lmax, half, fhat, 0.0, max(0.0, fhat - se * np.sqrt(threshold)))
     return float(low), float(high), float(l0)
 
 
-def lrt_refit_nuisance(data: ModelData, data_inf: ModelData, fit: FitResult, donor: int,
+_ALT_CACHE: list = []
+
+
+def _refit_error_scale(data: ModelData, f, rho: float, base_rate: np.ndarray, kappa: float, free=None,
+                       fit_kappa: bool = True, tol: float = 1e-7, max_iter: int = 100):
+    """Maximise the log-likelihood over ``log kappa`` (error rates ``base_rate * kappa``) and the
+    fractions in ``free`` jointly: projected Newton with the exact derivatives of :func:`evaluate`
+    (``kappa=True``), ``kappa`` kept in ``ERROR_SCALE_BOUNDS`` and fractions at >= 0.
+
+    Returns
+    -------
+    (f, kappa, loglik)
+    """
+    f = np.array(f, dtype=np.float64)
+    k = len(f)
+    free = np.zeros(k, dtype=bool) if free is None else np.asarray(free, dtype=bool)
+    lo, hi = np.log(ERROR_SCALE_BOUNDS)
+    x = np.r_[f, np.clip(np.log(kappa), lo, hi)]
+
+    def ev(x, order):
+        return evaluate(dataclasses.replace(data, error_rate=base_rate * np.exp(x[k])), x[:k], rho, order,
+                        kappa=True)
+
+    e = ev(x, 2)
+    for _ in range(max_iter):
+        g, h = e.grad, e.hess
+        act = np.r_[free & ~((x[:k] <= 0) & (g[:k] <= 0)),
+                    fit_kappa and not ((x[k] <= lo and g[k] <= 0) or (x[k] >= hi and g[k] >= 0))]
+        if not act.any():
+            break
+        ga, ha = g[act], h[np.ix_(act, act)]
+        step = None
+        try:
+            if np.linalg.eigvalsh(ha).max() < 0:
+                step = -np.linalg.solve(ha, ga)
+        except np.linalg.LinAlgError:
+            step = None
+        if step is None or float(step @ ga) <= 0:
+            step = ga / np.maximum(np.abs(np.diag(ha)), 1e-300)
+        if 0.5 * float(step @ ga) < tol:
+            break
+        t, en = 1.0, None
+        for _ls in range(60):
+            xn = x.copy()
+            xn[act] = x[act] + t * step
+            xn[:k] = np.maximum(xn[:k], 0.0)
+            xn[k] = min(max(xn[k], lo), hi)
+            if xn[:k].sum() > F_MAX_TOTAL:
+                xn[:k][act[:k]] *= max(0.0, F_MAX_TOTAL - xn[:k][~act[:k]].sum()) / max(xn[:k][act[:k]].sum(), 1e-300)
+            trial = ev(xn, 2 if t == 1.0 else 0)
+            if trial.loglik >= e.loglik - 1e-12:
+                en = trial
+                break
+            t *= 0.5
+        if en is None:
+            break
+        gain = en.loglik - e.loglik
+        x = xn
+        e = en if en.hess is not None else ev(x, 2)
+        if gain < tol:
+            break
+    return x[:k], float(np.exp(x[k])), e.loglik
+
+
+def lrt_refit_nuisance(data: ModelData, data_inf: ModelData | None, fit: FitResult, donor: int,
                        base_rate: np.ndarray, refit_error: bool = True) -> float:
     """LRT statistic of ``f_donor = 0`` with the error multiplier re-fitted under the null.
 
     The likelihood is taken over every used site (``data``), so the background sites that
-    pin the error rates take part; other donors are re-fitted (on ``data_inf``) under the
-    null.  Holding the multiplier at its value under the alternative would make the
-    test anti-conservative (donor reads and errors trade off).
+    pin the error rates take part; the error multiplier is re-fitted under both hypotheses
+    and the other donors under the null, jointly (:func:`_refit_error_scale`; sites that
+    are not informative carry no score for the fractions, so ``data_inf`` is not needed and
+    may be None).  Holding the multiplier at its value under the alternative would make
+    the test anti-conservative (donor reads and errors trade off).
+
+    The alternative's fit depends only on ``fit`` and ``data``, not on ``donor``; the last
+    one is cached, so testing every donor of one fit re-fits it once.
     """
-    def full(f, kappa):
-        return dataclasses.replace(data, error_rate=base_rate * kappa).evaluate(f, fit.rho).loglik
-
-    def best_kappa(f):
-        if not refit_error:
-            return fit.error_scale
-        res = optimize.minimize_scalar(lambda lk: -full(f, 10.0**lk), bounds=np.log10(ERROR_SCALE_BOUNDS),
-                                       method="bounded", options={"xatol": 1e-4})
-        return float(10.0**res.x)
-
-    f1 = fit.fraction
-    l1 = full(f1, best_kappa(f1))
+    base_rate = np.asarray(base_rate, dtype=np.float64)
+    f1 = np.asarray(fit.fraction, dtype=np.float64)
+    alt = None
+    if _ALT_CACHE:
+        c = _ALT_CACHE[0]
+        if (c[0]() is data.entry_key and c[1]() is fit and c[2] == refit_error and c[3] == data.het_share
+                and np.array_equal(c[4], base_rate)):
+            alt = c[5]
+    if alt is None:
+        _, kappa1, l1 = _refit_error_scale(data, f1, fit.rho, base_rate, fit.error_scale, fit_kappa=refit_error)
+        alt = (kappa1, l1)
+        _ALT_CACHE[:] = [(weakref.ref(data.entry_key), weakref.ref(fit), refit_error, data.het_share,
+                          base_rate.copy(), alt)]
+    kappa1, l1 = alt
     f0 = f1.copy()
     f0[donor] = 0.0
     free = np.ones(len(f0), dtype=bool)
     free[donor] = False
-    kappa0 = fit.error_scale
-    for _ in range(2):
-        kappa0 = best_kappa(f0)
-        if free.any():
-            f0, _ = newton(dataclasses.replace(data_inf, error_rate=base_rate * kappa0), f0, fit.rho, free=free)
-    l0 = full(f0, kappa0)
+    _, _, l0 = _refit_error_scale(data, f0, fit.rho, base_rate, kappa1, free=free, fit_kappa=refit_error)
     return max(0.0, 2.0 * (l1 - l0))
 
 

@@ -409,7 +409,7 @@ def _profile_grid(data, fit, j, high, lod) -> dict:
     for v in grid:
         f = fit.fraction.copy()
         f[j] = v
-        ll.append(data.evaluate(f, fit.rho).loglik)
+        ll.append(fitmod.evaluate(data, f, fit.rho).loglik)
     ll = np.array(ll)
     return {"fraction": grid.tolist(), "delta_loglik": (ll - fit.loglik).tolist(), "others": "fixed_at_mle"}
 
