@@ -8,7 +8,9 @@ Two sources, both from the sample's own reads:
 * **other bases**: a base that is neither REF nor ALT can only be an error, whoever
   contributed the DNA.  At sites whose reads are almost all of one allele ``X``, the
   ``other`` count estimates the error rate from ``X`` to each of the two other bases
-  (rate = other / (2 depth)); it is pooled over sites by origin base.
+  (rate = other / (2 depth)); it is pooled over sites by origin base, and the origins are
+  shrunk towards their common rate by an empirical-Bayes weight
+  (:func:`origin_prior_reads`): fully pooled unless they differ by more than counting noise.
 
 The class rate is the background estimate shrunk towards the other-base rate of its
 origin base with a prior weight of ``PRIOR_READS`` reads, so a class with few background
@@ -83,6 +85,46 @@ class ErrorModel:
         return out
 
 
+def origin_prior_reads(events, exposure) -> float:
+    """Empirical-Bayes weight (in base calls) pulling each origin base's other-base rate to the pool.
+
+    The per-origin rates ``events / exposure`` are modelled as Poisson counts around rates
+    drawn from a distribution with mean ``m`` (the pooled rate) and variance ``tau2``,
+    estimated by the method of moments (DerSimonian-Laird)::
+
+        Q    = sum_b E_b (r_b - m)^2,   tau2 = max(0, (Q - (B - 1) m) / (S1 - S2 / S1))
+        weight = m / tau2                 (S1 = sum E_b, S2 = sum E_b^2)
+
+    so the shrunk rate is ``(k_b + weight m) / (E_b + weight)``.  When the spread between
+    origins is no more than counting noise (``tau2 = 0``) every origin gets the pooled rate
+    (weight ``inf``): with a few dozen other-base reads, per-origin rates are mostly noise,
+    and noise treated as known rates turns errors into donor signal (the test of ``f = 0``
+    rejected 15% of null samples on a 1,000-site panel at 40x before this).  With millions
+    of reads real differences between origins stand out and are kept.
+
+    Parameters
+    ----------
+    events, exposure : ndarray, float64, shape (n_origins,)
+        Other-base calls and base calls at risk (2 per read: two other bases) per origin.
+
+    Returns
+    -------
+    float
+        Prior weight in base calls; ``inf`` for complete pooling.
+    """
+    k = np.asarray(events, dtype=np.float64)
+    e = np.asarray(exposure, dtype=np.float64)
+    keep = e > 0
+    k, e = k[keep], e[keep]
+    if len(e) < 2 or k.sum() <= 0:
+        return float("inf")
+    m = k.sum() / e.sum()
+    q = float(np.sum(e * (k / e - m) ** 2))
+    s1, s2 = e.sum(), float(np.sum(e * e))
+    tau2 = (q - (len(e) - 1) * m) / (s1 - s2 / s1)
+    return float(m / tau2) if tau2 > 0 else float("inf")
+
+
 def estimate_error_rates(ref_count, alt_count, other_count, ref_base, alt_base,
                          background_ref=None, background_alt=None) -> ErrorModel:
     """Estimate per-class error rates from one sample's counts.
@@ -130,7 +172,11 @@ def estimate_error_rates(ref_count, alt_count, other_count, ref_base, alt_base,
     o_reads = np.bincount(origin[use], weights=depth[use], minlength=5).astype(np.int64)
     o_err = np.bincount(origin[use], weights=o[use], minlength=5)
     pooled = (o_err.sum() + 0.5) / (2.0 * o_reads.sum() + 1.0)
-    other_rate = np.where(o_reads > 0, (o_err + 1000 * pooled) / (2.0 * o_reads + 1000), pooled)
+    weight = origin_prior_reads(o_err[:4], 2.0 * o_reads[:4])
+    if np.isfinite(weight):
+        other_rate = np.where(o_reads > 0, (o_err + weight * pooled) / (2.0 * o_reads + weight), pooled)
+    else:
+        other_rate = np.full(5, pooled)
     other_rate[4] = pooled
     cls_origin = np.array([BASES.index(c[0]) if c[0] in BASES else 4 for c in CLASS_NAMES])
     prior = other_rate[cls_origin]
