@@ -368,5 +368,37 @@ def test_quantify__gatk_calculatecontamination_tables(spike):
     d = doc["donors"][0]
     expected = float(spike) + 0.001
     assert abs(d["fraction"] - expected) <= 0.01, d["fraction"]
-    if spike != "0.08":  # see validation/README.md: the 8% CI misses by ~0.001
-        assert d["ci95"][0] <= expected <= d["ci95"][1], d["ci95"]
+    # CI containment holds at 3% and 5%; at 1% and 8% the joint (f, error multiplier) MLE
+    # sits a little off GATK's spike + baseline and the CI misses it by 0.0005-0.001
+    # (validation/README.md); a miss beyond that would be a regression.
+    low, high = d["ci95"]
+    miss = max(0.0, low - expected, expected - high)
+    assert miss <= (0.0 if spike in ("0.03", "0.05") else 0.0015), d["ci95"]
+    # no family: the LoD must come from the genotype mixture, not from the prior-averaged
+    # alt share (which does not move with f when host and donor share AF: LoD was None)
+    assert d["lod"] is not None and 0.001 < d["lod"] < 0.01, d["lod"]
+
+
+def test_origin_prior_reads__pools_noise_keeps_real_differences():
+    from microchimera.model.seqerror import origin_prior_reads
+
+    rng = np.random.default_rng(3)
+    exposure = np.full(4, 2e4)
+    # same true rate everywhere: the spread is counting noise, so complete pooling (inf) in
+    # most draws; a finite weight must still be large against the exposure
+    raw_err, shrunk_err, pooled = 0.0, 0.0, 0
+    for _ in range(200):
+        k = rng.poisson(exposure * 3e-4)
+        w = origin_prior_reads(k, exposure)
+        pooled += np.isinf(w)
+        m = k.sum() / exposure.sum()
+        shrunk = np.full(4, m) if np.isinf(w) else (k + w * m) / (exposure + w)
+        raw_err += np.sum((k / exposure - 3e-4) ** 2)
+        shrunk_err += np.sum((shrunk - 3e-4) ** 2)
+    assert pooled > 100  # chance spread exceeds the Poisson variance in under half the draws
+    assert shrunk_err < 0.5 * raw_err  # shrinking to the pool more than halves the error
+    # rates differing 4x with millions of calls: a small weight, each origin keeps its own rate
+    big = np.full(4, 1e7)
+    events = rng.poisson(big * np.array([1e-4, 4e-4, 1e-4, 4e-4]))
+    assert origin_prior_reads(events, big) < 1e6
+    assert np.isinf(origin_prior_reads(np.array([0, 0, 0, 0]), big))

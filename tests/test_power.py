@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy import special
 
 from microchimera.cli import main
 from microchimera.model.power import (
@@ -15,6 +16,7 @@ from microchimera.model.power import (
     joint_genotype_prior,
     limit_of_detection,
     noncentrality,
+    nuisance_factor,
     power_analysis,
     sites_needed,
 )
@@ -48,7 +50,56 @@ def test_noncentrality__typed_small_f_equals_fisher_information():
         p0 = _alt_read_prob(gh, gd, 0.0, 3e-3)
         dp = (_alt_read_prob(gh, gd, 1e-7, 3e-3) - p0) / 1e-7
         info += float(w[0] @ (n * dp**2 / (p0 * (1 - p0)))) / len(_depth_nodes(50))
-    assert math.isclose(noncentrality(d, f), 1000 * f**2 * info, rel_tol=2e-3)
+    lam = noncentrality(d, f)
+    assert math.isclose(lam / nuisance_factor(d), 1000 * f**2 * info, rel_tol=2e-3)
+    assert 0.0 < nuisance_factor(d) < 1.0
+
+
+def _brute_information(n, w, gh, gd, f, error):
+    """(2, 2) Fisher information of (f, log kappa) of the genotype mixture at one depth, by
+    central differences of the log pmf over every x = 0..n (the slow reference)."""
+    from microchimera.model.power import _alt_read_prob
+
+    x = np.arange(n + 1.0)[:, None]
+
+    def pmf(ff, lk):
+        p = _alt_read_prob(gh, gd, ff, error * math.exp(lk))[None, :]
+        comp = np.exp(special.gammaln(n + 1) - special.gammaln(x + 1) - special.gammaln(n - x + 1)
+                      + x * np.log(p) + (n - x) * np.log1p(-p))
+        return comp @ w.T  # (n+1, n_af)
+
+    h = (f * 1e-3, 1e-4)
+    base = pmf(f, 0.0)
+    d = [(pmf(f + h[0], 0.0) - pmf(f - h[0], 0.0)) / (2 * h[0]),
+         (pmf(f, h[1]) - pmf(f, -h[1])) / (2 * h[1])]
+    out = np.empty((2, 2))
+    for i in range(2):
+        for j in range(2):
+            out[i, j] = np.mean(np.sum(d[i] * d[j] / base, axis=0))
+    return out
+
+
+@pytest.mark.parametrize("rel", ["child", "unrelated", "sibling"])
+def test_nuisance_factor__mixture_information_matches_brute_force(rel):
+    from microchimera.model.power import _mixture_information, _read_prob_derivatives
+
+    af = np.array([0.1, 0.4, 0.8])
+    gh, gd, w = joint_genotype_prior(af, rel)
+    f, error, n = 2e-3, 2e-3, 40
+    p, dp_df, dp_dk = _read_prob_derivatives(gh, gd, f, error)
+    got = _mixture_information(n, w, p, dp_df, dp_dk)
+    want = _brute_information(n, w, gh, gd, f, error)
+    # finite differences of order h^2 ~ 1e-12 relative: 1e-4 leaves room for the trimmed support
+    np.testing.assert_allclose(got, want, rtol=1e-4)
+
+
+def test_nuisance_factor__error_free_is_one_and_summing_out_loses_more():
+    d = Design(n_sites=1000, depth=40, error=1e-3, relationship="child")
+    assert nuisance_factor(d.replace(error=0.0)) == 1.0
+    typed, untyped = nuisance_factor(d.replace(typed=True)), nuisance_factor(d)
+    assert 0.0 < untyped < typed < 1.0
+    # the factor is a share of information per site: the panel size does not change it
+    assert nuisance_factor(d.replace(n_sites=50)) == pytest.approx(untyped, rel=1e-12)
 
 
 def test_limit_of_detection__more_data_lower_lod_and_power_at_lod():

@@ -335,6 +335,9 @@ def fit_fractions(data: ModelData, rho: float | None = None, f0=None, rho_data: 
         for _ in range(2):
             kappa = estimate_error_scale(rho_base, f, rho)
             f, _ = newton(dataclasses.replace(data, error_rate=base * kappa), f, rho)
+        # Alternating converges slowly where donor reads and errors trade off; finish with
+        # the joint Newton fit over every site (the LRT's alternative is this same maximum).
+        f, kappa, _ = _refit_error_scale(rho_base, f, rho, base, kappa, free=np.ones(k, dtype=bool))
         data = dataclasses.replace(data, error_rate=base * kappa)
     f, ev = newton(data, f, rho)
     return FitResult(f, float(rho), ev.loglik, ev.hess, ev.site_score, float(data.het_share), kappa)
@@ -629,34 +632,76 @@ def boundary_p_value(statistic: float) -> float:
 
 
 def expected_lrt(data: ModelData, fit: FitResult, donor: int, value: float) -> float:
-    """Expected LRT statistic for ``f_donor = value`` (others at their MLE).
+    """Expected LRT statistic for ``f_donor = value`` (others at their MLE) as if every
+    site's genotype configuration were known (the genotype oracle).
 
-    Mean-matched approximation: each site's mixture is replaced by a beta-binomial with
-    the prior-averaged alt probability, so the statistic is
-    ``2 sum_i n_i KL(Bern(p_i(value)) || Bern(p_i(0))) / (1 + (n_i - 1) rho)``; exact for
-    typed people and accurate at low fractions where donor reads are sparse.
+    ``2 sum_i sum_c w_ic n_i KL(Bern(p_ic(value)) || Bern(p_ic(0))) / (1 + (n_i - 1) rho)``
+    over the configurations ``c`` of site ``i`` with prior weights ``w_ic``: exact for typed
+    people.  With genotypes summed out it is an upper bound; :func:`genotype_share` scales it.
+    (Averaging ``p`` over the configurations first would be wrong there: host and donor
+    have the same marginal allele frequency, so the averaged ``p`` does not move with ``f``.)
     """
     f1 = fit.fraction.copy()
     f1[donor] = value
     f0 = fit.fraction.copy()
     f0[donor] = 0.0
-    p1 = np.clip(data.expected_alt_share(f1), 1e-12, 1 - 1e-12)
-    p0 = np.clip(data.expected_alt_share(f0), 1e-12, 1 - 1e-12)
+    w = np.exp(data.entry_logw)
+    w = w / np.bincount(data.entry_site, weights=w, minlength=data.n_sites)[data.entry_site]
+    p1 = np.clip(data.combo_p(f1)[0][data.entry_combo], 1e-12, 1 - 1e-12)
+    p0 = np.clip(data.combo_p(f0)[0][data.entry_combo], 1e-12, 1 - 1e-12)
+    n = data.n[data.entry_site]
     kl = p1 * np.log(p1 / p0) + (1 - p1) * np.log((1 - p1) / (1 - p0))
-    return float(2.0 * np.sum(data.n * kl / (1.0 + (data.n - 1.0) * fit.rho)))
+    return float(2.0 * np.sum(w * n * kl / (1.0 + (n - 1.0) * fit.rho)))
+
+
+def genotype_share(data: ModelData, fit: FitResult, donor: int) -> float:
+    """Share of the oracle information on donor ``donor``'s fraction that the data keep when
+    genotypes are summed out: observed information of the mixture likelihood at the fit over
+    the oracle's expected information (:func:`fisher_information`); 1 when every site has one
+    genotype configuration (all typed), in (0, 1] otherwise."""
+    if data.n_sites == 0 or not (np.bincount(data.entry_site, minlength=data.n_sites) > 1).any():
+        return 1.0
+    observed = -float(evaluate(data, fit.fraction, fit.rho, 2).hess[donor, donor])
+    oracle = float(fisher_information(data, fit.fraction, fit.rho)[donor, donor])
+    if not (oracle > 0 and observed > 0):
+        return 1.0
+    return float(np.clip(observed / oracle, 1e-6, 1.0))
+
+
+def nuisance_share(data: ModelData, fit: FitResult, donor: int) -> float:
+    """Share of the information on donor ``donor``'s fraction left once the error multiplier
+    and the other donors' fractions are estimated too (the LRT re-fits both under the null).
+
+    ``I_jj^eff / I_jj`` with ``I`` the observed information of ``(f, log kappa)`` over all
+    used sites at the fit and ``I^eff = 1 / (I^-1)_jj``; 1 if ``I`` is not positive definite.
+    """
+    ev = evaluate(data, fit.fraction, fit.rho, 2, kappa=True)
+    info = -np.asarray(ev.hess, dtype=np.float64)
+    if info[donor, donor] <= 0:
+        return 1.0
+    try:
+        if np.linalg.eigvalsh(info).min() <= 0:
+            return 1.0
+        eff = 1.0 / np.linalg.inv(info)[donor, donor]
+    except np.linalg.LinAlgError:
+        return 1.0
+    return float(np.clip(eff / info[donor, donor], 1e-6, 1.0))
 
 
 def limit_of_detection(data: ModelData, fit: FitResult, donor: int, alpha: float = 0.05,
-                       power: float = 0.95, inflation: float = 1.0) -> float | None:
+                       power: float = 0.95, inflation: float = 1.0, share: float = 1.0) -> float | None:
     """Smallest fraction detected with probability ``power`` by the level-``alpha`` boundary LRT.
 
-    Solves ``sqrt(E[T] / inflation) = z_{1 - 2 alpha} + z_{power}``; None if even
-    ``f = 0.5`` would not reach it.
+    Solves ``sqrt(E[T] g share / inflation) = z_{1 - alpha} + z_{power}`` (the boundary test
+    rejects when ``sqrt(T) > z_{1 - alpha}``, since ``P(chi2_1 > z_{1-alpha}^2) = 2 alpha``);
+    ``E[T]`` is the oracle :func:`expected_lrt`, ``g`` the :func:`genotype_share` and
+    ``share`` the :func:`nuisance_share`.  None if even ``f = 0.5`` would not reach it.
     """
-    target = (stats.norm.ppf(1 - 2 * alpha) + stats.norm.ppf(power)) ** 2 * inflation
+    target = (stats.norm.ppf(1 - alpha) + stats.norm.ppf(power)) ** 2 * inflation / share
     sub = data.subset(data.informative(donor))
     if sub.n_sites == 0:
         return None
+    target /= genotype_share(sub, fit, donor)
     top = 0.5 - (fit.fraction.sum() - fit.fraction[donor])
     if top <= 0 or expected_lrt(sub, fit, donor, top) < target:
         return None

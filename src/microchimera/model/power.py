@@ -36,11 +36,14 @@ midpoints of ``DEPTH_NODES`` equal-probability bins of Poisson(``depth``).
 
 Overdispersion ``rho`` divides each site's information by ``1 + (n - 1) rho`` (the
 beta-binomial variance factor), and ``inflation`` (the linked-site CI inflation of a
-fit, >= 1) divides ``lambda``.  Error rates are treated as known: in a real sample they
-are estimated from hundreds of thousands of background reads.
+fit, >= 1) divides ``lambda``.  ``quantify`` estimates a common multiplier of the error
+rates from the same reads (re-fitted under the null), so ``lambda`` is multiplied by
+:func:`nuisance_factor`, the share of the information on ``f`` left once that multiplier is
+estimated.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass, field
 
@@ -207,11 +210,81 @@ def _mixture_kl(n: int, w: np.ndarray, p1: np.ndarray, p0: np.ndarray) -> float:
     return float(np.mean(terms.sum(axis=1)))
 
 
+def _read_prob_derivatives(gh, gd, f, error) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Alt-read probability and its derivatives in ``f`` and in ``log kappa`` (the error
+    multiplier, at ``kappa = 1``), by central differences; each (9,)."""
+    h = max(f * 1e-3, 1e-9)
+    p = _alt_read_prob(gh, gd, f, error)
+    dp_df = (_alt_read_prob(gh, gd, f + h, error) - _alt_read_prob(gh, gd, max(f - h, 0.0), error)) / (
+        f + h - max(f - h, 0.0))
+    e = 1e-4
+    dp_dk = (_alt_read_prob(gh, gd, f, error * math.exp(e)) - _alt_read_prob(gh, gd, f, error * math.exp(-e))) / (2 * e)
+    return p, dp_df, dp_dk
+
+
+@functools.lru_cache(maxsize=256)
+def nuisance_factor(design: Design) -> float:
+    """Share of the information on ``f`` left once the error multiplier is estimated too.
+
+    ``quantify`` fits a common multiplier ``kappa`` of the error rates from the same reads
+    and re-fits it under the null, so donor reads and errors trade off.  The factor is
+    ``1 - I_fk^2 / (I_ff I_kk)`` of the expected Fisher information of ``(f, log kappa)``
+    at the null ``f = 0`` (local alternatives: the efficient information at the null sets
+    the power of the test), per site exact over the genotype mixture (``x = 0..n``) when
+    genotypes are summed out; in (0, 1].  It does not depend on ``n_sites``: small panels
+    lose as much as large ones, in share.
+    """
+    if design.error <= 0:
+        return 1.0
+    f = 1e-12
+    af = _af_nodes(design.af_range)
+    gh, gd, w = joint_genotype_prior(af, design.relationship)
+    p, dp_df, dp_dk = _read_prob_derivatives(gh, gd, f, design.error)
+    info = np.zeros((2, 2))
+    for n in _depth_nodes(design.depth):
+        scale = 1.0 / (1.0 + (n - 1.0) * design.rho)
+        if design.typed:
+            per = n / (p * (1 - p))  # binomial information of p from n reads, (9,)
+            wm = w.mean(axis=0)
+            for i, a in enumerate((dp_df, dp_dk)):
+                for j, b in enumerate((dp_df, dp_dk)):
+                    info[i, j] += scale * float(np.sum(wm * per * a * b))
+        else:
+            info += scale * _mixture_information(n, w, p, dp_df, dp_dk)
+    if info[0, 0] <= 0 or info[1, 1] <= 0:
+        return 1.0
+    return float(np.clip(1.0 - info[0, 1] ** 2 / (info[0, 0] * info[1, 1]), 1e-6, 1.0))
+
+
+def _mixture_information(n: int, w: np.ndarray, p: np.ndarray, dp_df: np.ndarray, dp_dk: np.ndarray) -> np.ndarray:
+    """Mean over AF nodes of the (2, 2) Fisher information of ``sum_c w_c Bin(x; n, p_c)``
+    in (f, log kappa), summed over the support of ``x``."""
+    x = _support(n, p)[:, None]
+    log_choose = (special.gammaln(n + 1.0) - special.gammaln(x + 1.0) - special.gammaln(n - x + 1.0))
+    comp = np.exp(log_choose + x * np.log(p)[None, :] + (n - x) * np.log1p(-p)[None, :])  # (n_x, 9)
+    score = x / p[None, :] - (n - x) / (1 - p)[None, :]  # d log Bin / dp, (n_x, 9)
+    mix = w @ comp.T  # (n_af, n_x)
+    d_f = w @ (comp * score * dp_df[None, :]).T
+    d_k = w @ (comp * score * dp_dk[None, :]).T
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inv = np.where(mix > 0, 1.0 / mix, 0.0)
+    out = np.empty((2, 2))
+    out[0, 0] = np.mean(np.sum(d_f * d_f * inv, axis=1))
+    out[0, 1] = out[1, 0] = np.mean(np.sum(d_f * d_k * inv, axis=1))
+    out[1, 1] = np.mean(np.sum(d_k * d_k * inv, axis=1))
+    return out
+
+
 def noncentrality(design: Design, fraction: float) -> float:
     """Non-centrality ``lambda`` of the LRT statistic at donor fraction ``fraction`` (see Notes)."""
     f = float(fraction)
     if f <= 0:
         return 0.0
+    return _noncentrality_known_error(design, f) * nuisance_factor(design)
+
+
+def _noncentrality_known_error(design: Design, f: float) -> float:
+    """``lambda`` with the error rates known (the KL form of the Notes)."""
     af = _af_nodes(design.af_range)
     gh, gd, w = joint_genotype_prior(af, design.relationship)
     p1 = _alt_read_prob(gh, gd, f, design.error)  # (9,)

@@ -369,7 +369,8 @@ def quantify(counts: AlleleCounts, *, sample: str | None = None, host: str | Non
         pval = fitmod.boundary_p_value(stat / lam[j])
         f_j = float(fit.fraction[j])
         others = total - f_j
-        lod = fitmod.limit_of_detection(data_inf, fit, j, alpha=alpha, inflation=lam[j])
+        lod = fitmod.limit_of_detection(data_inf, fit, j, alpha=alpha, inflation=lam[j],
+                                         share=fitmod.nuisance_share(data, fit, j))
         entry.update({
             "fraction": f_j,
             "ci95": [low, high],
