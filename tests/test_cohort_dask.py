@@ -130,14 +130,16 @@ def test_cohort__interrupted_run_resumes_to_identical_results(reference_fixture,
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 60
-        while len(_records(outdir)) < 3 and proc.poll() is None and time.time() < deadline:
-            time.sleep(0.02)
+        # signal at the first finished sample: samples take well under a second each, so
+        # waiting for more leaves too small a window before the run ends on a loaded machine
+        while not _records(outdir) and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.005)
         proc.send_signal(sig)  # SIGKILL: no clean-up at all in the driver; SIGINT: Ctrl-C
     finally:
         rc = proc.wait(30)
     assert rc == (130 if sig == signal.SIGINT else -signal.SIGKILL)
     finished_before = _records(outdir)
-    assert 3 <= len(finished_before) < len(GOOD), "the kill did not land mid-run"
+    assert 1 <= len(finished_before) < len(GOOD), "the kill did not land mid-run"
     # Whatever the killed run left behind: only complete samples carry a record.
     rc = main(["cohort", str(cohort_fixture), "--outdir", str(outdir), "--scheduler", cluster_fixture.address,
                "-q", "--no-report"])
