@@ -27,9 +27,9 @@ from microchimera.sim import simulate_counts, simulate_family
 #: (design, fraction as a multiple of the design's 95%-power LoD): fractions chosen where
 #: the predicted power is 50-85%, where a wrong noncentrality shows most.
 DESIGNS = [
-    (Design(n_sites=1000, depth=40, error=1e-3, relationship="child"), 0.6),
-    (Design(n_sites=1500, depth=25, error=3e-3, relationship="unrelated"), 0.7),
-    (Design(n_sites=600, depth=60, error=1e-3, relationship="child", typed=True), 0.6),
+    (Design(n_sites=5000, depth=40, error=1e-3, relationship="child"), 0.6),
+    (Design(n_sites=5000, depth=30, error=3e-3, relationship="unrelated"), 0.7),
+    (Design(n_sites=3000, depth=60, error=1e-3, relationship="child", typed=True), 0.6),
 ]
 TOLERANCE = 0.05
 N_CONTIGS = 10
