@@ -127,7 +127,10 @@ def test_cohort__interrupted_run_resumes_to_identical_results(reference_fixture,
     outdir = tmp_path / "interrupted"
     cmd = [sys.executable, "-m", "microchimera", "cohort", str(cohort_fixture), "--outdir", str(outdir),
            "--scheduler", cluster_fixture.address, "-q", "--no-report"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # A shell that starts a job in the background sets SIGINT to "ignored", and children
+    # inherit that (Python then installs no Ctrl-C handler): give the driver the default back.
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.time() + 60
         # signal at the first finished sample: samples take well under a second each, so
