@@ -151,3 +151,17 @@ def test_power_cli__bad_options_exit_2(argv, message, capsys):
 def test_power_cli__bad_plot_name(tmp_path, capsys):
     assert main(["power", "--sites", "10", "--depth", "30", "--plot", str(tmp_path / "p.txt")]) == 2
     assert "must end in .svg or .png" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("typed", [True, False])
+def test_noncentrality__profiled_error_multiplier_local_limit(typed):
+    """lambda profiles the error multiplier out: never above the known-error value, and at
+    small f its ratio to it is the efficient-information share (Schur complement)."""
+    from microchimera.model.power import _noncentrality_known_error
+
+    d = Design(n_sites=2000, depth=40, error=2e-3, relationship="child", typed=typed)
+    for f in (1e-4, 1e-3, 1e-2):
+        assert noncentrality(d, f) <= _noncentrality_known_error(d, f) * (1 + 1e-9)
+    f = 2e-6  # the KL is quadratic to O(f / error) here
+    ratio = noncentrality(d, f) / _noncentrality_known_error(d, f)
+    assert ratio == pytest.approx(nuisance_factor(d), rel=2e-2)

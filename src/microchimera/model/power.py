@@ -37,9 +37,10 @@ midpoints of ``DEPTH_NODES`` equal-probability bins of Poisson(``depth``).
 Overdispersion ``rho`` divides each site's information by ``1 + (n - 1) rho`` (the
 beta-binomial variance factor), and ``inflation`` (the linked-site CI inflation of a
 fit, >= 1) divides ``lambda``.  ``quantify`` estimates a common multiplier of the error
-rates from the same reads (re-fitted under the null), so ``lambda`` is multiplied by
-:func:`nuisance_factor`, the share of the information on ``f`` left once that multiplier is
-estimated.
+rates from the same reads (re-fitted under the null), so ``lambda`` is the KL divergence
+from the least favourable null: ``min over kappa0 of 2 N E[KL(P_{f,1} || P_{0,kappa0})]``.
+At small ``f`` this is ``f^2`` times the efficient information (:func:`nuisance_factor`
+times the known-error information).
 """
 from __future__ import annotations
 
@@ -52,6 +53,7 @@ from scipy import optimize, special, stats
 
 from ..conventions import geq_per_100k
 from ..errors import UsageError
+from .fit import ERROR_SCALE_BOUNDS as KAPPA_BOUNDS  # the range quantify fits the multiplier in
 
 #: IBD sharing probabilities (k0, k1, k2) of a donor with the host.
 IBD = {
@@ -224,7 +226,9 @@ def _read_prob_derivatives(gh, gd, f, error) -> tuple[np.ndarray, np.ndarray, np
 
 @functools.lru_cache(maxsize=256)
 def nuisance_factor(design: Design) -> float:
-    """Share of the information on ``f`` left once the error multiplier is estimated too.
+    """Share of the information on ``f`` left once the error multiplier is estimated too:
+    the small-``f`` limit of ``noncentrality / _noncentrality_known_error`` (a check of the
+    profiled KL, and a quick summary of how much the error multiplier costs a design).
 
     ``quantify`` fits a common multiplier ``kappa`` of the error rates from the same reads
     and re-fits it under the null, so donor reads and errors trade off.  The factor is
@@ -276,19 +280,35 @@ def _mixture_information(n: int, w: np.ndarray, p: np.ndarray, dp_df: np.ndarray
 
 
 def noncentrality(design: Design, fraction: float) -> float:
-    """Non-centrality ``lambda`` of the LRT statistic at donor fraction ``fraction`` (see Notes)."""
+    """Non-centrality ``lambda`` of the LRT statistic at donor fraction ``fraction`` (see Notes).
+
+    The error multiplier ``kappa`` that ``quantify`` re-fits under the null is profiled out:
+    ``lambda = min over kappa0 of 2 N E[KL(P_{f, kappa=1} || P_{0, kappa0})]`` (the expected
+    LRT statistic against the least favourable null), searched over the fit's bounds.
+    """
     f = float(fraction)
     if f <= 0:
         return 0.0
-    return _noncentrality_known_error(design, f) * nuisance_factor(design)
+    known = _noncentrality_at(design, f, 1.0)
+    if design.error <= 0:
+        return known
+    res = optimize.minimize_scalar(lambda lk: _noncentrality_at(design, f, math.exp(lk)),
+                                   bounds=(math.log(KAPPA_BOUNDS[0]), math.log(KAPPA_BOUNDS[1])),
+                                   method="bounded", options={"xatol": 1e-4})
+    return float(min(known, res.fun))
 
 
 def _noncentrality_known_error(design: Design, f: float) -> float:
     """``lambda`` with the error rates known (the KL form of the Notes)."""
+    return _noncentrality_at(design, f, 1.0)
+
+
+def _noncentrality_at(design: Design, f: float, kappa0: float) -> float:
+    """``2 N E[KL(P_{f, 1} || P_{0, kappa0})]`` over AF and depth nodes."""
     af = _af_nodes(design.af_range)
     gh, gd, w = joint_genotype_prior(af, design.relationship)
     p1 = _alt_read_prob(gh, gd, f, design.error)  # (9,)
-    p0 = _alt_read_prob(gh, gd, 0.0, design.error)
+    p0 = _alt_read_prob(gh, gd, 0.0, design.error * kappa0)
     total = 0.0
     for n in _depth_nodes(design.depth):
         scale = 1.0 / (1.0 + (n - 1.0) * design.rho)
