@@ -368,12 +368,12 @@ def test_quantify__gatk_calculatecontamination_tables(spike):
     d = doc["donors"][0]
     expected = float(spike) + 0.001
     assert abs(d["fraction"] - expected) <= 0.01, d["fraction"]
-    # CI containment holds at 3% and 5%; at 1% and 8% the joint (f, error multiplier) MLE
-    # sits a little off GATK's spike + baseline and the CI misses it by 0.0005-0.001
+    # CI containment holds at 1, 3 and 5% (the error multiplier profiled out of the CI); at 8%
+    # the estimate sits 0.007 above GATK's spike + baseline and the CI misses it by 0.001
     # (validation/README.md); a miss beyond that would be a regression.
     low, high = d["ci95"]
     miss = max(0.0, low - expected, expected - high)
-    assert miss <= (0.0 if spike in ("0.03", "0.05") else 0.0015), d["ci95"]
+    assert miss <= (0.0015 if spike == "0.08" else 0.0), d["ci95"]
     # no family: the LoD must come from the genotype mixture, not from the prior-averaged
     # alt share (which does not move with f when host and donor share AF: LoD was None)
     assert d["lod"] is not None and 0.001 < d["lod"] < 0.01, d["lod"]

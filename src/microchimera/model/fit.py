@@ -433,6 +433,46 @@ class Profile:
         return out
 
 
+class ProfileKappa:
+    """Profile log-likelihood of one donor's fraction with the error multiplier re-fitted too.
+
+    Over every used site (``data`` with its *base* error rates ``base_rate``; background
+    sites carry the information on ``kappa``): at ``v`` the other fractions and ``log kappa``
+    are maximised jointly (:func:`_refit_error_scale`).  Donor reads and errors trade off,
+    so holding ``kappa`` at its estimate would make the interval too narrow (most of all
+    with genotypes summed out).  Calling it returns ``(l_p(v), dl_p/dv)`` like :class:`Profile`.
+    """
+
+    def __init__(self, data: ModelData, fit: FitResult, donor: int, base_rate: np.ndarray):
+        self.data, self.fit, self.k, self.base = data, fit, donor, np.asarray(base_rate, dtype=np.float64)
+        self.free = np.ones(data.n_donors, dtype=bool)
+        self.free[donor] = False
+        f, kappa, lmax, ev = _refit_error_scale(data, fit.fraction, fit.rho, self.base, fit.error_scale,
+                                                free=np.ones(data.n_donors, dtype=bool), full=True)
+        self.fhat, self.kappa, self.lmax = f, kappa, lmax
+        self.hess = ev.hess  # (K + 1, K + 1) in (f, log kappa) at the joint maximum
+        self._cache = {}
+
+    def se(self) -> float:
+        """Standard error of the donor's fraction with the others and ``log kappa`` free."""
+        try:
+            var = float(np.linalg.inv(-self.hess)[self.k, self.k])
+        except np.linalg.LinAlgError:
+            return float("nan")
+        return float(np.sqrt(var)) if var > 0 else float("nan")
+
+    def __call__(self, value: float):
+        value = float(value)
+        if value in self._cache:
+            return self._cache[value]
+        f0 = self.fhat.copy()
+        f0[self.k] = value
+        f, kappa, ll, ev = _refit_error_scale(self.data, f0, self.fit.rho, self.base, self.kappa, free=self.free,
+                                              full=True)
+        out = self._cache[value] = (ll, float(ev.grad[self.k]))
+        return out
+
+
 def _profile_se(fit: FitResult, donor: int) -> float:
     """Standard error of one fraction with the others re-fitted: ``sqrt([(-H)^-1]_kk)`` (NaN if -H is not PD)."""
     idx = np.flatnonzero(np.diag(fit.hess) < 0)
@@ -493,22 +533,29 @@ def _solve_side(prof, lmax: float, half: float, fhat: float, limit: float, x0: f
     return v
 
 
-def profile_ci(data: ModelData, fit: FitResult, donor: int, threshold: float):
+def profile_ci(data: ModelData, fit: FitResult, donor: int, threshold: float, base_rate=None):
     """Profile-likelihood interval ``{f: 2 (l_max - l_p(f)) <= threshold}`` and ``l_p(0)``.
 
     Each bound starts from the Wald point ``f_hat -+ se sqrt(threshold)`` with the
     profile standard error and is refined by :func:`_solve_side` to ``|D| < 5e-3``.
+    With ``base_rate`` the error multiplier is profiled out too (:class:`ProfileKappa`;
+    ``data`` must then hold every used site); otherwise it is held at ``fit.error_scale``.
 
     Returns
     -------
     (low, high, loglik_at_zero) : tuple of float
     """
-    prof = Profile(data, fit, donor)
-    fhat = float(fit.fraction[donor])
+    if base_rate is not None:
+        prof = ProfileKappa(data, fit, donor, base_rate)
+        fhat = float(prof.fhat[donor])
+        fmax, se = prof.lmax, prof.se()
+    else:
+        prof = Profile(data, fit, donor)
+        fhat = float(fit.fraction[donor])
+        fmax, se = fit.loglik, _profile_se(fit, donor)
     half = threshold / 2.0
-    l0 = prof(0.0)[0] if fhat > 0 else fit.loglik
-    lmax = max(fit.loglik, l0)
-    se = _profile_se(fit, donor)
+    l0 = prof(0.0)[0] if fhat > 0 else fmax
+    lmax = max(fmax, l0)
     if not np.isfinite(se):
         h = -fit.hess[donor, donor]
         se = 1.0 / np.sqrt(h) if h > 0 else max(fhat, 1e-4)
@@ -528,14 +575,15 @@ _ALT_CACHE: list = []
 
 
 def _refit_error_scale(data: ModelData, f, rho: float, base_rate: np.ndarray, kappa: float, free=None,
-                       fit_kappa: bool = True, tol: float = 1e-7, max_iter: int = 100):
+                       fit_kappa: bool = True, tol: float = 1e-7, max_iter: int = 100, full: bool = False):
     """Maximise the log-likelihood over ``log kappa`` (error rates ``base_rate * kappa``) and the
     fractions in ``free`` jointly: projected Newton with the exact derivatives of :func:`evaluate`
     (``kappa=True``), ``kappa`` kept in ``ERROR_SCALE_BOUNDS`` and fractions at >= 0.
 
     Returns
     -------
-    (f, kappa, loglik)
+    (f, kappa, loglik), and the final :class:`Evaluation` (gradient and Hessian in
+    ``(f, log kappa)``) as a fourth item with ``full``
     """
     f = np.array(f, dtype=np.float64)
     k = len(f)
@@ -585,6 +633,8 @@ def _refit_error_scale(data: ModelData, f, rho: float, base_rate: np.ndarray, ka
         e = en if en.hess is not None else ev(x, 2)
         if gain < tol:
             break
+    if full:
+        return x[:k], float(np.exp(x[k])), e.loglik, e
     return x[:k], float(np.exp(x[k])), e.loglik
 
 

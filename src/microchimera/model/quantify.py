@@ -364,7 +364,7 @@ def quantify(counts: AlleleCounts, *, sample: str | None = None, host: str | Non
             doc["donors"].append({**_empty_donor(d, labels[d], d in typed)})
             continue
         thr = fitmod.CHI2_95 * lam[j]
-        low, high, l0 = fitmod.profile_ci(data_inf, fit, j, thr)
+        low, high, l0 = fitmod.profile_ci(data, fit, j, thr, base_rate=errors.rate if fit_error else None)
         stat = fitmod.lrt_refit_nuisance(data, data_inf, fit, j, errors.rate, refit_error=fit_error)
         pval = fitmod.boundary_p_value(stat / lam[j])
         f_j = float(fit.fraction[j])
