@@ -206,6 +206,46 @@ def test_profile_ci__bounds_at_threshold():
         for bound in (low, high) if low > 0 else (high,):
             assert abs(2 * (lmax - prof(bound)[0]) - fitmod.CHI2_95) < 1e-4
 
+
+def test_profile_ci__error_multiplier_profiled_out():
+    """With the base rates given, the profile re-fits kappa at every point: the bounds sit at
+    the threshold of that profile (checked against a brute-force profile over kappa) and the
+    interval is at least as wide as with kappa held at its estimate."""
+    import dataclasses
+
+    from scipy import optimize
+
+    from microchimera.model import fit as fitmod
+
+    d = _mixed_data(n_sites=4000, seed=7, f=(0.01, 0.004, 0.004))
+    base = d.error_rate * 1.3
+    fit = fitmod.fit_fractions(dataclasses.replace(d.subset(d.informative()), error_rate=base), rho=0.0,
+                               rho_data=dataclasses.replace(d, error_rate=base), error_scale=True)
+    scaled = dataclasses.replace(d, error_rate=base * fit.error_scale)
+    prof = fitmod.ProfileKappa(scaled, fit, 0, base)
+
+    def brute(v):  # kappa on a fine 1-D search, the other fractions by Newton, alternated
+        f = prof.fhat.copy()
+        f[0] = v
+        kappa = prof.kappa
+        for _ in range(30):
+            res = optimize.minimize_scalar(
+                lambda lk: -dataclasses.replace(d, error_rate=base * np.exp(lk)).evaluate(f, 0.0).loglik,
+                bounds=np.log(fitmod.ERROR_SCALE_BOUNDS), method="bounded", options={"xatol": 1e-9})
+            kappa = float(np.exp(res.x))
+            f, _ = fitmod.newton(dataclasses.replace(d, error_rate=base * kappa), f, 0.0, free=np.arange(3) != 0,
+                                 tol=1e-12)
+        return -res.fun
+
+    low, high, l0 = fitmod.profile_ci(scaled, fit, 0, fitmod.CHI2_95, base_rate=base)
+    lmax = max(prof.lmax, l0)
+    for bound in (low, high):
+        assert abs(2 * (lmax - brute(bound)) - fitmod.CHI2_95) < 1e-3, bound
+    inf = scaled.subset(scaled.informative())
+    low_fixed, high_fixed, _ = fitmod.profile_ci(inf, fit, 0, fitmod.CHI2_95)
+    assert low <= low_fixed + 1e-9 and high >= high_fixed - 1e-9
+
+
 def test_boundary_p_value__half_chi2():
     assert boundary_p_value(0.0) == 1.0
     assert math.isclose(boundary_p_value(2.705543), 0.05, rel_tol=1e-5)
