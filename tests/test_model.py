@@ -230,7 +230,7 @@ def test_profile_ci__error_multiplier_profiled_out():
         kappa = prof.kappa
         for _ in range(30):
             res = optimize.minimize_scalar(
-                lambda lk: -dataclasses.replace(d, error_rate=base * np.exp(lk)).evaluate(f, 0.0).loglik,
+                lambda lk, f=f: -dataclasses.replace(d, error_rate=base * np.exp(lk)).evaluate(f, 0.0).loglik,
                 bounds=np.log(fitmod.ERROR_SCALE_BOUNDS), method="bounded", options={"xatol": 1e-9})
             kappa = float(np.exp(res.x))
             f, _ = fitmod.newton(dataclasses.replace(d, error_rate=base * kappa), f, 0.0, free=np.arange(3) != 0,
