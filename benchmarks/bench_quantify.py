@@ -56,7 +56,10 @@ def main(argv=None):
 
     inf = dataclasses.replace(inf, het_share=fit.het_share, error_rate=inf.error_rate * fit.error_scale)
     lam = fitmod.block_inflation(inf, fit)
-    cis = [fitmod.profile_ci(inf, fit, k, fitmod.CHI2_95 * lam[k]) for k in range(3)]
+    # as quantify does: the profile re-fits the error multiplier over every used site
+    scaled = dataclasses.replace(data, het_share=fit.het_share, error_rate=data.error_rate * fit.error_scale)
+    cis = [fitmod.profile_ci(scaled, fit, k, fitmod.CHI2_95 * lam[k], base_rate=data.error_rate)
+           for k in range(3)]
     t2 = time.perf_counter()
     full = dataclasses.replace(data, het_share=fit.het_share)
     stats = [fitmod.lrt_refit_nuisance(full, inf, fit, k, data.error_rate) for k in range(3)]
