@@ -150,6 +150,20 @@ def evaluate(data: ModelData, f, rho: float, order: int = 0, kappa: bool = False
     return Evaluation(total, site_ll, grad, hess, score)
 
 
+def _ascent_step(grad: np.ndarray, hess: np.ndarray) -> np.ndarray:
+    """Newton step ``-H^-1 g`` where the Hessian is negative definite and the step climbs;
+    otherwise a gradient step scaled by the Hessian's diagonal."""
+    step = None
+    try:
+        if np.linalg.eigvalsh(hess).max() < 0:
+            step = -np.linalg.solve(hess, grad)
+    except np.linalg.LinAlgError:
+        step = None
+    if step is None or float(step @ grad) <= 0:
+        step = grad / np.maximum(np.abs(np.diag(hess)), 1e-300)
+    return step
+
+
 def newton(data: ModelData, f0, rho: float, free=None, max_iter: int = 100, tol: float = 1e-7):
     """Maximise the log-likelihood over the free fractions (projected Newton, bounded at 0).
 
@@ -176,16 +190,8 @@ def newton(data: ModelData, f0, rho: float, free=None, max_iter: int = 100, tol:
         act = free & ~((f <= 0) & (g <= 0))
         if not act.any():
             break
-        ga, ha = g[act], h[np.ix_(act, act)]
-        step = None
-        try:
-            eig = np.linalg.eigvalsh(ha)
-            if eig.max() < 0:
-                step = -np.linalg.solve(ha, ga)
-        except np.linalg.LinAlgError:
-            step = None
-        if step is None or float(step @ ga) <= 0:
-            step = ga / np.maximum(np.abs(np.diag(ha)), 1e-300)
+        ga = g[act]
+        step = _ascent_step(ga, h[np.ix_(act, act)])
         # Newton decrement: the predicted gain; below tol the fit has converged (and a
         # line search would only chase rounding noise in a sum over many sites).
         if 0.5 * float(step @ ga) < tol:
@@ -602,15 +608,8 @@ def _refit_error_scale(data: ModelData, f, rho: float, base_rate: np.ndarray, ka
                     fit_kappa and not ((x[k] <= lo and g[k] <= 0) or (x[k] >= hi and g[k] >= 0))]
         if not act.any():
             break
-        ga, ha = g[act], h[np.ix_(act, act)]
-        step = None
-        try:
-            if np.linalg.eigvalsh(ha).max() < 0:
-                step = -np.linalg.solve(ha, ga)
-        except np.linalg.LinAlgError:
-            step = None
-        if step is None or float(step @ ga) <= 0:
-            step = ga / np.maximum(np.abs(np.diag(ha)), 1e-300)
+        ga = g[act]
+        step = _ascent_step(ga, h[np.ix_(act, act)])
         if 0.5 * float(step @ ga) < tol:
             break
         t, en = 1.0, None
@@ -767,7 +766,8 @@ def fisher_information(data: ModelData, f, rho: float = 0.0) -> np.ndarray:
 
     Uses the binomial/beta-binomial information of ``p`` per site
     ``n / (p (1 - p) (1 + (n - 1) rho))`` and ``dp/df``; exact for ``rho = 0`` and one
-    configuration per site (prior-averaged otherwise: an upper bound).  For validation.
+    configuration per site (prior-averaged otherwise: an upper bound, the genotype oracle of
+    :func:`genotype_share`).
     """
     p_combo, scale = data.combo_p(f)
     dpdf = scale[None, :] * data.allele_shares()[1]
