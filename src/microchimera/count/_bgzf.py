@@ -129,54 +129,59 @@ def _parse_blocks(raw: bytes, base: int, path) -> tuple[list, int]:
 
 
 def _inflate(raw: bytes, blocks: list, base: int, path) -> Batch:
-    if _LIBDEFLATE is not None:
-        return _inflate_ctypes(raw, blocks, base, path)
+    """Inflate ``blocks`` of ``raw`` into one batch array, after :data:`HEADROOM` free bytes."""
     total = sum(b[3] for b in blocks)
     out = np.empty(HEADROOM + total, dtype=np.uint8)
-    view = memoryview(raw)
+    into = _libdeflate_into(raw, out) if _LIBDEFLATE is not None else _python_into(raw, out)
     u = HEADROOM
     coffsets, ustarts = [], []
     for start, hlen, bsize, isize in blocks:
         coffsets.append(base + start)
         ustarts.append(u - HEADROOM)
         if isize:
-            try:
-                data = _raw_inflate(view[start + hlen:start + bsize - 8], isize)
-            except _InflateError as exc:
-                raise FormatError(f"{path}: corrupt BGZF block at byte {base + start}: {exc}") from None
-            if len(data) != isize:
-                raise FormatError(f"{path}: BGZF block at byte {base + start} inflates to {len(data)} "
-                                  f"bytes, header says {isize}")
-            out[u:u + isize] = np.frombuffer(data, dtype=np.uint8)
+            problem = into(start + hlen, bsize - hlen - 8, u, isize)
+            if problem:
+                raise FormatError(f"{path}: corrupt BGZF block at byte {base + start}: {problem}")
             u += isize
     return Batch(out, total, coffsets, ustarts)
 
 
-def _inflate_ctypes(raw: bytes, blocks: list, base: int, path) -> Batch:
-    """:func:`_inflate` by libdeflate through ctypes, each block straight into the batch."""
+def _libdeflate_into(raw: bytes, out: np.ndarray):
+    """Block inflater by libdeflate through ctypes, straight into ``out``; returns an error text or None."""
     alloc, dec = _LIBDEFLATE
     d = getattr(_LOCAL, "d", None)
     if d is None:
         d = _LOCAL.d = alloc()
         if not d:  # pragma: no cover
             raise MemoryError("libdeflate_alloc_decompressor failed")
-    total = sum(b[3] for b in blocks)
-    out = np.empty(HEADROOM + total, dtype=np.uint8)
     src = np.frombuffer(raw, dtype=np.uint8).ctypes.data
     dst = out.ctypes.data
-    u = HEADROOM
-    coffsets, ustarts = [], []
-    for start, hlen, bsize, isize in blocks:
-        coffsets.append(base + start)
-        ustarts.append(u - HEADROOM)
-        if isize:
-            # without an actual-size pointer libdeflate fails unless exactly isize bytes come out
-            err = dec(d, src + start + hlen, bsize - hlen - 8, dst + u, isize, None)
-            if err:
-                raise FormatError(f"{path}: corrupt BGZF block at byte {base + start} (libdeflate error "
-                                  f"{err}; or it does not inflate to the {isize} bytes its header says)")
-            u += isize
-    return Batch(out, total, coffsets, ustarts)
+
+    def into(offset, size, u, isize):
+        # without an actual-size pointer libdeflate fails unless exactly isize bytes come out
+        err = dec(d, src + offset, size, dst + u, isize, None)
+        if err:
+            return f"libdeflate error {err}, or it does not inflate to the {isize} bytes its header says"
+        return None
+
+    return into
+
+
+def _python_into(raw: bytes, out: np.ndarray):
+    """Block inflater through the Python wrapper (libdeflate or ISA-L); returns an error text or None."""
+    view = memoryview(raw)
+
+    def into(offset, size, u, isize):
+        try:
+            data = _raw_inflate(view[offset:offset + size], isize)
+        except _InflateError as exc:
+            return str(exc)
+        if len(data) != isize:
+            return f"inflates to {len(data)} bytes, header says {isize}"
+        out[u:u + isize] = np.frombuffer(data, dtype=np.uint8)
+        return None
+
+    return into
 
 
 class BgzfStream:
