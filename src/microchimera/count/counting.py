@@ -12,7 +12,7 @@ What is counted (``docs/count.md`` has the long form):
   bases -> the higher-quality base if its quality exceeds the other's by at least
   :data:`MATE_QDIFF`, otherwise no count (a *conflict*, reported in the statistics).
 
-BAM files are read by the compiled kernel in :mod:`._kernels`, fed by :mod:`._bgzf`
+BAM files are read by the compiled (Cython) kernel in :mod:`._kernels`, fed by :mod:`._bgzf`
 (ISA-L inflation, BAI offsets, whole runs of sites streamed at once).  CRAM (and BAMs
 with only a CSI index) go through pysam, which hands the same kernel re-packed records:
 same results, slower.
@@ -245,17 +245,20 @@ class _KernelState:
         self.params[K.P_STOP_TID] = tid
         self.params[K.P_STOP_POS] = pos
 
-    def run(self, buf, off, end):
-        """Run the kernel until it needs data or finishes the span; returns (status, offset)."""
+    def _arrays(self) -> tuple:
+        """The arrays every kernel entry point takes, in its order (see :mod:`._kernels`)."""
         sp = self.spans
-        while True:
-            status, off = K.count_records(
-                buf, off, end, self.params, self.state, sp.tid_start, sp.pos, sp.ref, sp.alt,
-                self.counts, self.e_key, self.e_pos, self.e_mpos, self.e_uid, self.e_flag, self.e_nobs,
+        return (self.params, self.state, sp.tid_start, sp.pos, sp.ref, sp.alt, self.counts,
+                self.e_key, self.e_pos, self.e_mpos, self.e_uid, self.e_flag, self.e_nobs,
                 self.e_site, self.e_base, self.e_qual, self.free, self.h_slot, self.hp_key,
                 self.hp_ent, self.hp_uid, self.s_site, self.s_base, self.s_qual, self.m_site,
                 self.m_base, self.m_qual, self.m_rev, self.m_mates, self.f_id, self.f_site,
                 self.f_allele, self.f_qual, self.f_rev, self.f_mates)
+
+    def run(self, buf, off, end):
+        """Run the kernel until it needs data or finishes the span; returns (status, offset)."""
+        while True:
+            status, off = K.count_records(buf, off, end, *self._arrays())
             if status == K.GROW_K:
                 self._grow_k()
             elif status == K.GROW_E:
@@ -266,12 +269,7 @@ class _KernelState:
                 return status, off
 
     def finish(self):
-        sp = self.spans
-        while K.flush_all(self.params, self.state, sp.ref, sp.alt, self.counts, self.e_nobs,
-                          self.e_site, self.e_base, self.e_qual, self.e_flag, self.e_uid, self.e_key,
-                          self.free, self.h_slot, self.hp_key, self.hp_ent, self.hp_uid, self.m_site,
-                          self.m_base, self.m_qual, self.m_rev, self.m_mates, self.f_id, self.f_site,
-                          self.f_allele, self.f_qual, self.f_rev, self.f_mates) == K.DRAIN:
+        while K.flush_all(*self._arrays()) == K.DRAIN:
             self._drain()
         self._drain()
 

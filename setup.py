@@ -1,0 +1,11 @@
+"""Build the compiled count kernel; all metadata lives in pyproject.toml."""
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=cythonize(
+        [Extension("microchimera.count._kernels", ["src/microchimera/count/_kernels.pyx"],
+                   extra_compile_args=["-O3"])],
+        compiler_directives={"language_level": "3"},
+    ),
+)

@@ -1,0 +1,699 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Compiled inner loop of allele counting: raw BAM records in, per-site tallies out.
+
+Arrays only (no pysam objects).  One call, :func:`count_records`, walks the BAM records in a
+byte buffer (decompressed BGZF data), applies the read filters, finds the bases each read
+shows at the SNP sites it covers and tallies them per fragment: the two mates of a pair
+whose alignments overlap are held back until both are seen, then counted once per site.
+All state lives in arrays owned by :class:`microchimera.count.counting._KernelState`, so the
+loop can stop at any record boundary (more data needed, span finished, a buffer to grow)
+and resume on the next call.  ``tests/reference.py`` is the slow, obviously-correct
+per-site version; the test suite compares the two.
+
+Cython, compiled when the package is installed: a numba kernel cost about 1.5 s of import
+and cache loading per process, half the BAM decode floor of a 200x panel
+(``benchmarks/README.md``).  Each entry point takes the arrays once, turns them into raw
+pointers (:c:type:`Ctx`) and runs the whole loop without the GIL.
+
+Layouts (``S`` = n_sites, sorted by BAM contig id then position)
+
+``params`` int64 (P_*):  filters and the stop point of the current span.
+``state``  int64 (ST_*): cursor, counters and statistics.
+``counts`` uint32 (6, S): rows ref_fwd, ref_rev, alt_fwd, alt_rev, other_fwd, other_rev.
+Pending reads ("entries", capacity E, up to K site observations each), a hash table
+(H = 4E slots, a power of two) over entry keys and a min-heap (capacity 2E) keyed by the
+mate position.  Fragment rows (capacity C) are written for fragments showing two or more sites.
+
+BAM record layout: SAM/BAM specification v1, section 4.2.  All integers little-endian.
+"""
+from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t, uint32_t
+
+import numpy as np
+
+# Return codes of count_records.
+cpdef enum:
+    NEED_DATA = 0      # buffer exhausted (the returned offset is the first unfinished record)
+    SPAN_DONE = 1      # reached a record past the stop point (or the unmapped tail)
+    GROW_K = 2         # a read shows more sites than an entry can hold
+    GROW_E = 3         # no free pending entry
+    DRAIN = 4          # fragment output buffer nearly full
+    NOT_SORTED = -1
+    CORRUPT = -2
+
+# params
+cpdef enum:
+    P_MIN_MAPQ = 0
+    P_MIN_BASEQ = 1
+    P_PROPER = 2
+    P_FRAGMENTS = 3
+    P_STOP_TID = 4
+    P_STOP_POS = 5
+    P_MATE_QDIFF = 6
+    N_PARAMS = 7
+
+# state
+cpdef enum:
+    ST_TID = 0
+    ST_POS = 1
+    ST_LO = 2
+    ST_HI = 3
+    ST_FRAG_FILL = 4
+    ST_FRAG_ID = 5
+    ST_LIVE = 6
+    ST_HEAP = 7
+    ST_UID = 8
+    ST_HUSED = 9
+    ST_FREE = 10
+    ST_READS = 11
+    ST_SKIP_FLAG = 12
+    ST_SKIP_MAPQ = 13
+    ST_SKIP_PROPER = 14
+    ST_USED = 15
+    ST_MERGED = 16
+    ST_CONFLICT = 17
+    ST_ORPHAN_FLUSH = 18
+    N_STATE = 19
+
+# Flags that exclude a read: unmapped 0x4, secondary 0x100, QC fail 0x200, duplicate 0x400,
+# supplementary 0x800.
+cpdef enum:
+    SKIP_FLAGS = 0x4 | 0x100 | 0x200 | 0x400 | 0x800
+
+cdef int64_t FLUSH_ALL = (<int64_t>1) << 62
+
+# 4-bit BAM base code -> 0..3 for A, C, G, T; 4 for anything else (N, IUPAC, '=').
+cdef uint8_t NT16_TO_CODE[16]
+NT16_TO_CODE[:] = [4, 0, 1, 4, 2, 4, 4, 4, 3, 4, 4, 4, 4, 4, 4, 4]
+
+
+ctypedef struct Ctx:
+    int64_t *params
+    int64_t *state
+    const int64_t *tid_start
+    int64_t n_tid
+    const int64_t *site_pos
+    const uint8_t *site_ref
+    const uint8_t *site_alt
+    uint32_t *counts          # (6, S) row-major
+    int64_t n_sites
+    int64_t *e_key
+    int64_t *e_pos
+    int64_t *e_mpos
+    int64_t *e_uid
+    int64_t *e_flag
+    int64_t *e_nobs
+    int64_t *e_site           # (E, K) row-major
+    uint8_t *e_base
+    uint8_t *e_qual
+    int64_t n_ent
+    int64_t K
+    int64_t *free
+    int64_t *h_slot
+    int64_t h_mask
+    int64_t *hp_key
+    int64_t *hp_ent
+    int64_t *hp_uid
+    int64_t hp_cap
+    int64_t *s_site
+    uint8_t *s_base
+    uint8_t *s_qual
+    int64_t *m_site
+    uint8_t *m_base
+    uint8_t *m_qual
+    int64_t *m_rev
+    uint8_t *m_mates
+    int64_t *f_id
+    int64_t *f_site
+    int8_t *f_allele
+    uint8_t *f_qual
+    int64_t *f_rev
+    uint8_t *f_mates
+    int64_t f_cap
+
+
+# ----------------------------------------------------------------------------- helpers
+cdef inline int64_t _i32(const uint8_t *b, int64_t i) noexcept nogil:
+    return <int32_t>(<uint32_t>b[i] | (<uint32_t>b[i + 1] << 8) | (<uint32_t>b[i + 2] << 16)
+                     | (<uint32_t>b[i + 3] << 24))
+
+
+cdef inline int64_t _u32(const uint8_t *b, int64_t i) noexcept nogil:
+    return (<int64_t>b[i] | (<int64_t>b[i + 1] << 8) | (<int64_t>b[i + 2] << 16)
+            | (<int64_t>b[i + 3] << 24))
+
+
+cdef inline int64_t _u16(const uint8_t *b, int64_t i) noexcept nogil:
+    return <int64_t>b[i] | (<int64_t>b[i + 1] << 8)
+
+
+cdef inline int64_t _name_key(const uint8_t *b, int64_t start, int64_t length) noexcept nogil:
+    """63-bit key of a read name: two 32-bit FNV-1a hashes."""
+    cdef int64_t h1 = 2166136261LL
+    cdef int64_t h2 = 2166136261LL ^ 0x5BD1E995LL
+    cdef int64_t i, c
+    for i in range(start, start + length):
+        c = b[i]
+        h1 = ((h1 ^ c) * 16777619) & 0xFFFFFFFFLL
+        h2 = ((h2 ^ c) * 16777213) & 0xFFFFFFFFLL
+    return ((h1 & 0x7FFFFFFF) << 32) | h2
+
+
+# ----------------------------------------------------------------------------- heap
+cdef inline void _heap_push(Ctx *c, int64_t key, int64_t ent, int64_t uid) noexcept nogil:
+    cdef int64_t i = c.state[ST_HEAP]
+    cdef int64_t parent
+    c.state[ST_HEAP] = i + 1
+    while i > 0:
+        parent = (i - 1) >> 1
+        if c.hp_key[parent] <= key:
+            break
+        c.hp_key[i] = c.hp_key[parent]
+        c.hp_ent[i] = c.hp_ent[parent]
+        c.hp_uid[i] = c.hp_uid[parent]
+        i = parent
+    c.hp_key[i] = key
+    c.hp_ent[i] = ent
+    c.hp_uid[i] = uid
+
+
+cdef inline void _heap_pop(Ctx *c) noexcept nogil:
+    cdef int64_t n = c.state[ST_HEAP] - 1
+    c.state[ST_HEAP] = n
+    cdef int64_t key = c.hp_key[n], ent = c.hp_ent[n], uid = c.hp_uid[n]
+    cdef int64_t i = 0, child
+    while True:
+        child = 2 * i + 1
+        if child >= n:
+            break
+        if child + 1 < n and c.hp_key[child + 1] < c.hp_key[child]:
+            child += 1
+        if c.hp_key[child] >= key:
+            break
+        c.hp_key[i] = c.hp_key[child]
+        c.hp_ent[i] = c.hp_ent[child]
+        c.hp_uid[i] = c.hp_uid[child]
+        i = child
+    c.hp_key[i] = key
+    c.hp_ent[i] = ent
+    c.hp_uid[i] = uid
+
+
+cdef void _heap_compact(Ctx *c) noexcept nogil:
+    """Drop heap items whose entry was already resolved, then re-heapify."""
+    cdef int64_t n = c.state[ST_HEAP], keep = 0, i
+    for i in range(n):
+        if c.e_uid[c.hp_ent[i]] == c.hp_uid[i]:
+            c.hp_key[keep] = c.hp_key[i]
+            c.hp_ent[keep] = c.hp_ent[i]
+            c.hp_uid[keep] = c.hp_uid[i]
+            keep += 1
+    c.state[ST_HEAP] = 0
+    for i in range(keep):
+        _heap_push(c, c.hp_key[i], c.hp_ent[i], c.hp_uid[i])
+
+
+# ----------------------------------------------------------------------------- hash table
+cdef void _rebuild_hash(Ctx *c) noexcept nogil:
+    cdef int64_t h, ent, used = 0
+    for h in range(c.h_mask + 1):
+        c.h_slot[h] = -1
+    for ent in range(c.n_ent):
+        if c.e_uid[ent] >= 0:
+            h = c.e_key[ent] & c.h_mask
+            while c.h_slot[h] != -1:
+                h = (h + 1) & c.h_mask
+            c.h_slot[h] = ent
+            used += 1
+    c.state[ST_HUSED] = used
+
+
+cdef inline void _hash_remove(Ctx *c, int64_t ent) noexcept nogil:
+    cdef int64_t h = c.e_key[ent] & c.h_mask
+    while c.h_slot[h] != ent:
+        h = (h + 1) & c.h_mask
+    c.h_slot[h] = -2  # tombstone
+
+
+# ----------------------------------------------------------------------------- counting
+cdef inline int64_t _allele(Ctx *c, int64_t s, uint8_t b) noexcept nogil:
+    if b == c.site_ref[s]:
+        return 0
+    if b == c.site_alt[s]:
+        return 1
+    return 2
+
+
+cdef inline void _commit(Ctx *c, int64_t n) noexcept nogil:
+    """Tally one fragment's observations (``m_*[:n]``); write fragment rows if it shows >= 2 sites."""
+    cdef int64_t i, s, allele, fid, k
+    for i in range(n):
+        s = c.m_site[i]
+        allele = _allele(c, s, c.m_base[i])
+        c.counts[(2 * allele + c.m_rev[i]) * c.n_sites + s] += 1
+    if c.params[P_FRAGMENTS] != 0 and n >= 2:
+        fid = c.state[ST_FRAG_ID]
+        c.state[ST_FRAG_ID] = fid + 1
+        k = c.state[ST_FRAG_FILL]
+        for i in range(n):
+            s = c.m_site[i]
+            c.f_id[k] = fid
+            c.f_site[k] = s
+            c.f_allele[k] = <int8_t>_allele(c, s, c.m_base[i])
+            c.f_qual[k] = c.m_qual[i]
+            c.f_rev[k] = c.m_rev[i]
+            c.f_mates[k] = c.m_mates[i]
+            k += 1
+        c.state[ST_FRAG_FILL] = k
+    c.state[ST_USED] += 1
+
+
+cdef inline int64_t _merge(Ctx *c, int64_t ent, int64_t n_b, int64_t flag_b) noexcept nogil:
+    """Merge the observations of two mates (both sorted by site) into one fragment (``m_*``).
+
+    Rule at a site both mates show (after the base-quality filter): same base -> one count,
+    from the mate with the higher quality (ties: first-in-pair); different bases -> the
+    higher-quality base if it beats the other by >= P_MATE_QDIFF, else no count (a
+    conflict).  Returns the number of merged observations.
+    """
+    cdef int64_t flag_a = c.e_flag[ent]
+    cdef int64_t rev_a = 1 if (flag_a & 0x10) != 0 else 0
+    cdef int64_t rev_b = 1 if (flag_b & 0x10) != 0 else 0
+    cdef bint a_first = (flag_a & 0x40) != 0 or (flag_b & 0x40) == 0
+    cdef int64_t qdiff = c.params[P_MATE_QDIFF]
+    cdef int64_t n_a = c.e_nobs[ent]
+    cdef int64_t *a_site = c.e_site + ent * c.K
+    cdef uint8_t *a_base = c.e_base + ent * c.K
+    cdef uint8_t *a_qual = c.e_qual + ent * c.K
+    cdef int64_t i = 0, j = 0, n = 0, shared = 0, qa, qb, mates
+    cdef bint take_a
+    while i < n_a or j < n_b:
+        if j >= n_b or (i < n_a and a_site[i] < c.s_site[j]):
+            c.m_site[n] = a_site[i]
+            c.m_base[n] = a_base[i]
+            c.m_qual[n] = a_qual[i]
+            c.m_rev[n] = rev_a
+            c.m_mates[n] = 1
+            n += 1
+            i += 1
+        elif i >= n_a or c.s_site[j] < a_site[i]:
+            c.m_site[n] = c.s_site[j]
+            c.m_base[n] = c.s_base[j]
+            c.m_qual[n] = c.s_qual[j]
+            c.m_rev[n] = rev_b
+            c.m_mates[n] = 1
+            n += 1
+            j += 1
+        else:
+            shared += 1
+            qa = a_qual[i]
+            qb = c.s_qual[j]
+            take_a = qa > qb or (qa == qb and a_first)
+            if a_base[i] == c.s_base[j]:
+                mates = 2
+            else:
+                mates = 1
+                if (qa - qb if qa >= qb else qb - qa) < qdiff:
+                    c.state[ST_CONFLICT] += 1
+                    i += 1
+                    j += 1
+                    continue
+            c.m_site[n] = a_site[i]
+            c.m_mates[n] = <uint8_t>mates
+            if take_a:
+                c.m_base[n] = a_base[i]
+                c.m_qual[n] = a_qual[i]
+                c.m_rev[n] = rev_a
+            else:
+                c.m_base[n] = c.s_base[j]
+                c.m_qual[n] = c.s_qual[j]
+                c.m_rev[n] = rev_b
+            n += 1
+            i += 1
+            j += 1
+    if shared > 0:
+        c.state[ST_MERGED] += 1
+    return n
+
+
+cdef inline void _release(Ctx *c, int64_t ent) noexcept nogil:
+    c.e_uid[ent] = -1
+    c.free[c.state[ST_FREE]] = ent
+    c.state[ST_FREE] += 1
+    c.state[ST_LIVE] -= 1
+
+
+cdef inline void _single(Ctx *c, int64_t n, int64_t rev, const int64_t *site, const uint8_t *base,
+                         const uint8_t *qual) noexcept nogil:
+    """Count one read's observations alone (no mate to merge with)."""
+    cdef int64_t i
+    for i in range(n):
+        c.m_site[i] = site[i]
+        c.m_base[i] = base[i]
+        c.m_qual[i] = qual[i]
+        c.m_rev[i] = rev
+        c.m_mates[i] = 1
+    _commit(c, n)
+
+
+cdef bint _flush(Ctx *c, int64_t limit) noexcept nogil:
+    """Count alone every pending read whose mate position is < ``limit`` (the mate can no
+    longer arrive: the stream is past it).  Returns True if fragment output space ran out."""
+    cdef bint frag_on = c.params[P_FRAGMENTS] != 0
+    cdef int64_t ent, uid
+    while c.state[ST_HEAP] > 0 and c.hp_key[0] < limit:
+        if frag_on and c.state[ST_FRAG_FILL] + c.K > c.f_cap:
+            return True
+        ent = c.hp_ent[0]
+        uid = c.hp_uid[0]
+        _heap_pop(c)
+        if c.e_uid[ent] == uid:
+            _single(c, c.e_nobs[ent], 1 if (c.e_flag[ent] & 0x10) != 0 else 0,
+                    c.e_site + ent * c.K, c.e_base + ent * c.K, c.e_qual + ent * c.K)
+            _hash_remove(c, ent)
+            _release(c, ent)
+            c.state[ST_ORPHAN_FLUSH] += 1
+    return False
+
+
+cdef int64_t _hold(Ctx *c, int64_t key, int64_t pos, int64_t mpos, int64_t flag, int64_t nobs) noexcept nogil:
+    """Keep a read pending until its mate arrives; GROW_E if no entry is free, else NEED_DATA."""
+    cdef int64_t ent, uid, h, i
+    if c.state[ST_FREE] == 0:
+        return GROW_E
+    if c.state[ST_HEAP] == c.hp_cap:
+        _heap_compact(c)
+    if 2 * (c.state[ST_HUSED] + 1) > c.h_mask + 1:
+        _rebuild_hash(c)
+    c.state[ST_FREE] -= 1
+    ent = c.free[c.state[ST_FREE]]
+    uid = c.state[ST_UID]
+    c.state[ST_UID] = uid + 1
+    c.e_key[ent] = key
+    c.e_pos[ent] = pos
+    c.e_mpos[ent] = mpos
+    c.e_uid[ent] = uid
+    c.e_flag[ent] = flag
+    c.e_nobs[ent] = nobs
+    for i in range(nobs):
+        c.e_site[ent * c.K + i] = c.s_site[i]
+        c.e_base[ent * c.K + i] = c.s_base[i]
+        c.e_qual[ent * c.K + i] = c.s_qual[i]
+    h = key & c.h_mask
+    while c.h_slot[h] >= 0:
+        h = (h + 1) & c.h_mask
+    if c.h_slot[h] == -1:
+        c.state[ST_HUSED] += 1
+    c.h_slot[h] = ent
+    c.state[ST_LIVE] += 1
+    _heap_push(c, mpos, ent, uid)
+    return NEED_DATA
+
+
+cdef int64_t _records(Ctx *c, const uint8_t *buf, int64_t *offp, int64_t end) noexcept nogil:
+    """The main loop of :func:`count_records`; ``*offp`` is advanced record by record."""
+    cdef int64_t off = offp[0]
+    cdef int64_t K = c.K
+    cdef int64_t min_mapq = c.params[P_MIN_MAPQ], min_bq = c.params[P_MIN_BASEQ]
+    cdef bint frag_on = c.params[P_FRAGMENTS] != 0
+    cdef int64_t block, r, tid, pos, lo, hi, next_off, l_name, mapq, n_cig, flag, l_seq
+    cdef int64_t cig, seq, qual, ref, qp, j, nobs, cc, v, op, length, stop, q, nt, code, bq
+    cdef int64_t mtid, mpos, key, h, found, ent, n, status
+    while off + 4 <= end:
+        offp[0] = off
+        block = _i32(buf, off)
+        if block < 32:
+            return CORRUPT
+        if off + 4 + block > end:
+            return NEED_DATA
+        r = off + 4
+        tid = _i32(buf, r)
+        pos = _i32(buf, r + 4)
+        if tid < 0 or tid > c.params[P_STOP_TID] or (tid == c.params[P_STOP_TID] and pos > c.params[P_STOP_POS]):
+            return SPAN_DONE
+        if tid >= c.n_tid:
+            return CORRUPT
+        # ---- new contig or position: flush pending reads whose mate can no longer come
+        if tid != c.state[ST_TID]:
+            if tid < c.state[ST_TID]:
+                return NOT_SORTED
+            if _flush(c, FLUSH_ALL):
+                return DRAIN
+            c.state[ST_TID] = tid
+            c.state[ST_POS] = -1
+            c.state[ST_LO] = c.tid_start[tid]
+            c.state[ST_HI] = c.tid_start[tid + 1]
+        elif pos < c.state[ST_POS]:
+            return NOT_SORTED
+        if c.state[ST_HEAP] > 0 and c.hp_key[0] < pos:
+            if _flush(c, pos):
+                return DRAIN
+        c.state[ST_POS] = pos
+        lo = c.state[ST_LO]
+        hi = c.state[ST_HI]
+        while lo < hi and c.site_pos[lo] < pos:
+            lo += 1
+        c.state[ST_LO] = lo
+        if frag_on and c.state[ST_FRAG_FILL] + 2 * K > c.f_cap:
+            return DRAIN
+        # ---- filters
+        next_off = off + 4 + block
+        c.state[ST_READS] += 1
+        l_name = buf[r + 8]
+        mapq = buf[r + 9]
+        n_cig = _u16(buf, r + 12)
+        flag = _u16(buf, r + 14)
+        l_seq = _i32(buf, r + 16)
+        if (flag & SKIP_FLAGS) != 0:
+            c.state[ST_SKIP_FLAG] += 1
+            off = next_off
+            continue
+        if mapq < min_mapq:
+            c.state[ST_SKIP_MAPQ] += 1
+            off = next_off
+            continue
+        if c.params[P_PROPER] != 0 and (flag & 0x2) == 0:
+            c.state[ST_SKIP_PROPER] += 1
+            off = next_off
+            continue
+        if lo >= hi or n_cig == 0 or l_seq <= 0:
+            off = next_off
+            continue
+        cig = r + 32 + l_name
+        seq = cig + 4 * n_cig
+        qual = seq + (l_seq + 1) // 2
+        if qual + l_seq > next_off:
+            return CORRUPT
+        # ---- bases at the sites this read covers
+        ref = pos
+        qp = 0
+        j = lo
+        nobs = 0
+        for cc in range(n_cig):
+            v = _u32(buf, cig + 4 * cc)
+            op = v & 15
+            length = v >> 4
+            if op == 0 or op == 7 or op == 8:  # M, =, X: query and reference
+                stop = ref + length
+                while j < hi and c.site_pos[j] < stop:
+                    q = qp + c.site_pos[j] - ref
+                    if q < l_seq:  # past the end only in a corrupt record, caught below
+                        nt = buf[seq + (q >> 1)]
+                        nt = (nt >> 4) if (q & 1) == 0 else (nt & 15)
+                        code = NT16_TO_CODE[nt]
+                        bq = buf[qual + q]
+                        if code < 4 and bq >= min_bq and bq != 255:
+                            if nobs == K:
+                                return GROW_K
+                            c.s_site[nobs] = j
+                            c.s_base[nobs] = <uint8_t>code
+                            c.s_qual[nobs] = <uint8_t>bq
+                            nobs += 1
+                    j += 1
+                ref = stop
+                qp += length
+            elif op == 2 or op == 3:  # D, N: reference only; sites inside show no base
+                stop = ref + length
+                while j < hi and c.site_pos[j] < stop:
+                    j += 1
+                ref = stop
+            elif op == 1 or op == 4:  # I, S: query only
+                qp += length
+        if qp > l_seq:
+            return CORRUPT
+        if nobs == 0:
+            # Nothing to count; a pending mate is flushed alone, which is the same result.
+            off = next_off
+            continue
+        # ---- fragment handling
+        mtid = _i32(buf, r + 20)
+        mpos = _i32(buf, r + 24)
+        if (flag & 0x1) != 0 and (flag & 0x8) == 0 and mtid == tid:
+            key = _name_key(buf, r + 32, l_name - 1)
+            if mpos <= pos:
+                h = key & c.h_mask
+                found = -1
+                while c.h_slot[h] != -1:
+                    ent = c.h_slot[h]
+                    if (ent >= 0 and c.e_key[ent] == key and c.e_pos[ent] == mpos and c.e_mpos[ent] == pos
+                            and (c.e_flag[ent] & 0xC0) != (flag & 0xC0)):
+                        found = ent
+                        break
+                    h = (h + 1) & c.h_mask
+                if found >= 0:
+                    n = _merge(c, found, nobs, flag)
+                    _commit(c, n)
+                    c.h_slot[h] = -2
+                    _release(c, found)
+                    off = next_off
+                    continue
+            # Counting alone, a read need only wait if it shows a site the mate can also show.
+            if mpos >= pos and (frag_on or (mpos < ref and c.site_pos[c.s_site[nobs - 1]] >= mpos)):
+                # The mate starts inside this read (or, for the fragments table, anywhere
+                # downstream): hold the read until the mate arrives.
+                status = _hold(c, key, pos, mpos, flag, nobs)
+                if status != NEED_DATA:
+                    return status
+                off = next_off
+                continue
+        _single(c, nobs, 1 if (flag & 0x10) != 0 else 0, c.s_site, c.s_base, c.s_qual)
+        off = next_off
+    offp[0] = off
+    return NEED_DATA
+
+
+# ----------------------------------------------------------------------------- entry points
+cdef Ctx _context(int64_t[::1] params, int64_t[::1] state, const int64_t[::1] tid_start,
+                  const int64_t[::1] site_pos, const uint8_t[::1] site_ref, const uint8_t[::1] site_alt,
+                  uint32_t[:, ::1] counts, int64_t[::1] e_key, int64_t[::1] e_pos, int64_t[::1] e_mpos,
+                  int64_t[::1] e_uid, int64_t[::1] e_flag, int64_t[::1] e_nobs, int64_t[:, ::1] e_site,
+                  uint8_t[:, ::1] e_base, uint8_t[:, ::1] e_qual, int64_t[::1] free,
+                  int64_t[::1] h_slot, int64_t[::1] hp_key, int64_t[::1] hp_ent, int64_t[::1] hp_uid,
+                  int64_t[::1] s_site, uint8_t[::1] s_base, uint8_t[::1] s_qual,
+                  int64_t[::1] m_site, uint8_t[::1] m_base, uint8_t[::1] m_qual, int64_t[::1] m_rev,
+                  uint8_t[::1] m_mates, int64_t[::1] f_id, int64_t[::1] f_site, int8_t[::1] f_allele,
+                  uint8_t[::1] f_qual, int64_t[::1] f_rev, uint8_t[::1] f_mates) except *:
+    """Raw pointers into the kernel state's arrays, after checking their shapes agree."""
+    cdef Ctx c
+    cdef int64_t n_sites = site_pos.shape[0], n_ent = e_key.shape[0], K = e_site.shape[1]
+    if (params.shape[0] < N_PARAMS or state.shape[0] < N_STATE or tid_start.shape[0] < 1
+            or site_ref.shape[0] != n_sites or site_alt.shape[0] != n_sites
+            or counts.shape[0] != 6 or counts.shape[1] != n_sites):
+        raise ValueError("count kernel: site arrays disagree in length")
+    for n in (e_pos.shape[0], e_mpos.shape[0], e_uid.shape[0], e_flag.shape[0], e_nobs.shape[0],
+              e_site.shape[0], e_base.shape[0], e_qual.shape[0], free.shape[0]):
+        if n != n_ent:
+            raise ValueError("count kernel: entry arrays disagree in length")
+    if (K < 1 or e_base.shape[1] != K or e_qual.shape[1] != K or s_site.shape[0] < K
+            or s_base.shape[0] < K or s_qual.shape[0] < K or m_site.shape[0] < 2 * K
+            or m_base.shape[0] < 2 * K or m_qual.shape[0] < 2 * K or m_rev.shape[0] < 2 * K
+            or m_mates.shape[0] < 2 * K):
+        raise ValueError("count kernel: scratch arrays shorter than the observations per read")
+    if h_slot.shape[0] < 2 * n_ent or (h_slot.shape[0] & (h_slot.shape[0] - 1)) != 0:
+        raise ValueError("count kernel: hash table must be a power of two, at least twice the entries")
+    if hp_key.shape[0] < n_ent or hp_ent.shape[0] != hp_key.shape[0] or hp_uid.shape[0] != hp_key.shape[0]:
+        raise ValueError("count kernel: heap arrays too short")
+    cdef int64_t f_cap = f_id.shape[0]
+    if (f_cap < 1 or f_site.shape[0] != f_cap or f_allele.shape[0] != f_cap or f_qual.shape[0] != f_cap
+            or f_rev.shape[0] != f_cap or f_mates.shape[0] != f_cap):
+        raise ValueError("count kernel: fragment arrays disagree in length")
+    c.params = &params[0]
+    c.state = &state[0]
+    c.tid_start = &tid_start[0]
+    c.n_tid = tid_start.shape[0] - 1
+    c.site_pos = &site_pos[0] if n_sites else NULL
+    c.site_ref = &site_ref[0] if n_sites else NULL
+    c.site_alt = &site_alt[0] if n_sites else NULL
+    c.counts = &counts[0, 0] if n_sites else NULL
+    c.n_sites = n_sites
+    c.e_key = &e_key[0]
+    c.e_pos = &e_pos[0]
+    c.e_mpos = &e_mpos[0]
+    c.e_uid = &e_uid[0]
+    c.e_flag = &e_flag[0]
+    c.e_nobs = &e_nobs[0]
+    c.e_site = &e_site[0, 0]
+    c.e_base = &e_base[0, 0]
+    c.e_qual = &e_qual[0, 0]
+    c.n_ent = n_ent
+    c.K = K
+    c.free = &free[0]
+    c.h_slot = &h_slot[0]
+    c.h_mask = h_slot.shape[0] - 1
+    c.hp_key = &hp_key[0]
+    c.hp_ent = &hp_ent[0]
+    c.hp_uid = &hp_uid[0]
+    c.hp_cap = hp_key.shape[0]
+    c.s_site = &s_site[0]
+    c.s_base = &s_base[0]
+    c.s_qual = &s_qual[0]
+    c.m_site = &m_site[0]
+    c.m_base = &m_base[0]
+    c.m_qual = &m_qual[0]
+    c.m_rev = &m_rev[0]
+    c.m_mates = &m_mates[0]
+    c.f_id = &f_id[0]
+    c.f_site = &f_site[0]
+    c.f_allele = &f_allele[0]
+    c.f_qual = &f_qual[0]
+    c.f_rev = &f_rev[0]
+    c.f_mates = &f_mates[0]
+    c.f_cap = f_cap
+    return c
+
+
+def count_records(const uint8_t[::1] buf, int64_t off, int64_t end, params, state, tid_start,
+                  site_pos, site_ref, site_alt, counts, e_key, e_pos, e_mpos, e_uid, e_flag, e_nobs,
+                  e_site, e_base, e_qual, free, h_slot, hp_key, hp_ent, hp_uid,
+                  s_site, s_base, s_qual, m_site, m_base, m_qual, m_rev, m_mates,
+                  f_id, f_site, f_allele, f_qual, f_rev, f_mates):
+    """Process the BAM records in ``buf[off:end]``; return ``(status, offset)``.
+
+    ``offset`` is the first record not (fully) processed; the caller resumes there.
+    Runs without the GIL.
+    """
+    cdef Ctx c = _context(params, state, tid_start, site_pos, site_ref, site_alt, counts, e_key,
+                          e_pos, e_mpos, e_uid, e_flag, e_nobs, e_site, e_base, e_qual, free, h_slot,
+                          hp_key, hp_ent, hp_uid, s_site, s_base, s_qual, m_site, m_base, m_qual,
+                          m_rev, m_mates, f_id, f_site, f_allele, f_qual, f_rev, f_mates)
+    if off < 0 or end > buf.shape[0] or off > end:
+        raise ValueError(f"count kernel: range [{off}, {end}) outside the buffer of {buf.shape[0]} bytes")
+    cdef int64_t status
+    cdef const uint8_t *p = &buf[0] if buf.shape[0] else NULL
+    with nogil:
+        status = _records(&c, p, &off, end)
+    return int(status), int(off)
+
+
+def flush_all(params, state, tid_start, site_pos, site_ref, site_alt, counts, e_key, e_pos, e_mpos,
+              e_uid, e_flag, e_nobs, e_site, e_base, e_qual, free, h_slot, hp_key, hp_ent, hp_uid,
+              s_site, s_base, s_qual, m_site, m_base, m_qual, m_rev, m_mates,
+              f_id, f_site, f_allele, f_qual, f_rev, f_mates):
+    """Count every pending read alone (end of input).  Returns DRAIN if output space ran out."""
+    cdef Ctx c = _context(params, state, tid_start, site_pos, site_ref, site_alt, counts, e_key,
+                          e_pos, e_mpos, e_uid, e_flag, e_nobs, e_site, e_base, e_qual, free, h_slot,
+                          hp_key, hp_ent, hp_uid, s_site, s_base, s_qual, m_site, m_base, m_qual,
+                          m_rev, m_mates, f_id, f_site, f_allele, f_qual, f_rev, f_mates)
+    cdef bint full
+    with nogil:
+        full = _flush(&c, FLUSH_ALL)
+    if full:
+        return int(DRAIN)
+    c.state[ST_TID] = -1
+    c.state[ST_POS] = -1
+    return int(NEED_DATA)
+
+
+def rebuild_hash(h_slot, e_key, e_uid, state):
+    """Re-insert every live entry into an emptied hash table (drops tombstones)."""
+    cdef int64_t[::1] hs = h_slot, ek = e_key, eu = e_uid, st = state
+    if hs.shape[0] & (hs.shape[0] - 1) or eu.shape[0] != ek.shape[0] or st.shape[0] < N_STATE:
+        raise ValueError("count kernel: bad hash table arrays")
+    cdef Ctx c
+    c.h_slot = &hs[0]
+    c.h_mask = hs.shape[0] - 1
+    c.e_key = &ek[0]
+    c.e_uid = &eu[0]
+    c.n_ent = ek.shape[0]
+    c.state = &st[0]
+    with nogil:
+        _rebuild_hash(&c)
