@@ -10,6 +10,8 @@ times, on the same BAM and sites, whole processes (best and median wall time of 
 * ``bcftools mpileup -T sites -a AD ... | bcftools query`` (-A -B -Q20 -q20, no BAQ);
 * ``microchimera count`` with 1 thread and with ``--threads 2``.
 
+The commands run interleaved, round after round.
+
 Prints a Markdown table (seconds and multiples of the floor) for benchmarks/README.md.
 """
 from __future__ import annotations
@@ -38,14 +40,17 @@ def build(depth: float, outdir: Path) -> tuple[Path, Path, Path]:
     return bam, sites, ref
 
 
-def timed(cmd: str, repeats: int) -> tuple[float, float]:
-    """(best, median) wall seconds; the best is the figure least disturbed by other load."""
-    times = []
+def timed(cmds: dict, repeats: int) -> dict:
+    """``{name: (best, median)}`` wall seconds of each command.  The commands run interleaved
+    (one round of every command, ``repeats`` rounds), so a slow spell of the machine hits
+    all of them alike; the best is the figure least disturbed by other load."""
+    times: dict = {name: [] for name in cmds}
     for _ in range(repeats):
-        t = time.perf_counter()
-        subprocess.run(cmd, shell=True, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        times.append(time.perf_counter() - t)
-    return min(times), statistics.median(times)
+        for name, cmd in cmds.items():
+            t = time.perf_counter()
+            subprocess.run(cmd, shell=True, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            times[name].append(time.perf_counter() - t)
+    return {name: (min(ts), statistics.median(ts)) for name, ts in times.items()}
 
 
 def main() -> None:
@@ -64,7 +69,7 @@ def main() -> None:
         d = work / f"d{int(depth)}"
         d.mkdir(parents=True, exist_ok=True)
         bam, sites, ref = build(depth, d)
-        # warm: page cache and the numba cache
+        # warm: page cache (the BAM, the sites, our modules)
         subprocess.run(f"cat {bam} > /dev/null", shell=True, check=True)
         subprocess.run(f"{mc} count {bam} --sites {sites} --out {d}/warm.parquet -q", shell=True, check=True)
         n_reads = int(subprocess.run(["samtools", "view", "-c", str(bam)], capture_output=True, text=True,
@@ -79,7 +84,7 @@ def main() -> None:
             "microchimera count --threads 2":
                 f"{mc} count {bam} --sites {sites} --out {d}/c2.parquet -q --threads 2",
         }
-        res = {name: timed(cmd, args.repeats) for name, cmd in cmds.items()}
+        res = timed(cmds, args.repeats)
         floor = res["`samtools view -c` (floor)"][0]
         size = bam.stat().st_size / 1e6
         for name, (best, median) in res.items():
