@@ -17,6 +17,17 @@ def test_parser__quantify_options():
     assert args.relationship == ["child", "sibling"] and args.alpha == 0.01
 
 
+def test_parser__max_depth_ratio(capsys):
+    parse = get_parser().parse_args
+    assert parse(["quantify", "c", "--relationship", "child", "--out", "r"]).max_depth_ratio == 3.0
+    assert parse(["quantify", "c", "--relationship", "child", "--out", "r", "--max-depth-ratio", "0"]).max_depth_ratio is None
+    assert parse(["run", "b.bam", "--relationship", "child", "--outdir", "o", "--max-depth-ratio", "4"]).max_depth_ratio == 4.0
+    with pytest.raises(SystemExit) as exc:
+        parse(["quantify", "c", "--relationship", "child", "--out", "r", "--max-depth-ratio", "0.5"])
+    assert exc.value.code == 2
+    assert "expected a number > 1" in capsys.readouterr().err
+
+
 def test_parser__bad_relationship_is_usage_error(capsys):
     with pytest.raises(SystemExit) as exc:
         get_parser().parse_args(["quantify", "c", "--relationship", "cousin", "--out", "r.json"])

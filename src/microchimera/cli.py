@@ -239,6 +239,7 @@ def add_cohort_subcommand(sub, common) -> None:
     per.add_argument("--min-mapq", type=non_negative_int, default=20, help="minimum mapping quality (default 20)")
     per.add_argument("--min-baseq", type=non_negative_int, default=20, help="minimum base quality (default 20)")
     per.add_argument("--alpha", type=probability, default=0.05, help="test level; CIs are 1-alpha (default 0.05)")
+    _add_depth_option(per)
     per.add_argument("--absent-genotypes-as-ref", action="store_true",
                      help="sites absent from the genotypes VCF are hom-ref for everyone in it (variant-only VCFs)")
     per.add_argument("--ychrom-min-mapq", type=non_negative_int, default=30,
@@ -257,6 +258,7 @@ def run_cohort(args) -> int:
     if args.verbose < 2:  # Dask's own INFO lines (workers joining, comms) only with -vv
         logging.getLogger("distributed").setLevel(logging.WARNING)
     options = SampleOptions(min_mapq=args.min_mapq, min_baseq=args.min_baseq, alpha=args.alpha,
+                            max_depth_ratio=args.max_depth_ratio,
                             absent_as_ref=args.absent_genotypes_as_ref, ychrom_min_mapq=args.ychrom_min_mapq,
                             report=not (args.no_report or args.no_sample_reports), threads=args.threads,
                             split_bytes=args.split_size)
@@ -315,6 +317,27 @@ def _add_family_options(p) -> None:
     m.add_argument("--sites", metavar="VCF", help="site list the counts were made from (checked; INFO/AF used)")
     m.add_argument("--sample", help="sample in the counts (default: the only one)")
     m.add_argument("--alpha", type=_open_fraction, default=0.05, help="level of the detection test (default 0.05)")
+    _add_depth_option(m)
+
+
+def _add_depth_option(group) -> None:
+    from .conventions import MAX_DEPTH_RATIO
+
+    group.add_argument("--max-depth-ratio", type=_depth_ratio, default=MAX_DEPTH_RATIO, metavar="R",
+                       help="drop sites deeper than R x the median depth (collapsed duplications, CNV gains); "
+                            "0 keeps every site (default 3)")
+
+
+def _depth_ratio(text: str):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 1 (or 0 for no cap), found {text!r}") from None
+    if value == 0:
+        return None
+    if not value > 1:
+        raise argparse.ArgumentTypeError(f"expected a number > 1 (or 0 for no cap), found {text!r}")
+    return value
 
 
 def add_quantify_subcommand(sub, common) -> None:
@@ -333,7 +356,7 @@ def run_quantify(args) -> int:
     doc = quantify_files(args.counts, host=args.host, donors=args.donors, genotypes_path=args.genotypes,
                          pedigree_path=args.pedigree, sites_path=args.sites, relationships=args.relationship,
                          sample=args.sample, alpha=args.alpha, absent_as_ref=args.absent_genotypes_as_ref,
-                         command=" ".join(sys.argv))
+                         command=" ".join(sys.argv), max_depth_ratio=args.max_depth_ratio)
     write_result(doc, args.out)
     _print_result(doc)
     return 0
@@ -388,7 +411,8 @@ def run_run(args) -> int:
                        min_mapq=args.min_mapq, min_baseq=args.min_baseq, threads=args.threads, alpha=args.alpha,
                        absent_as_ref=args.absent_genotypes_as_ref, command=" ".join(sys.argv),
                        y_build=args.y_build, y_regions=args.y_regions, y_controls=args.y_controls,
-                       y_min_mapq=args.y_min_mapq, report=not args.no_report, progress=progress_enabled(args))
+                       y_min_mapq=args.y_min_mapq, report=not args.no_report, progress=progress_enabled(args),
+                       max_depth_ratio=args.max_depth_ratio)
     _print_result(doc)
     return 0
 

@@ -39,6 +39,10 @@ GENOTYPE_MISSING = -1
 ALLELE_DTYPE = np.int8
 GENOTYPE_DTYPE = np.int8
 COUNT_DTYPE = np.uint32
+
+#: quantify drops sites with more than this many times the median ref + alt depth
+#: (collapsed duplications, CNV gains; ``microchimera.model.quantify.depth_cap``).
+MAX_DEPTH_RATIO = 3.0
 POS_DTYPE = np.int64
 LOGLIK_DTYPE = np.float64
 

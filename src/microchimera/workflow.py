@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ._atomic import write_text_atomic
+from .conventions import MAX_DEPTH_RATIO
 from .errors import InputError, UsageError
 from .provenance import get_provenance
 
@@ -32,7 +33,7 @@ def read_counts_any(path, sample: str | None = None):
 
 def quantify_files(counts_path, *, host=None, donors=None, genotypes_path=None, pedigree_path=None,
                    sites_path=None, relationships=None, sample=None, alpha=0.05, block_size=5e6,
-                   absent_as_ref=False, command=None, counts=None) -> dict:
+                   absent_as_ref=False, command=None, counts=None, max_depth_ratio=MAX_DEPTH_RATIO) -> dict:
     """Read the inputs of ``microchimera quantify`` and return the full result document.
 
     ``counts`` may be given in memory (then ``counts_path`` is only recorded).
@@ -65,10 +66,12 @@ def quantify_files(counts_path, *, host=None, donors=None, genotypes_path=None, 
                 logger.warning("host %r is not in %s: the host's genotypes are inferred from the sample",
                                host, genotypes_path)
     doc = quantify(counts, sample=sample, host=host, donors=donors, pedigree=pedigree, genotypes=genotypes,
-                   sites=sites, relationships=relationships, alpha=alpha, block_size=block_size)
+                   sites=sites, relationships=relationships, alpha=alpha, block_size=block_size,
+                   max_depth_ratio=max_depth_ratio)
     inputs = [p for p in (counts_path, genotypes_path, pedigree_path, sites_path) if p]
     doc["provenance"] = get_provenance(command=command, inputs=[p for p in inputs if Path(p).exists()],
                                        parameters={"alpha": alpha, "block_size": block_size,
+                                                   "max_depth_ratio": max_depth_ratio,
                                                    "relationships": list(relationships or []),
                                                    "absent_genotypes_as_ref": absent_as_ref})
     return doc
@@ -118,7 +121,8 @@ def _json_default(o):
 def run_pipeline(bams, *, outdir, host, donors=None, genotypes_path=None, pedigree_path=None, sites_path=None,
                  relationships=None, sample=None, reference=None, min_mapq=20, min_baseq=20, threads=1,
                  alpha=0.05, absent_as_ref=False, command=None, y_build=None, y_regions=None, y_controls=(),
-                 y_min_mapq=30, seed=None, report=True, progress=False, counts=None) -> dict:
+                 y_min_mapq=30, seed=None, report=True, progress=False, counts=None,
+                 max_depth_ratio=MAX_DEPTH_RATIO) -> dict:
     """Count alleles in ``bams`` and quantify: writes ``outdir/counts.parquet`` and ``outdir/result.json``.
 
     Also writes ``outdir/result.tsv``, the MultiQC custom-content file
@@ -147,7 +151,8 @@ def run_pipeline(bams, *, outdir, host, donors=None, genotypes_path=None, pedigr
     write_counts(counts, counts_path)
     doc = quantify_files(counts_path, host=host, donors=donors, genotypes_path=genotypes_path,
                          pedigree_path=pedigree_path, sites_path=sites_path, relationships=relationships,
-                         sample=sample, alpha=alpha, absent_as_ref=absent_as_ref, command=command, counts=counts)
+                         sample=sample, alpha=alpha, absent_as_ref=absent_as_ref, command=command, counts=counts,
+                         max_depth_ratio=max_depth_ratio)
     if y_build is not None or y_regions is not None:
         from .io.pedigree import read_ped
         from .ychrom.inrun import add_y_estimate

@@ -28,6 +28,7 @@ import numpy as np
 
 from .. import __version__
 from .._atomic import write_text_atomic
+from ..conventions import MAX_DEPTH_RATIO
 from ..errors import InputError, MicrochimeraError
 from ..provenance import file_checksum
 from .manifest import SampleSpec
@@ -54,6 +55,7 @@ class SampleOptions:
     min_mapq: int = 20
     min_baseq: int = 20
     alpha: float = 0.05
+    max_depth_ratio: float | None = MAX_DEPTH_RATIO
     absent_as_ref: bool = False
     ychrom_min_mapq: int = 30
     report: bool = True
@@ -62,6 +64,7 @@ class SampleOptions:
 
     def result_parameters(self) -> dict:
         return {"min_mapq": int(self.min_mapq), "min_baseq": int(self.min_baseq), "alpha": float(self.alpha),
+                "max_depth_ratio": self.max_depth_ratio,
                 "absent_as_ref": bool(self.absent_as_ref), "ychrom_min_mapq": int(self.ychrom_min_mapq)}
 
 
@@ -312,6 +315,7 @@ def _run(spec, options, directory, regions, parts, command) -> dict:
     kwargs = dict(host=spec.host, donors=_list(spec.donors), genotypes_path=spec.genotypes,
                   pedigree_path=spec.pedigree, sites_path=spec.sites, relationships=_list(spec.relationships),
                   reference=spec.reference, alpha=options.alpha, absent_as_ref=options.absent_as_ref,
+                  max_depth_ratio=options.max_depth_ratio,
                   command=command, y_build=spec.ychrom_build, y_regions=spec.ychrom_regions,
                   y_min_mapq=options.ychrom_min_mapq, report=options.report)
     # The very function behind `microchimera run`; a split sample hands it the merged counts.
