@@ -539,13 +539,22 @@ def _solve_side(prof, lmax: float, half: float, fhat: float, limit: float, x0: f
     return v
 
 
-def profile_ci(data: ModelData, fit: FitResult, donor: int, threshold: float, base_rate=None):
+def profile_ci(data: ModelData, fit: FitResult, donor: int, threshold: float, base_rate=None,
+               boundary: bool = False):
     """Profile-likelihood interval ``{f: 2 (l_max - l_p(f)) <= threshold}`` and ``l_p(0)``.
 
     Each bound starts from the Wald point ``f_hat -+ se sqrt(threshold)`` with the
     profile standard error and is refined by :func:`_solve_side` to ``|D| < 5e-3``.
     With ``base_rate`` the error multiplier is profiled out too (:class:`ProfileKappa`;
     ``data`` must then hold every used site); otherwise it is held at ``fit.error_scale``.
+
+    With ``boundary`` the interval is the unified (Feldman–Cousins) one for a fraction that
+    cannot be negative: ``threshold`` is read as ``CHI2_95 * lambda`` (``lambda`` the
+    linked-sites inflation) and each candidate ``f`` is accepted while ``2 (l_max - l_p(f))
+    <= c(f / SE) * lambda``, with ``c`` from :func:`boundary_threshold` (2.71 at ``f = 0``,
+    3.84 far from it) and ``SE`` the profile standard error times ``sqrt(lambda)``.  The
+    interval then excludes 0 exactly when the boundary-corrected test rejects at 5%, and it
+    does not over-cover below the LoD, where the plain interval's lower end sits on 0.
 
     Returns
     -------
@@ -566,15 +575,60 @@ def profile_ci(data: ModelData, fit: FitResult, donor: int, threshold: float, ba
         h = -fit.hess[donor, donor]
         se = 1.0 / np.sqrt(h) if h > 0 else max(fhat, 1e-4)
     cap = F_MAX_TOTAL - 1e-9
+    lam = threshold / CHI2_95
+    scale = se * np.sqrt(lam)  # sampling SE of f-hat, linked sites included
+
+    def side(limit, x0):
+        b = _solve_side(prof, lmax, half, fhat, limit, x0)
+        if boundary:  # the cut-off depends on the bound itself: a few fixed-point rounds
+            for _ in range(4):
+                h = boundary_threshold(b / scale) * lam / 2.0
+                if abs(h - half) * 2.0 < 1e-3 * lam:
+                    break
+                b = _solve_side(prof, lmax, h, fhat, limit, b)
+        return b
+
     if fhat >= cap:
         high = cap
     else:
-        high = _solve_side(prof, lmax, half, fhat, cap, min(cap, fhat + se * np.sqrt(threshold)))
-    if fhat <= 0 or lmax - l0 <= half:
+        high = side(cap, min(cap, fhat + se * np.sqrt(threshold)))
+    zero_cut = boundary_threshold(0.0) * lam / 2.0 if boundary else half
+    if fhat <= 0 or lmax - l0 <= zero_cut:
         low = 0.0
     else:
-        low = _solve_side(prof, lmax, half, fhat, 0.0, max(0.0, fhat - se * np.sqrt(threshold)))
+        low = side(0.0, max(0.0, fhat - se * np.sqrt(threshold)))
     return float(low), float(high), float(l0)
+
+
+_BOUNDARY_GRID: list = []
+
+
+def boundary_threshold(z) -> np.ndarray | float:
+    """Cut-off ``c(z)`` of the unified 95% interval for a mean ``mu >= 0`` of a normal with unit
+    variance, at ``mu = z``: the 95% quantile of the likelihood-ratio statistic
+    ``LR(z) = (x - z)^2`` (``x >= 0``), ``z^2 - 2 x z`` (``x < 0``) when ``x ~ N(z, 1)``.
+
+    ``c(0) = 1.645^2 = 2.706`` (half of the draws sit on the boundary) and ``c -> 3.841`` as
+    ``z`` grows (within 1e-3 from ``z = 3.5``).  Tabulated once on ``z`` in [0, 8] from the
+    closed-form tail probability, then interpolated.
+    """
+    if not _BOUNDARY_GRID:
+        norm = stats.norm
+
+        def tail(c, mu):
+            r = np.sqrt(c)
+            p = norm.cdf(-r)                                   # x > mu + r
+            if mu > r:
+                p += norm.cdf(-r) - norm.cdf(-mu)              # 0 <= x < mu - r
+            if mu > 0:
+                p += norm.cdf(min(0.0, (mu * mu - c) / (2 * mu)) - mu)  # x < 0 side
+            return p - 0.05
+
+        grid = np.linspace(0.0, 8.0, 161)
+        cut = np.array([optimize.brentq(tail, 1e-6, 20.0, args=(mu,), xtol=1e-10) for mu in grid])
+        _BOUNDARY_GRID.extend([grid, cut])
+    grid, cut = _BOUNDARY_GRID
+    return np.interp(np.maximum(z, 0.0), grid, cut, right=CHI2_95)
 
 
 _ALT_CACHE: list = []

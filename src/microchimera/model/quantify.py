@@ -290,7 +290,8 @@ def quantify(counts: AlleleCounts, *, sample: str | None = None, host: str | Non
     block = fitmod.make_blocks(csites.contig_id, csites.pos, block_size)
     model = _Model(ped, typed, members, af, mask)
     bg_ref, bg_alt = model.certain_background()
-    errors = estimate_error_rates(ref, alt, other, csites.ref, csites.alt, bg_ref, bg_alt)
+    used = model.mask  # error rates from the sites the model uses (not chrX/Y, not too deep)
+    errors = estimate_error_rates(ref * used, alt * used, other * used, csites.ref, csites.alt, bg_ref, bg_alt)
     data = model.build(n, alt, site_class, errors.rate, block)
 
     inf_any = data.informative() if data.n_sites else np.zeros(0, dtype=bool)
@@ -374,7 +375,8 @@ def quantify(counts: AlleleCounts, *, sample: str | None = None, host: str | Non
             doc["donors"].append({**_empty_donor(d, labels[d], d in typed)})
             continue
         thr = fitmod.CHI2_95 * lam[j]
-        low, high, l0 = fitmod.profile_ci(data, fit, j, thr, base_rate=errors.rate if fit_error else None)
+        low, high, l0 = fitmod.profile_ci(data, fit, j, thr, base_rate=errors.rate if fit_error else None,
+                                          boundary=True)
         stat = fitmod.lrt_refit_nuisance(data, data_inf, fit, j, errors.rate, refit_error=fit_error)
         pval = fitmod.boundary_p_value(stat / lam[j])
         f_j = float(fit.fraction[j])
