@@ -56,9 +56,10 @@ def main(argv=None):
 
     inf = dataclasses.replace(inf, het_share=fit.het_share, error_rate=inf.error_rate * fit.error_scale)
     lam = fitmod.block_inflation(inf, fit)
-    # as quantify does: the profile re-fits the error multiplier over every used site
+    # as quantify does: the profile re-fits the error multiplier over every used site, and the
+    # interval is the unified one for f >= 0 (extra solves for bounds within ~2 SE of 0)
     scaled = dataclasses.replace(data, het_share=fit.het_share, error_rate=data.error_rate * fit.error_scale)
-    cis = [fitmod.profile_ci(scaled, fit, k, fitmod.CHI2_95 * lam[k], base_rate=data.error_rate)
+    cis = [fitmod.profile_ci(scaled, fit, k, fitmod.CHI2_95 * lam[k], base_rate=data.error_rate, boundary=True)
            for k in range(3)]
     t2 = time.perf_counter()
     full = dataclasses.replace(data, het_share=fit.het_share)

@@ -248,11 +248,19 @@ def _drive(client, manifest: Manifest, outdir: Path, options: SampleOptions, ret
             spec, stage, _ = pending.pop(fut.key)
             if fut.status == "cancelled":
                 raise _Interrupted(f"task {fut.key} was cancelled")
-            if fut.status != "finished":
+            try:
+                # Waits when a killed worker took the result with it and it is being recomputed
+                # (the status seen here can be a passing 'lost'/'pending' for a task that then
+                # finishes); raises the task's own error after its retries, or KilledWorker.
+                res = fut.result()
+            except OSError:  # the scheduler went away: handled below
+                raise
+            except Exception:  # noqa: BLE001 - any task error is this sample's failure
+                if fut.status == "cancelled":
+                    raise _Interrupted(f"task {fut.key} was cancelled") from None
                 outcomes[spec.sample] = _task_failure(outdir, spec, fut, stage)
                 _log(outcomes, n)
                 continue
-            res = fut.result()
             fut.release()
             if stage == "check" and res["state"] == "todo":
                 prio = rank[spec.sample]
