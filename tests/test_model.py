@@ -247,6 +247,15 @@ def test_profile_ci__error_multiplier_profiled_out():
     assert low <= low_fixed + 1e-9 and high >= high_fixed - 1e-9
 
 
+def test_trigamma__matches_scipy():
+    from scipy.special import polygamma
+
+    from microchimera.model.likelihood import trigamma
+
+    x = np.concatenate([np.geomspace(1e-6, 1e6, 2000), np.arange(1, 200) + 0.5, [9.999999, 10.0, 10.000001]])
+    np.testing.assert_allclose(trigamma(x), polygamma(1, x), rtol=1e-12)
+
+
 def test_boundary_threshold__matches_monte_carlo():
     from microchimera.model.fit import boundary_threshold
 

