@@ -579,13 +579,18 @@ def profile_ci(data: ModelData, fit: FitResult, donor: int, threshold: float, ba
     scale = se * np.sqrt(lam)  # sampling SE of f-hat, linked sites included
 
     def side(limit, x0):
-        b = _solve_side(prof, lmax, half, fhat, limit, x0)
-        if boundary:  # the cut-off depends on the bound itself: a few fixed-point rounds
-            for _ in range(4):
-                h = boundary_threshold(b / scale) * lam / 2.0
-                if abs(h - half) * 2.0 < 1e-3 * lam:
-                    break
-                b = _solve_side(prof, lmax, h, fhat, limit, b)
+        if not boundary:
+            return _solve_side(prof, lmax, half, fhat, limit, x0)
+        # The cut-off depends on the bound itself: start from the cut-off at the Wald point,
+        # then fixed-point rounds (mostly none: the profile is close to quadratic).
+        h = boundary_threshold(x0 / scale) * lam / 2.0
+        b = _solve_side(prof, lmax, h, fhat, limit, x0)
+        for _ in range(4):
+            h_new = boundary_threshold(b / scale) * lam / 2.0
+            if abs(h_new - h) * 2.0 < 1e-3 * lam:
+                break
+            h = h_new
+            b = _solve_side(prof, lmax, h, fhat, limit, b)
         return b
 
     if fhat >= cap:
@@ -613,15 +618,15 @@ def boundary_threshold(z) -> np.ndarray | float:
     closed-form tail probability, then interpolated.
     """
     if not _BOUNDARY_GRID:
-        norm = stats.norm
+        from scipy.special import ndtr  # the standard normal CDF, without scipy.stats' overhead
 
         def tail(c, mu):
             r = np.sqrt(c)
-            p = norm.cdf(-r)                                   # x > mu + r
+            p = ndtr(-r)                                   # x > mu + r
             if mu > r:
-                p += norm.cdf(-r) - norm.cdf(-mu)              # 0 <= x < mu - r
+                p += ndtr(-r) - ndtr(-mu)                  # 0 <= x < mu - r
             if mu > 0:
-                p += norm.cdf(min(0.0, (mu * mu - c) / (2 * mu)) - mu)  # x < 0 side
+                p += ndtr(min(0.0, (mu * mu - c) / (2 * mu)) - mu)  # x < 0 side
             return p - 0.05
 
         grid = np.linspace(0.0, 8.0, 161)
