@@ -159,6 +159,12 @@ cdef inline int64_t _name_key(const uint8_t *b, int64_t start, int64_t length) n
 
 
 # ----------------------------------------------------------------------------- heap
+cdef inline void _heap_set(Ctx *c, int64_t i, int64_t key, int64_t ent, int64_t uid) noexcept nogil:
+    c.hp_key[i] = key
+    c.hp_ent[i] = ent
+    c.hp_uid[i] = uid
+
+
 cdef inline void _heap_push(Ctx *c, int64_t key, int64_t ent, int64_t uid) noexcept nogil:
     cdef int64_t i = c.state[ST_HEAP]
     cdef int64_t parent
@@ -167,13 +173,9 @@ cdef inline void _heap_push(Ctx *c, int64_t key, int64_t ent, int64_t uid) noexc
         parent = (i - 1) >> 1
         if c.hp_key[parent] <= key:
             break
-        c.hp_key[i] = c.hp_key[parent]
-        c.hp_ent[i] = c.hp_ent[parent]
-        c.hp_uid[i] = c.hp_uid[parent]
+        _heap_set(c, i, c.hp_key[parent], c.hp_ent[parent], c.hp_uid[parent])
         i = parent
-    c.hp_key[i] = key
-    c.hp_ent[i] = ent
-    c.hp_uid[i] = uid
+    _heap_set(c, i, key, ent, uid)
 
 
 cdef inline void _heap_pop(Ctx *c) noexcept nogil:
@@ -189,13 +191,9 @@ cdef inline void _heap_pop(Ctx *c) noexcept nogil:
             child += 1
         if c.hp_key[child] >= key:
             break
-        c.hp_key[i] = c.hp_key[child]
-        c.hp_ent[i] = c.hp_ent[child]
-        c.hp_uid[i] = c.hp_uid[child]
+        _heap_set(c, i, c.hp_key[child], c.hp_ent[child], c.hp_uid[child])
         i = child
-    c.hp_key[i] = key
-    c.hp_ent[i] = ent
-    c.hp_uid[i] = uid
+    _heap_set(c, i, key, ent, uid)
 
 
 cdef void _heap_compact(Ctx *c) noexcept nogil:
@@ -203,9 +201,7 @@ cdef void _heap_compact(Ctx *c) noexcept nogil:
     cdef int64_t n = c.state[ST_HEAP], keep = 0, i
     for i in range(n):
         if c.e_uid[c.hp_ent[i]] == c.hp_uid[i]:
-            c.hp_key[keep] = c.hp_key[i]
-            c.hp_ent[keep] = c.hp_ent[i]
-            c.hp_uid[keep] = c.hp_uid[i]
+            _heap_set(c, keep, c.hp_key[i], c.hp_ent[i], c.hp_uid[i])
             keep += 1
     c.state[ST_HEAP] = 0
     for i in range(keep):
@@ -562,17 +558,23 @@ cdef int64_t _records(Ctx *c, const uint8_t *buf, int64_t *offp, int64_t end) no
 
 
 # ----------------------------------------------------------------------------- entry points
-cdef Ctx _context(int64_t[::1] params, int64_t[::1] state, const int64_t[::1] tid_start,
-                  const int64_t[::1] site_pos, const uint8_t[::1] site_ref, const uint8_t[::1] site_alt,
-                  uint32_t[:, ::1] counts, int64_t[::1] e_key, int64_t[::1] e_pos, int64_t[::1] e_mpos,
-                  int64_t[::1] e_uid, int64_t[::1] e_flag, int64_t[::1] e_nobs, int64_t[:, ::1] e_site,
-                  uint8_t[:, ::1] e_base, uint8_t[:, ::1] e_qual, int64_t[::1] free,
-                  int64_t[::1] h_slot, int64_t[::1] hp_key, int64_t[::1] hp_ent, int64_t[::1] hp_uid,
-                  int64_t[::1] s_site, uint8_t[::1] s_base, uint8_t[::1] s_qual,
-                  int64_t[::1] m_site, uint8_t[::1] m_base, uint8_t[::1] m_qual, int64_t[::1] m_rev,
-                  uint8_t[::1] m_mates, int64_t[::1] f_id, int64_t[::1] f_site, int8_t[::1] f_allele,
-                  uint8_t[::1] f_qual, int64_t[::1] f_rev, uint8_t[::1] f_mates) except *:
-    """Raw pointers into the kernel state's arrays, after checking their shapes agree."""
+cdef Ctx _context(tuple arrays) except *:
+    """Raw pointers into the kernel state's arrays (in this order: ``_KernelState._arrays``),
+    after checking their dtypes (by the typed views) and that their shapes agree."""
+    cdef int64_t[::1] params, state, e_key, e_pos, e_mpos, e_uid, e_flag, e_nobs, free, h_slot
+    cdef int64_t[::1] hp_key, hp_ent, hp_uid, s_site, m_site, m_rev, f_id, f_site, f_rev
+    cdef const int64_t[::1] tid_start, site_pos
+    cdef const uint8_t[::1] site_ref, site_alt
+    cdef uint8_t[::1] s_base, s_qual, m_base, m_qual, m_mates, f_qual, f_mates
+    cdef int8_t[::1] f_allele
+    cdef uint32_t[:, ::1] counts
+    cdef int64_t[:, ::1] e_site
+    cdef uint8_t[:, ::1] e_base, e_qual
+    if len(arrays) != 35:
+        raise TypeError(f"count kernel: expected the 35 state arrays, found {len(arrays)}")
+    (params, state, tid_start, site_pos, site_ref, site_alt, counts, e_key, e_pos, e_mpos, e_uid, e_flag,
+     e_nobs, e_site, e_base, e_qual, free, h_slot, hp_key, hp_ent, hp_uid, s_site, s_base, s_qual, m_site,
+     m_base, m_qual, m_rev, m_mates, f_id, f_site, f_allele, f_qual, f_rev, f_mates) = arrays
     cdef Ctx c
     cdef int64_t n_sites = site_pos.shape[0], n_ent = e_key.shape[0], K = e_site.shape[1]
     if (params.shape[0] < N_PARAMS or state.shape[0] < N_STATE or tid_start.shape[0] < 1
@@ -641,20 +643,13 @@ cdef Ctx _context(int64_t[::1] params, int64_t[::1] state, const int64_t[::1] ti
     return c
 
 
-def count_records(const uint8_t[::1] buf, int64_t off, int64_t end, params, state, tid_start,
-                  site_pos, site_ref, site_alt, counts, e_key, e_pos, e_mpos, e_uid, e_flag, e_nobs,
-                  e_site, e_base, e_qual, free, h_slot, hp_key, hp_ent, hp_uid,
-                  s_site, s_base, s_qual, m_site, m_base, m_qual, m_rev, m_mates,
-                  f_id, f_site, f_allele, f_qual, f_rev, f_mates):
+def count_records(const uint8_t[::1] buf, int64_t off, int64_t end, *arrays):
     """Process the BAM records in ``buf[off:end]``; return ``(status, offset)``.
 
-    ``offset`` is the first record not (fully) processed; the caller resumes there.
-    Runs without the GIL.
+    ``arrays`` are the kernel state's arrays in :func:`_context`'s order.  ``offset`` is the
+    first record not (fully) processed; the caller resumes there.  Runs without the GIL.
     """
-    cdef Ctx c = _context(params, state, tid_start, site_pos, site_ref, site_alt, counts, e_key,
-                          e_pos, e_mpos, e_uid, e_flag, e_nobs, e_site, e_base, e_qual, free, h_slot,
-                          hp_key, hp_ent, hp_uid, s_site, s_base, s_qual, m_site, m_base, m_qual,
-                          m_rev, m_mates, f_id, f_site, f_allele, f_qual, f_rev, f_mates)
+    cdef Ctx c = _context(arrays)
     if off < 0 or end > buf.shape[0] or off > end:
         raise ValueError(f"count kernel: range [{off}, {end}) outside the buffer of {buf.shape[0]} bytes")
     cdef int64_t status
@@ -664,15 +659,11 @@ def count_records(const uint8_t[::1] buf, int64_t off, int64_t end, params, stat
     return int(status), int(off)
 
 
-def flush_all(params, state, tid_start, site_pos, site_ref, site_alt, counts, e_key, e_pos, e_mpos,
-              e_uid, e_flag, e_nobs, e_site, e_base, e_qual, free, h_slot, hp_key, hp_ent, hp_uid,
-              s_site, s_base, s_qual, m_site, m_base, m_qual, m_rev, m_mates,
-              f_id, f_site, f_allele, f_qual, f_rev, f_mates):
-    """Count every pending read alone (end of input).  Returns DRAIN if output space ran out."""
-    cdef Ctx c = _context(params, state, tid_start, site_pos, site_ref, site_alt, counts, e_key,
-                          e_pos, e_mpos, e_uid, e_flag, e_nobs, e_site, e_base, e_qual, free, h_slot,
-                          hp_key, hp_ent, hp_uid, s_site, s_base, s_qual, m_site, m_base, m_qual,
-                          m_rev, m_mates, f_id, f_site, f_allele, f_qual, f_rev, f_mates)
+def flush_all(*arrays):
+    """Count every pending read alone (end of input).  Returns DRAIN if output space ran out.
+
+    ``arrays`` as for :func:`count_records`."""
+    cdef Ctx c = _context(arrays)
     cdef bint full
     with nogil:
         full = _flush(&c, FLUSH_ALL)
