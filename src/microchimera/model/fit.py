@@ -164,6 +164,53 @@ def _ascent_step(grad: np.ndarray, hess: np.ndarray) -> np.ndarray:
     return step
 
 
+def _projected_newton(ev, x, free, lower, upper, n_frac: int, tol: float, max_iter: int,
+                      small_change: bool):
+    """Maximise ``ev(x, order).loglik`` over the ``free`` coordinates of ``x`` within
+    ``[lower, upper]``, with ``sum(x[:n_frac]) <= F_MAX_TOTAL`` (the fractions come first).
+
+    Projected Newton (:func:`_ascent_step` on the coordinates not held at a bound by their
+    gradient) with a backtracking line search; the full step (almost always accepted) is
+    evaluated at order 2 straight away, so an accepted step costs one evaluation.  Stops when
+    the Newton decrement (the predicted gain) is below ``tol`` -- a line search would only
+    chase rounding noise in a sum over many sites -- or when a step gains less than ``tol``
+    (and, with ``small_change``, moves no coordinate by more than 1e-7 relative).
+
+    Returns ``(x, Evaluation at x of order 2)``.
+    """
+    e = ev(x, 2)
+    for _ in range(max_iter):
+        g, h = e.grad, e.hess
+        act = free & ~((x <= lower) & (g <= 0)) & ~((x >= upper) & (g >= 0))
+        if not act.any():
+            break
+        ga = g[act]
+        step = _ascent_step(ga, h[np.ix_(act, act)])
+        if 0.5 * float(step @ ga) < tol:
+            break
+        t, en = 1.0, None
+        for _ls in range(60):
+            xn = x.copy()
+            xn[act] = np.clip(x[act] + t * step, lower[act], upper[act])
+            fr, fa = xn[:n_frac], act[:n_frac]
+            if fr.sum() > F_MAX_TOTAL:
+                fr[fa] *= max(0.0, F_MAX_TOTAL - fr[~fa].sum()) / max(fr[fa].sum(), 1e-300)
+            trial = ev(xn, 2 if t == 1.0 else 0)
+            if trial.loglik >= e.loglik - 1e-12:
+                en = trial
+                break
+            t *= 0.5
+        if en is None:
+            break
+        change = np.abs(xn - x)
+        gain = en.loglik - e.loglik
+        x = xn
+        e = en if en.hess is not None else ev(x, 2)
+        if gain < tol and (not small_change or np.all(change <= 1e-12 + 1e-7 * np.abs(x))):
+            break
+    return x, e
+
+
 def newton(data: ModelData, f0, rho: float, free=None, max_iter: int = 100, tol: float = 1e-7):
     """Maximise the log-likelihood over the free fractions (projected Newton, bounded at 0).
 
@@ -184,42 +231,8 @@ def newton(data: ModelData, f0, rho: float, free=None, max_iter: int = 100, tol:
     f = np.array(f0, dtype=np.float64)
     k = len(f)
     free = np.ones(k, dtype=bool) if free is None else np.asarray(free, dtype=bool)
-    ev = evaluate(data, f, rho, order=2)
-    for _ in range(max_iter):
-        g, h = ev.grad, ev.hess
-        act = free & ~((f <= 0) & (g <= 0))
-        if not act.any():
-            break
-        ga = g[act]
-        step = _ascent_step(ga, h[np.ix_(act, act)])
-        # Newton decrement: the predicted gain; below tol the fit has converged (and a
-        # line search would only chase rounding noise in a sum over many sites).
-        if 0.5 * float(step @ ga) < tol:
-            break
-        # Backtracking line search; the full step (almost always accepted) is evaluated
-        # at order 2 straight away, so an accepted step costs one evaluation.
-        t = 1.0
-        evn = None
-        for _ls in range(60):
-            fn = f.copy()
-            fn[act] = np.maximum(f[act] + t * step, 0.0)
-            total = fn.sum()
-            if total > F_MAX_TOTAL:
-                fn[act] *= max(0.0, F_MAX_TOTAL - fn[~act].sum()) / max(fn[act].sum(), 1e-300)
-            trial = evaluate(data, fn, rho, order=2 if t == 1.0 else 0)
-            if trial.loglik >= ev.loglik - 1e-12:
-                evn = trial
-                break
-            t *= 0.5
-        if evn is None:
-            break
-        change = np.abs(fn - f)
-        gain = evn.loglik - ev.loglik
-        f = fn
-        ev = evn if evn.hess is not None else evaluate(data, f, rho, order=2)
-        if gain < tol and np.all(change <= 1e-12 + 1e-7 * np.abs(f)):
-            break
-    return f, ev
+    return _projected_newton(lambda x, order: evaluate(data, x, rho, order=order), f, free, np.zeros(k),
+                             np.full(k, np.inf), k, tol, max_iter, small_change=True)
 
 
 def _rho_subsample(data: ModelData) -> ModelData:
@@ -660,37 +673,8 @@ def _refit_error_scale(data: ModelData, f, rho: float, base_rate: np.ndarray, ka
         return evaluate(dataclasses.replace(data, error_rate=base_rate * np.exp(x[k])), x[:k], rho, order,
                         kappa=True)
 
-    e = ev(x, 2)
-    for _ in range(max_iter):
-        g, h = e.grad, e.hess
-        act = np.r_[free & ~((x[:k] <= 0) & (g[:k] <= 0)),
-                    fit_kappa and not ((x[k] <= lo and g[k] <= 0) or (x[k] >= hi and g[k] >= 0))]
-        if not act.any():
-            break
-        ga = g[act]
-        step = _ascent_step(ga, h[np.ix_(act, act)])
-        if 0.5 * float(step @ ga) < tol:
-            break
-        t, en = 1.0, None
-        for _ls in range(60):
-            xn = x.copy()
-            xn[act] = x[act] + t * step
-            xn[:k] = np.maximum(xn[:k], 0.0)
-            xn[k] = min(max(xn[k], lo), hi)
-            if xn[:k].sum() > F_MAX_TOTAL:
-                xn[:k][act[:k]] *= max(0.0, F_MAX_TOTAL - xn[:k][~act[:k]].sum()) / max(xn[:k][act[:k]].sum(), 1e-300)
-            trial = ev(xn, 2 if t == 1.0 else 0)
-            if trial.loglik >= e.loglik - 1e-12:
-                en = trial
-                break
-            t *= 0.5
-        if en is None:
-            break
-        gain = en.loglik - e.loglik
-        x = xn
-        e = en if en.hess is not None else ev(x, 2)
-        if gain < tol:
-            break
+    x, e = _projected_newton(ev, x, np.r_[free, fit_kappa], np.r_[np.zeros(k), lo], np.r_[np.full(k, np.inf), hi],
+                             k, tol, max_iter, small_change=False)
     if full:
         return x[:k], float(np.exp(x[k])), e.loglik, e
     return x[:k], float(np.exp(x[k])), e.loglik
