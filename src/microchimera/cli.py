@@ -325,7 +325,7 @@ def _add_depth_option(group) -> None:
 
     group.add_argument("--max-depth-ratio", type=_depth_ratio, default=MAX_DEPTH_RATIO, metavar="R",
                        help="drop sites deeper than R x the median depth (collapsed duplications, CNV gains); "
-                            "0 keeps every site (default 3)")
+                            f"0 keeps every site (default {MAX_DEPTH_RATIO:g})")
 
 
 def _depth_ratio(text: str):

@@ -32,7 +32,6 @@ PROFILE_POINTS = 41
 RELATEDNESS_LOG_LR = np.log(20.0)
 
 
-
 # ----------------------------------------------------------------------------- inputs
 def _align_sites(counts_sites: SiteTable, sites: SiteTable) -> np.ndarray:
     """Index into ``sites`` of each counts site (-1 if absent); raise if the lists differ.
