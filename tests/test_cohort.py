@@ -25,8 +25,8 @@ from microchimera.cohort.sample import (
     process_sample,
 )
 from microchimera.count import count_alleles
-from microchimera.count.counting import parse_region
 from microchimera.errors import FormatError, InputError
+from microchimera.io.contigs import region_mask
 from microchimera.io.sites import SiteTable, read_sites
 
 HEADER = "sample\tbam\thost\tdonors\tgenotypes\tpedigree\tsites\ttissue\n"
@@ -111,7 +111,7 @@ def test_plan_regions__partition_every_site_once_never_across_contigs():
             continue
         hits = np.zeros(sites.n_sites, dtype=int)
         for r in regions:
-            mask = parse_region(r, sites)
+            mask = region_mask(r, sites)
             assert len(set(sites.contig_id[mask])) == 1
             hits += mask
         assert np.all(hits == 1)

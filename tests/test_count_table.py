@@ -3,14 +3,14 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from microchimera.count.table import (
+from microchimera.errors import FormatError, InputError
+from microchimera.io.allele_counts import (
     COUNTS_SCHEMA_VERSION,
     AlleleCounts,
     read_counts,
     write_counts,
     write_counts_tsv,
 )
-from microchimera.errors import FormatError, InputError
 from microchimera.io.sites import SiteTable
 
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from scipy.stats import betabinom, binom
 
-from microchimera.count.table import AlleleCounts
 from microchimera.errors import InputError, UsageError
+from microchimera.io.allele_counts import AlleleCounts
 from microchimera.io.genotypes import GenotypeMatrix
 from microchimera.io.pedigree import Pedigree
 from microchimera.io.sites import SiteTable

@@ -11,6 +11,7 @@ from scipy import optimize, stats
 
 from microchimera.cli import main
 from microchimera.errors import FormatError, InputError, UsageError
+from microchimera.io.contigs import match_contig
 from microchimera.ychrom import (
     YCounts,
     analyse_ychrom,
@@ -155,10 +156,10 @@ def test_read_region_bed__errors(tmp_path):
         read_region_bed(tmp_path / "missing.bed")
 
 
-def test_resolve_contig__aliases():
-    assert regions.resolve_contig("chrY", ["1", "X", "Y"]) == "Y"
-    assert regions.resolve_contig("Y", ["chr1", "chrY"]) == "chrY"
-    assert regions.resolve_contig("chrY", ["chr1", "chrX"]) is None
+def test_match_contig__aliases():
+    assert match_contig("chrY", ["1", "X", "Y"]) == "Y"
+    assert match_contig("Y", ["chr1", "chrY"]) == "chrY"
+    assert match_contig("chrY", ["chr1", "chrX"]) is None
 
 
 def test_make_windows__tiles_small_and_samples_large():

@@ -4,7 +4,7 @@ Coordinates
     Internally every position is **0-based**, intervals are half-open ``[start, end)``
     (as in BED, pysam and htslib).  Only VCF text, region strings (``chr1:1001-2000``)
     and the ``pos`` column of the counts table are 1-based, and conversion happens in
-    :mod:`microchimera.io` and :mod:`microchimera.count.table` alone.
+    :mod:`microchimera.io` alone (counts table: :mod:`microchimera.io.allele_counts`).
 
 Alleles
     At a biallelic SNP site the allele carried by a read is ``ALLELE_REF`` (0),
@@ -36,7 +36,6 @@ ALLELE_OTHER = 2
 
 GENOTYPE_MISSING = -1
 
-ALLELE_DTYPE = np.int8
 GENOTYPE_DTYPE = np.int8
 COUNT_DTYPE = np.uint32
 
@@ -44,7 +43,6 @@ COUNT_DTYPE = np.uint32
 #: (collapsed duplications, CNV gains; ``microchimera.model.quantify.depth_cap``).
 MAX_DEPTH_RATIO = 3.0
 POS_DTYPE = np.int64
-LOGLIK_DTYPE = np.float64
 
 BASES = "ACGT"
 #: Base letter -> code 0..3; anything else (N, IUPAC) -> 4.
@@ -76,7 +74,3 @@ def geq_per_100k(fraction, total_fraction=None):
         total_fraction = fraction
     return GEQ_SCALE * np.asarray(fraction) / (1.0 - np.asarray(total_fraction))
 
-
-def strip_chr(name: str) -> str:
-    """Return a contig name without a leading ``chr`` (``chr1`` -> ``1``, ``chrM`` -> ``M``)."""
-    return name[3:] if name.startswith("chr") else name

@@ -10,25 +10,13 @@ import numpy as np
 
 from ._atomic import write_text_atomic
 from .conventions import MAX_DEPTH_RATIO
-from .errors import InputError, UsageError
+from .errors import UsageError
+from .io.allele_counts import read_counts_any
 from .provenance import get_provenance
 
 logger = logging.getLogger(__name__)
 
 SCHEMA_PATH = Path(__file__).parent / "model" / "result.schema.json"
-
-
-def read_counts_any(path, sample: str | None = None):
-    """Counts from a microchimera Parquet table or a GATK GetPileupSummaries table (auto-detected)."""
-    from .count.table import read_counts
-    from .io.pileup_summaries import is_pileup_summaries, read_pileup_summaries
-
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: counts file not found")
-    if is_pileup_summaries(path):
-        return read_pileup_summaries(path, sample)
-    return read_counts(path)
 
 
 def quantify_files(counts_path, *, host=None, donors=None, genotypes_path=None, pedigree_path=None,

@@ -219,7 +219,7 @@ def merge_counts(sites, regions, parts):
         If the parts disagree on the samples or do not match their regions.
     """
     from ..count import AlleleCounts
-    from ..count.counting import parse_region
+    from ..io.contigs import region_mask
 
     samples = parts[0].samples
     arrays = {name: np.zeros((len(samples), sites.n_sites), dtype=parts[0].ref_fwd.dtype) for name in _COUNT_ARRAYS}
@@ -228,7 +228,7 @@ def merge_counts(sites, regions, parts):
     for region, part in zip(regions, parts, strict=True):
         if part.samples != samples:
             raise InputError(f"region {region}: samples {part.samples} differ from {samples}")
-        idx = np.flatnonzero(parse_region(region, sites))
+        idx = np.flatnonzero(region_mask(region, sites))
         if len(idx) != part.n_sites:
             raise InputError(f"region {region}: {part.n_sites} counted sites, expected {len(idx)}")
         filled[idx] += 1

@@ -30,10 +30,12 @@ import numpy as np
 from .._progress import progress_bar
 from ..conventions import COUNT_DTYPE
 from ..errors import FormatError, InputError, UsageError
-from ..io.alignments import AlignmentInfo, check_reference_alleles, match_contigs, open_alignments
+from ..io.alignments import AlignmentInfo, check_reference_alleles, open_alignments
+from ..io.allele_counts import AlleleCounts
+from ..io.contigs import match_contigs, region_mask
 from ..io.sites import SiteTable
 from . import _kernels as K
-from .table import AlleleCounts, FragmentTable
+from .fragments import FragmentTable
 
 logger = logging.getLogger(__name__)
 
@@ -403,12 +405,8 @@ for _i, _b in enumerate("=ACMGRSVTWYHKDBN"):
 
 def _count_pysam(info: AlignmentInfo, kst: _KernelState) -> None:
     """The same kernel over records decoded by pysam/htslib (CRAM; BAM with a CSI index)."""
-    import pysam
-
-    kwargs = {"reference_filename": str(info.reference)} if info.reference else {}
-    mode = "rc" if info.format == "CRAM" else "rb"
     try:
-        with pysam.AlignmentFile(str(info.path), mode, **kwargs) as af:
+        with info.open() as af:
             prev_tid, prev_end = -1, -1
             for tid, first, last in kst.spans.runs:
                 kst.set_stop(tid, last)
@@ -434,36 +432,6 @@ def _feed(kst, parts, info):
     status, off = kst.run(buf, 0, len(buf))
     if status == K.NEED_DATA and off != len(buf) or status < 0:
         raise _kernel_error(status, info, "(decoded by htslib)")
-
-
-def parse_region(text: str, sites: SiteTable) -> np.ndarray:
-    """Boolean mask of the sites inside a region string ``chrom[:start-end]`` (1-based, inclusive).
-
-    Raises
-    ------
-    UsageError
-        If the region cannot be parsed or names no contig of the sites.
-    """
-    chrom, _, span = text.replace(",", "").partition(":")
-    mapping = {}
-    for c in sites.contigs:
-        for cand in (c, c[3:] if c.startswith("chr") else "chr" + c):
-            mapping.setdefault(cand, c)
-    if chrom not in mapping:
-        raise UsageError(f"--region {text!r}: contig {chrom!r} is not among the sites' contigs "
-                         f"({', '.join(sites.contigs[:10])})")
-    cid = sites.contigs.index(mapping[chrom])
-    start, end = 1, np.iinfo(np.int64).max
-    if span:
-        try:
-            a, _, b = span.partition("-")
-            start = int(a)
-            end = int(b) if b else end
-        except ValueError:
-            raise UsageError(f"--region {text!r}: expected chrom:start-end (1-based)") from None
-        if start < 1 or end < start:
-            raise UsageError(f"--region {text!r}: expected 1 <= start <= end")
-    return (sites.contig_id == cid) & (sites.pos >= start - 1) & (sites.pos <= end - 1)
 
 
 def count_alleles(alignments, sites: SiteTable, *, reference=None, min_mapq: int = 20,
@@ -522,7 +490,7 @@ def count_alleles(alignments, sites: SiteTable, *, reference=None, min_mapq: int
         if not 0 <= int(value) <= 255:
             raise UsageError(f"{name}: expected 0..255, found {value}")
     if region is not None:
-        sites = sites.take(parse_region(region, sites))
+        sites = sites.take(region_mask(region, sites))
         if sites.n_sites == 0:
             raise InputError(f"no site inside region {region}")
     infos = [open_alignments(p, reference=reference, build_index=build_index) for p in paths]

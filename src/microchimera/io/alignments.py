@@ -4,7 +4,8 @@ Everything a counter must know about an alignment file before it reads a single 
 checked up front so that bad input fails with a message naming the file:
 
 * :func:`open_alignments` -> :class:`AlignmentInfo` (format, sample, contigs, index);
-* :func:`match_contigs` maps site contig names onto the file's (``chr`` prefix auto-match);
+* :meth:`AlignmentInfo.open` opens the checked file with pysam (the right mode and reference);
+* contig names are matched with :func:`microchimera.io.contigs.match_contigs` (``chr`` prefix);
 * :func:`check_reference_alleles` compares the sites' REF with a FASTA (wrong build).
 """
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 
 from ..conventions import BASE_CODE, BASE_UNKNOWN
 from ..errors import FormatError, InputError
+from .contigs import match_contigs
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +57,13 @@ class AlignmentInfo:
     @property
     def index_kind(self) -> str | None:
         return None if self.index is None else self.index.suffix.lstrip(".").lower()
+
+    def open(self):
+        """A ``pysam.AlignmentFile`` on the file (CRAM decoded with :attr:`reference`); close it."""
+        import pysam
+
+        kwargs = {"reference_filename": str(self.reference)} if self.reference else {}
+        return pysam.AlignmentFile(str(self.path), "rc" if self.format == "CRAM" else "rb", **kwargs)
 
 
 def _find_index(path: Path, fmt: str) -> Path | None:
@@ -172,48 +181,6 @@ def open_alignments(path, *, reference=None, build_index: bool = False) -> Align
     elif index.stat().st_mtime < path.stat().st_mtime:
         logger.warning("%s: index %s is older than the file; rebuild it if the file changed", path, index.name)
     return AlignmentInfo(path, fmt, sample, contigs, lengths, index, ref)
-
-
-def _name_candidates(name: str):
-    yield name
-    if name.startswith("chr"):
-        yield name[3:]
-    else:
-        yield "chr" + name
-    if name in ("MT", "chrM"):
-        yield "chrM" if name == "MT" else "MT"
-
-
-def match_contigs(wanted, available, *, what: str, where) -> dict:
-    """Map each name in ``wanted`` to a name in ``available``, allowing a ``chr`` prefix difference.
-
-    Returns ``{wanted_name: available_name}``.  Logs one line when prefixes were matched.
-
-    Raises
-    ------
-    InputError
-        If any wanted name has no counterpart; lists both name sets.
-    """
-    avail = set(available)
-    mapping, missing, renamed = {}, [], []
-    for name in wanted:
-        match = next((c for c in _name_candidates(name) if c in avail), None)
-        if match is None:
-            missing.append(name)
-        else:
-            mapping[name] = match
-            if match != name:
-                renamed.append(f"{name}->{match}")
-    if missing:
-        def show(names):
-            names = list(names)
-            return ", ".join(names[:20]) + (f", ... ({len(names)} in all)" if len(names) > 20 else "")
-        raise InputError(f"{where}: {what} contigs not found: {show(missing)}. "
-                         f"Contigs available: {show(available)}. Is it the same genome build?")
-    if renamed:
-        logger.info("%s: matched contig names across a 'chr' prefix (%s)", where,
-                    ", ".join(renamed[:5]) + (" ..." if len(renamed) > 5 else ""))
-    return mapping
 
 
 def check_reference_alleles(sites, reference) -> None:

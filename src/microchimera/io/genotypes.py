@@ -13,8 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..conventions import BASE_CODE, GENOTYPE_DTYPE, GENOTYPE_MISSING, strip_chr
+from ..conventions import BASE_CODE, GENOTYPE_DTYPE, GENOTYPE_MISSING
 from ..errors import FormatError, InputError
+from .contigs import contig_key
 from .sites import SiteTable
 
 logger = logging.getLogger(__name__)
@@ -112,7 +113,7 @@ def read_genotypes(path, sites: SiteTable, samples=None, *, absent_as_ref: bool 
     fill = 0 if absent_as_ref else GENOTYPE_MISSING
     dosage = np.full((len(samples), n), fill, dtype=GENOTYPE_DTYPE)
     af = np.full(n, np.nan)
-    key = {(strip_chr(c), int(p)): i for i, (c, p) in enumerate(zip(sites.chrom, sites.pos, strict=True))}
+    key = {(contig_key(c), int(p)): i for i, (c, p) in enumerate(zip(sites.chrom, sites.pos, strict=True))}
     stats = {"matched": 0, "flipped": 0, "allele_mismatch": 0}
     try:
         vf = pysam.VariantFile(str(path))
@@ -123,7 +124,7 @@ def read_genotypes(path, sites: SiteTable, samples=None, *, absent_as_ref: bool 
         has_af = "AF" in vf.header.info
         try:
             for rec in vf:
-                i = key.get((strip_chr(rec.chrom), rec.pos - 1))
+                i = key.get((contig_key(rec.chrom), rec.pos - 1))
                 if i is None:
                     continue
                 alts = rec.alts or ()

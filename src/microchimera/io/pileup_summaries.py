@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from ..conventions import BASE_UNKNOWN, COUNT_DTYPE, POS_DTYPE
-from ..count.table import AlleleCounts
 from ..errors import FormatError, InputError
+from .allele_counts import AlleleCounts
 from .sites import SiteTable
 
 COLUMNS = ("contig", "position", "ref_count", "alt_count", "other_alt_count", "allele_frequency")

@@ -11,9 +11,10 @@ import logging
 
 import numpy as np
 
-from ..conventions import GENOTYPE_DTYPE, MAX_DEPTH_RATIO, geq_per_100k, strip_chr
-from ..count.table import AlleleCounts
+from ..conventions import GENOTYPE_DTYPE, MAX_DEPTH_RATIO, geq_per_100k
 from ..errors import InputError, MicrochimeraError, UsageError
+from ..io.allele_counts import AlleleCounts
+from ..io.contigs import contig_key
 from ..io.genotypes import GenotypeMatrix
 from ..io.pedigree import SEX_UNKNOWN, Pedigree
 from ..io.sites import SiteTable
@@ -42,8 +43,8 @@ def _align_sites(counts_sites: SiteTable, sites: SiteTable) -> np.ndarray:
         If fewer than half of the counts' sites are in ``sites``, or REF/ALT disagree at
         more than 1% of the shared ones: the counts were made from another site list.
     """
-    key = {(strip_chr(c), int(p)): i for i, (c, p) in enumerate(zip(sites.chrom, sites.pos, strict=True))}
-    idx = np.array([key.get((strip_chr(c), int(p)), -1)
+    key = {(contig_key(c), int(p)): i for i, (c, p) in enumerate(zip(sites.chrom, sites.pos, strict=True))}
+    idx = np.array([key.get((contig_key(c), int(p)), -1)
                     for c, p in zip(counts_sites.chrom, counts_sites.pos, strict=True)], dtype=np.int64)
     found = idx >= 0
     if found.sum() < 0.5 * counts_sites.n_sites:
@@ -229,7 +230,7 @@ def quantify(counts: AlleleCounts, *, sample: str | None = None, host: str | Non
             af_source = "sites"
     if af_source is None and genotypes is not None and np.isfinite(genotypes.af).any():
         af, af_source = genotypes.af.copy(), "genotypes"
-    autosomal = np.array([strip_chr(c).upper() not in NON_AUTOSOMES for c in csites.contigs])[csites.contig_id]
+    autosomal = np.array([contig_key(c).upper() not in NON_AUTOSOMES for c in csites.contigs])[csites.contig_id]
     mask &= autosomal
     cap = depth_cap(n[mask & (n > 0)], max_depth_ratio)
     high_depth = mask & (n > cap) if cap is not None else np.zeros(n_all, dtype=bool)

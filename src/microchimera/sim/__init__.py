@@ -5,7 +5,7 @@ Public API:
 - :func:`load_scenario`, :func:`builtin_scenario` -> :class:`Scenario` (validated TOML)
 - :func:`simulate` -> :class:`SimulationResult` (FASTA, VCFs, PED, BAMs, truth.json)
 - :func:`simulate_family` -> :class:`Family` (genotypes with recombination)
-- :func:`simulate_counts` -> :class:`~microchimera.count.table.AlleleCounts` (no reads)
+- :func:`simulate_counts` -> :class:`~microchimera.io.allele_counts.AlleleCounts` (no reads)
 """
 from .family import Family, simulate_family
 from .reads import error_matrix, mixture_alt_share, simulate_counts

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..conventions import BASES, COUNT_DTYPE, GENOTYPE_MISSING, SUBSTITUTION_CLASSES
-from ..count.table import AlleleCounts
+from ..io.allele_counts import AlleleCounts
 from ..io.sites import SiteTable
 
 #: Default total substitution error per base (split evenly over the three classes).

@@ -14,6 +14,8 @@ import pysam
 
 from .._atomic import write_text_atomic
 from ..errors import InputError, UsageError
+from ..io.alignments import open_alignments
+from ..io.contigs import match_contig
 from . import counting
 from .regions import (
     BUILD_INFO,
@@ -24,7 +26,6 @@ from .regions import (
     make_windows,
     packaged_y_regions,
     read_region_bed,
-    resolve_contig,
 )
 from .stats import (
     DEFAULT_BACKGROUND_MALE_FRACTION,
@@ -100,15 +101,20 @@ def count_sample(path, y_regions: RegionSet, *, build: str | None = None, min_ma
     Raises
     ------
     InputError
-        No chrY in the header, wrong build, no autosomes, no autosomal reads, unindexed file.
+        No chrY in the header, wrong build, no autosomes, no autosomal reads, unindexed file,
+        CRAM without ``reference``, several samples in one file (checks of
+        :func:`microchimera.io.alignments.open_alignments`, as for SNP counting).
+    FormatError
+        Not BAM/CRAM, truncated, not coordinate-sorted.
     """
-    af = counting.open_alignments(path, reference)
+    info = open_alignments(path, reference=reference)
+    af = info.open()
     try:
-        lengths = counting.header_lengths(af)
-        name = counting.sample_name(af, path)
+        lengths = dict(zip(info.contigs, info.lengths, strict=True))
+        name = info.sample
         mapping = {}
         for c in set(y_regions.contig):
-            found = resolve_contig(c, lengths)
+            found = match_contig(c, lengths)
             if found is None:
                 raise InputError(
                     f"{path}: no {c} contig in the BAM header (contigs: {', '.join(list(lengths)[:30])}"

@@ -17,7 +17,6 @@ samtools ``view -c`` bundled in pysam, one call per region, so no Python code ru
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import numpy as np
 import pysam
@@ -31,40 +30,6 @@ logger = logging.getLogger(__name__)
 #: Flags a counted read must not carry: unmapped 0x4, read2 0x80, secondary 0x100,
 #: QC fail 0x200, duplicate 0x400, supplementary 0x800.
 EXCLUDE_FLAGS = 0x4 | 0x80 | 0x100 | 0x200 | 0x400 | 0x800
-
-
-def open_alignments(path, reference=None) -> pysam.AlignmentFile:
-    """Open a BAM/CRAM and check that it is indexed.
-
-    Raises
-    ------
-    InputError
-        If the file is missing, unreadable, not BAM/CRAM, or has no index.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
-    try:
-        af = pysam.AlignmentFile(str(path), "rc" if path.suffix == ".cram" else "rb", reference_filename=reference)
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: cannot open as BAM/CRAM: {exc}") from exc
-    if not af.has_index():
-        af.close()
-        raise InputError(f"{path}: no index found (.bai/.csi/.crai); run `samtools index {path}`")
-    return af
-
-
-def header_lengths(af: pysam.AlignmentFile) -> dict:
-    """``{contig: length}`` in header order."""
-    return dict(zip(af.references, af.lengths, strict=True))
-
-
-def sample_name(af: pysam.AlignmentFile, path) -> str:
-    """The read group's SM tag if there is exactly one sample, else the file name stem."""
-    samples = {rg.get("SM") for rg in af.header.to_dict().get("RG", []) if rg.get("SM")}
-    if len(samples) == 1:
-        return samples.pop()
-    return Path(path).name.split(".")[0]
 
 
 def count_regions(path, regions: RegionSet, *, min_mapq: int, reference=None) -> np.ndarray:

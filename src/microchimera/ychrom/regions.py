@@ -25,8 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..conventions import POS_DTYPE, strip_chr
+from ..conventions import POS_DTYPE
 from ..errors import FormatError, InputError, UsageError
+from ..io.contigs import contig_key, match_contig
 
 logger = logging.getLogger(__name__)
 
@@ -183,21 +184,9 @@ def packaged_y_regions(build: str) -> RegionSet:
     return _parse_bed(text, f"microchimera:ychrom/regions/{build}.bed")
 
 
-def resolve_contig(name: str, header_contigs) -> str | None:
-    """Find ``name`` in the header, allowing the ``chrY``/``Y`` alias; ``None`` if absent."""
-    contigs = set(header_contigs)
-    for candidate in (name, strip_chr(name), "chr" + strip_chr(name)):
-        if candidate in contigs:
-            return candidate
-    return None
-
-
 def find_contig(header_lengths: dict, short: str) -> str | None:
-    """The header contig whose name without ``chr`` is ``short`` (e.g. ``"Y"``), or ``None``."""
-    for c in header_lengths:
-        if strip_chr(c) == short:
-            return c
-    return None
+    """The header contig that is ``short`` in any spelling (e.g. ``"Y"``: ``chrY`` or ``Y``), or ``None``."""
+    return match_contig(short, list(header_lengths))
 
 
 def check_build(header_lengths: dict, build: str, path) -> None:
@@ -225,7 +214,7 @@ def check_build(header_lengths: dict, build: str, path) -> None:
 
 def autosomes(header_lengths: dict) -> list[str]:
     """Header contigs whose name without ``chr`` is a number, in header order."""
-    return [c for c in header_lengths if strip_chr(c).isdigit()]
+    return [c for c in header_lengths if contig_key(c).isdigit()]
 
 
 def make_windows(contigs, lengths, *, width: int, max_total: int, exclude=()) -> RegionSet:

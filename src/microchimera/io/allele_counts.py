@@ -1,4 +1,5 @@
-"""The :class:`AlleleCounts` table and its Parquet/TSV form.
+"""The :class:`AlleleCounts` table and its Parquet/TSV form (:func:`read_counts`,
+:func:`write_counts`, :func:`write_counts_tsv`; :func:`read_counts_any` also reads GATK tables).
 
 In memory the counts are matrices of shape ``(n_samples, n_sites)`` over one
 :class:`~microchimera.io.sites.SiteTable`.  On disk (Parquet, and TSV on request) they are
@@ -34,7 +35,7 @@ from .. import __version__
 from .._atomic import atomic_path
 from ..conventions import BASES, COUNT_DTYPE
 from ..errors import FormatError, InputError
-from ..io.sites import SiteTable
+from .sites import SiteTable
 
 COUNTS_SCHEMA_VERSION = "1"
 _STRAND_COLUMNS = ("ref_fwd", "ref_rev", "alt_fwd", "alt_rev", "other_fwd", "other_rev")
@@ -174,6 +175,28 @@ def write_counts_tsv(counts: AlleleCounts, path) -> None:
             fh.write("\t".join("NaN" if v != v else str(v) for v in row) + "\n")
 
 
+def read_parquet(path, what: str, kind: str) -> tuple:
+    """``(pyarrow.Table, {metadata key: value})`` of a Parquet file written by microchimera.
+
+    Raises
+    ------
+    InputError
+        If the file is missing (``"<path>: <what> file not found"``).
+    FormatError
+        If it is not Parquet (``"<path>: not a <kind>: ..."``).
+    """
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: {what} file not found")
+    try:
+        table = pq.read_table(path)
+    except Exception as exc:  # pyarrow raises several types for a non-Parquet file
+        raise FormatError(f"{path}: not a {kind}: {exc}") from exc
+    return table, {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
+
+
 _REQUIRED = ("sample", "chrom", "pos", "ref", "alt", "ref_count", "alt_count", "other_count")
 
 
@@ -189,19 +212,11 @@ def read_counts(path) -> AlleleCounts:
     FormatError
         If it is not a counts table (missing columns, unequal site lists).
     """
-    import pyarrow.parquet as pq
-
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: counts file not found")
-    try:
-        table = pq.read_table(path)
-    except Exception as exc:  # pyarrow raises several types for a non-Parquet file
-        raise FormatError(f"{path}: not a Parquet counts file: {exc}") from exc
+    table, meta = read_parquet(path, "counts", "Parquet counts file")
     missing = [c for c in _REQUIRED if c not in table.column_names]
     if missing:
         raise FormatError(f"{path}: not a microchimera counts table; missing columns {missing}")
-    meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
     df = {c: table.column(c).to_numpy(zero_copy_only=False) for c in table.column_names}
     sample_col = np.asarray(df["sample"], dtype=object)
     samples = list(dict.fromkeys(sample_col.tolist()))
@@ -236,139 +251,24 @@ def read_counts(path) -> AlleleCounts:
     return AlleleCounts(tuple(samples), sites, *(cols[c] for c in _STRAND_COLUMNS), parameters=params)
 
 
-# ----------------------------------------------------------------------------- fragments
-FRAGMENTS_SCHEMA_VERSION = "1"
+def read_counts_any(path, sample: str | None = None) -> AlleleCounts:
+    """Counts from a microchimera Parquet table or a GATK GetPileupSummaries table (auto-detected).
 
-
-@dataclass(frozen=True)
-class FragmentTable:
-    """Fragments (read pairs, or single reads) showing an allele at two or more sites.
-
-    One row per (fragment, site), sorted by sample, fragment, site.  A donor-specific allele
-    at two sites of one fragment is very unlikely to be two sequencing errors; the quantify
-    model uses these rows.
-
-    Attributes
-    ----------
-    samples : tuple of str
-    sites : SiteTable
-    sample : ndarray, int32, shape (n_rows,)
-        Index into ``samples``.
-    fragment : ndarray, int64, shape (n_rows,)
-        Fragment id, unique within a sample (0, 1, ...).
-    site : ndarray, int64, shape (n_rows,)
-        Index into ``sites``.
-    allele : ndarray, int8, shape (n_rows,)
-        ``ALLELE_REF`` (0), ``ALLELE_ALT`` (1) or ``ALLELE_OTHER`` (2).
-    base_qual : ndarray, uint8, shape (n_rows,)
-        Phred quality of the base counted (the higher of two agreeing mates).
-    reverse : ndarray, bool, shape (n_rows,)
-        Strand of the read that supplied the base.
-    mates : ndarray, uint8, shape (n_rows,)
-        1, or 2 when both mates showed this base.
-    """
-
-    samples: tuple
-    sites: SiteTable
-    sample: np.ndarray
-    fragment: np.ndarray
-    site: np.ndarray
-    allele: np.ndarray
-    base_qual: np.ndarray
-    reverse: np.ndarray
-    mates: np.ndarray
-
-    _DTYPES = (("sample", np.int32), ("fragment", np.int64), ("site", np.int64), ("allele", np.int8),
-               ("base_qual", np.uint8), ("reverse", np.bool_), ("mates", np.uint8))
-
-    def __post_init__(self):
-        n = len(self.sample)
-        for name, dtype in self._DTYPES:
-            arr = getattr(self, name)
-            if arr.shape != (n,) or arr.dtype != dtype:
-                raise ValueError(f"FragmentTable.{name}: expected {np.dtype(dtype)} shape ({n},), "
-                                 f"found {arr.dtype} {arr.shape}")
-
-    @property
-    def n_rows(self) -> int:
-        return len(self.sample)
-
-    @classmethod
-    def from_parts(cls, samples, sites, parts) -> FragmentTable:
-        """Concatenate ``(sample, fragment, site, allele, base_qual, reverse, mates)`` chunks, sorted."""
-        cols = []
-        for k, (_, dtype) in enumerate(cls._DTYPES):
-            arrays = [np.asarray(p[k], dtype=dtype) for p in parts]
-            cols.append(np.concatenate(arrays) if arrays else np.zeros(0, dtype))
-        order = np.lexsort((cols[2], cols[1], cols[0]))
-        return cls(tuple(samples), sites, *(c[order] for c in cols))
-
-
-def _fragments_to_arrow(frags: FragmentTable, parameters: dict):
-    import pyarrow as pa
-
-    sites = frags.sites
-    letters = np.array(list(BASES), dtype=object)
-    cols = {
-        "sample": pa.DictionaryArray.from_arrays(pa.array(frags.sample, pa.int32()),
-                                                 pa.array(list(frags.samples), pa.string())),
-        "fragment": pa.array(frags.fragment, pa.int64()),
-        "chrom": pa.DictionaryArray.from_arrays(pa.array(sites.contig_id[frags.site]),
-                                                pa.array(list(sites.contigs), pa.string())),
-        "pos": pa.array(sites.pos[frags.site] + 1, pa.int64()),
-        "ref": pa.array(letters[sites.ref[frags.site]], pa.string()),
-        "alt": pa.array(letters[sites.alt[frags.site]], pa.string()),
-        "allele": pa.array(frags.allele, pa.int8()),
-        "base_qual": pa.array(frags.base_qual, pa.uint8()),
-        "reverse": pa.array(frags.reverse, pa.bool_()),
-        "mates": pa.array(frags.mates, pa.uint8()),
-    }
-    meta = {
-        "microchimera.table": "fragments",
-        "microchimera.schema_version": FRAGMENTS_SCHEMA_VERSION,
-        "microchimera.version": __version__,
-        "microchimera.parameters": json.dumps(parameters, default=str),
-    }
-    return pa.table(cols).replace_schema_metadata(meta)
-
-
-def write_fragments(frags: FragmentTable, path, parameters=None) -> None:
-    """Write the multi-site fragment table to Parquet atomically.
-
-    Columns (schema version 1): ``sample`` (string), ``fragment`` (int64, unique within the
-    sample), ``chrom`` (string), ``pos`` (int64, 1-based), ``ref``, ``alt`` (string),
-    ``allele`` (int8: 0 ref, 1 alt, 2 other), ``base_qual`` (uint8), ``reverse`` (bool,
-    strand of the read that supplied the base), ``mates`` (uint8: 2 when both mates agreed).
-    """
-    import pyarrow.parquet as pq
-
-    with atomic_path(path, suffix=".parquet") as tmp:
-        try:
-            pq.write_table(_fragments_to_arrow(frags, dict(parameters or {})), tmp, compression="zstd")
-        except OSError as exc:
-            raise InputError(f"{path}: cannot write fragments: {exc}") from exc
-
-
-def read_fragments(path):
-    """Read a fragments Parquet file as a ``pyarrow.Table`` (columns of :func:`write_fragments`).
+    ``sample`` names the sample of a GATK table (default: its ``SAMPLE=`` metadata); it is not
+    used for Parquet.
 
     Raises
     ------
     InputError
         If the file is missing.
     FormatError
-        If it is not a fragments table.
+        If it is neither format (as :func:`read_counts`).
     """
-    import pyarrow.parquet as pq
+    from .pileup_summaries import is_pileup_summaries, read_pileup_summaries
 
     path = Path(path)
     if not path.exists():
-        raise InputError(f"{path}: fragments file not found")
-    try:
-        table = pq.read_table(path)
-    except Exception as exc:  # pyarrow raises several types for a non-Parquet file
-        raise FormatError(f"{path}: not a Parquet file: {exc}") from exc
-    meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
-    if meta.get("microchimera.table") != "fragments":
-        raise FormatError(f"{path}: not a microchimera fragments table")
-    return table
+        raise InputError(f"{path}: counts file not found")
+    if is_pileup_summaries(path):
+        return read_pileup_summaries(path, sample)
+    return read_counts(path)
