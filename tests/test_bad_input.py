@@ -12,6 +12,7 @@ import logging
 import numpy as np
 import pysam
 import pytest
+from helpers.bam import sam_to_bam
 
 from microchimera.cli import main
 
@@ -35,16 +36,6 @@ def _sam(seq: str, contig: str = "chr1", n_reads: int = 120) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _bam(tmp, name, sam_text, index=True):
-    sam = tmp / f"{name}.sam"
-    sam.write_text(sam_text)
-    bam = tmp / f"{name}.bam"
-    pysam.sort("-o", str(bam), str(sam))
-    if index:
-        pysam.index(str(bam))
-    return bam
-
-
 @pytest.fixture(scope="module")
 def inputs_fixture(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("bad_input")
@@ -55,7 +46,7 @@ def inputs_fixture(tmp_path_factory):
     pysam.faidx(str(fa))
     sites = tmp / "sites.tsv"
     sites.write_text("chrom\tpos\tref\talt\n" + "".join(f"chr1\t{p}\t{r}\t{a}\n" for p, r, a in SITES))
-    bam = _bam(tmp, "mum", _sam(seq))
+    bam = sam_to_bam(_sam(seq), tmp / "mum.bam")
     counts = tmp / "counts.parquet"
     assert main(["count", str(bam), "--sites", str(sites), "--out", str(counts), "-q"]) == 0
     return {"tmp": tmp, "seq": seq, "fa": fa, "sites": sites, "bam": bam, "counts": counts}
@@ -68,7 +59,7 @@ def _err(capsys) -> str:
 
 
 def test_count__missing_bam_index(inputs_fixture, tmp_path, capsys):
-    bam = _bam(tmp_path, "noindex", _sam(inputs_fixture["seq"]), index=False)
+    bam = sam_to_bam(_sam(inputs_fixture["seq"]), tmp_path / "noindex.bam", index=False)
     code = main(["count", str(bam), "--sites", str(inputs_fixture["sites"]), "--out", str(tmp_path / "c.parquet")])
     err = _err(capsys)
     assert code == 1
@@ -185,7 +176,7 @@ def test_count__multiallelic_and_indel_sites_skipped_and_counted(inputs_fixture,
 
 def test_count__empty_bam(inputs_fixture, tmp_path, capsys):
     sam = "\n".join(_sam(inputs_fixture["seq"]).splitlines()[:3]) + "\n"
-    bam = _bam(tmp_path, "empty", sam)
+    bam = sam_to_bam(sam, tmp_path / "empty.bam")
     code = main(["count", str(bam), "--sites", str(inputs_fixture["sites"]), "--out", str(tmp_path / "c.parquet")])
     err = _err(capsys)
     assert code == 1

@@ -1,4 +1,4 @@
-"""Allele counting: hand-made edge cases, the kernel against tests/reference.py, bad input."""
+"""Allele counting: hand-made edge cases, the kernel against tests/helpers/reference.py, bad input."""
 from __future__ import annotations
 
 import shutil
@@ -7,25 +7,14 @@ from pathlib import Path
 import numpy as np
 import pysam
 import pytest
-from reference import reference_count
+from helpers.bam import sam_to_bam
+from helpers.reference import reference_count
 
 from microchimera.count import CountResult, _bgzf, count_alleles, counting
 from microchimera.errors import InputError, UsageError
 from microchimera.io.sites import SiteTable, read_sites
 
 DATA = Path(__file__).parent / "data"
-
-
-def _sam_to_bam(sam, bam):
-    pysam.sort("-o", str(bam), str(sam))
-    pysam.index(str(bam))
-    return bam
-
-
-@pytest.fixture(scope="session")
-def edge_bam_fixture(tmp_path_factory):
-    d = tmp_path_factory.mktemp("edge")
-    return _sam_to_bam(DATA / "count_edge.sam", d / "edge.bam"), read_sites(DATA / "count_edge_sites.tsv")
 
 
 # ----------------------------------------------------------------------------- random BAMs
@@ -148,9 +137,8 @@ def _random_bam(path, rng, *, n_pairs=1500, contigs=(("chr1", 20000), ("chr2", 8
                 records.append(seg(name + "d", f2 | 0x400, tid2, pos2, mapq2, c2, s2, q2, tid, start))
         for a in records:
             out.write(a)
-    pysam.sort("-o", str(path), str(path) + ".unsorted.bam")
+    sam_to_bam(Path(str(path) + ".unsorted.bam"), path)
     Path(str(path) + ".unsorted.bam").unlink()
-    pysam.index(str(path))
     return path, sites
 
 
@@ -377,34 +365,15 @@ def test_count_alleles__bad_region_and_threads(edge_bam_fixture):
 
 def test_count_alleles__several_samples_in_one_bam(edge_bam_fixture, tmp_path):
     _, sites = edge_bam_fixture
-    sam = tmp_path / "two.sam"
     text = (DATA / "count_edge.sam").read_text().replace("@RG\tID:rg1\tSM:edge\n", "@RG\tID:rg1\tSM:a\n@RG\tID:rg2\tSM:b\n")
-    sam.write_text(text)
-    bam = _sam_to_bam(sam, tmp_path / "two.bam")
+    bam = sam_to_bam(text, tmp_path / "two.bam")
     with pytest.raises(InputError, match="2 samples"):
         count_alleles([bam], sites)
 
 
 # ----------------------------------------------------------------------------- simulator BAM
-@pytest.fixture(scope="session")
-def simulated_bam_fixture(tmp_path_factory):
-    from microchimera.sim import load_scenario, simulate
-
-    scenario = load_scenario({
-        "name": "count_test",
-        "panel": {"n_sites": 400, "spacing": 120},
-        "sequencing": {"depth": 30, "read_length": 100, "fragment_mean": 150, "fragment_sd": 50,
-                       "error_rate": 0.02, "duplicate_rate": 0.1, "indel_rate": 0.2, "soft_clip_rate": 0.2},
-        "family": {"people": [{"id": "father", "sex": "male"}, {"id": "mother", "sex": "female"},
-                              {"id": "son", "sex": "male", "father": "father", "mother": "mother"}]},
-        "samples": [{"name": "mix", "host": "mother", "donors": {"son": 0.2}}],
-    })
-    res = simulate(scenario, tmp_path_factory.mktemp("sim"), np.random.default_rng(7))
-    return res.bams["mix"], read_sites(res.sites_vcf)
-
-
-def test_count_alleles__matches_reference_on_simulator_bam(simulated_bam_fixture):
-    bam, sites = simulated_bam_fixture
+def test_count_alleles__matches_reference_on_simulator_bam(tiny_family_fixture):
+    bam, sites = tiny_family_fixture.bams["mother_mix"], read_sites(tiny_family_fixture.sites_vcf)
     result = count_alleles([bam], sites, fragments=True)
     ref, ref_frags = reference_count(bam, sites)
     np.testing.assert_array_equal(_stack(result.counts), ref)

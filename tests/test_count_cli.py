@@ -5,22 +5,11 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import pysam
-import pytest
 
 from microchimera.cli import get_parser, main
 from microchimera.count import read_counts, read_fragments
 
-DATA = Path(__file__).parent / "data"
-
-
-@pytest.fixture(scope="module")
-def edge_files_fixture(tmp_path_factory):
-    d = tmp_path_factory.mktemp("cli")
-    bam = d / "edge.bam"
-    pysam.sort("-o", str(bam), str(DATA / "count_edge.sam"))
-    pysam.index(str(bam))
-    return bam, DATA / "count_edge_sites.tsv"
+SITES = Path(__file__).parent / "data" / "count_edge_sites.tsv"  # the sites of edge_bam_fixture
 
 
 def test_count_parser__defaults():
@@ -28,8 +17,8 @@ def test_count_parser__defaults():
     assert (args.min_mapq, args.min_baseq, args.threads, args.proper_pairs, args.index) == (20, 20, 1, False, False)
 
 
-def test_run_count__parquet_fragments_and_tsv(edge_files_fixture, tmp_path, capsys):
-    bam, sites = edge_files_fixture
+def test_run_count__parquet_fragments_and_tsv(edge_bam_fixture, tmp_path, capsys):
+    bam, sites = edge_bam_fixture[0], SITES
     out, frag = tmp_path / "c.parquet", tmp_path / "f.parquet"
     assert main(["count", str(bam), "--sites", str(sites), "--out", str(out), "--fragments", str(frag),
                  "--threads", "2"]) == 0
@@ -52,8 +41,8 @@ def _fails(argv, capsys, pattern):
     assert pattern in err, err
 
 
-def test_run_count__bad_input(edge_files_fixture, tmp_path, capsys):
-    bam, sites = edge_files_fixture
+def test_run_count__bad_input(edge_bam_fixture, tmp_path, capsys):
+    bam, sites = edge_bam_fixture[0], SITES
     out = str(tmp_path / "c.parquet")
     noindex = tmp_path / "noindex.bam"
     shutil.copy(bam, noindex)

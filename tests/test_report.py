@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from report_helpers import simulated_result, ychrom_document
+from helpers.report import simulated_result, ychrom_document
 
 from microchimera.cli import main
 from microchimera.report import render_report, write_multiqc, write_report

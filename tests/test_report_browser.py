@@ -7,7 +7,7 @@ import subprocess
 
 import numpy as np
 import pytest
-from report_helpers import simulated_result, ychrom_document
+from helpers.report import simulated_result, ychrom_document
 
 from microchimera.report import write_report
 

@@ -39,6 +39,7 @@ def test_build_genome__palindrome_arms_are_reverse_complements():
     np.testing.assert_array_equal(y[b0:b1], 3 - y[a0:a1][::-1])
     # the palindrome lies after the XTR and before PAR2, and is not male-specific "msy"
     assert g.regions["xtr_y"][2] <= a0 and b1 <= 120_000 - 5_000
+    assert g.regions["msy"]
     for _, s, e in g.regions["msy"]:
         assert e <= a0 or s >= b1
     # msy + PARs + XTR + arms tile chrY exactly
@@ -80,6 +81,7 @@ def test_simulate__palindrome_reads_have_ampliconic_mapq_and_bed_excludes_it(tmp
     res = simulate(load_scenario(sc), tmp_path, np.random.default_rng(1))
     truth = json.loads(res.truth_json.read_text())
     arms = [tuple(a[1:]) for a in truth["genome"]["ampliconic"]]
+    assert len(arms) == 2
     bed = [line.split("\t") for line in res.ychrom_regions.read_text().splitlines()]
     assert len(bed) == 3
     for _, s, e, _ in bed:

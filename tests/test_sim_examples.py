@@ -31,9 +31,10 @@ def test_examples__simulate_shrunk(path, tmp_path):
     data = _shrink(tomllib.loads(path.read_text()))
     res = simulate(load_scenario(data), tmp_path, np.random.default_rng(0), seed=0)
     truth = json.loads(res.truth_json.read_text())
-    assert len(truth["samples"]) == len(data["samples"])
+    assert len(truth["samples"]) == len(data["samples"]) > 0
     for s in truth["samples"]:
         assert res.bams[s["name"]].exists()
         assert set(s["empirical_fractions"]) <= set(s["fractions"])
     if data["sequencing"].get("fastq"):
+        assert set(res.fastq) == set(res.bams)
         assert all(p.exists() for pair in res.fastq.values() for p in pair)

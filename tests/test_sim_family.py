@@ -31,6 +31,7 @@ def test_simulate_family__mendelian_every_site():
     h = fam.haplotypes
     ped = fam.pedigree
     auto = fam.site_kind == 0
+    assert auto.sum() == 4000
     for child in ("son", "dau", "son2"):
         c, f, m = ped.index(child), ped.index("dad"), ped.index("mom")
         # paternal copy is one of the father's alleles, maternal copy one of the mother's
@@ -48,6 +49,7 @@ def test_simulate_family__sex_chromosomes():
     fam = simulate_family(_family_pedigree(), sites, np.random.default_rng(2))
     ped, h, g = fam.pedigree, fam.haplotypes, fam.genotypes
     x, y = fam.site_kind == KIND_X, fam.site_kind == KIND_Y
+    assert (x.sum(), y.sum()) == (500, 100)
     dad, mom, son, dau = (ped.index(p) for p in ("dad", "mom", "son", "dau"))
     assert np.all(h[son, 0, x] == -1) and np.all(h[son, 1, x] >= 0)          # one X
     assert np.array_equal(h[son, 0, y], h[dad, 0, y])                         # father's Y

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pysam
 import pytest
+from helpers.bam import sam_to_bam
 from scipy import optimize, stats
 
 from microchimera.cli import main
@@ -31,18 +32,14 @@ from microchimera.ychrom.regions import BUILD_INFO
 SMALL = {"chr1": 200_000, "chr2": 200_000, "chrX": 100_000, "chrY": 100_000}
 
 
-def _sam_bam(path, contigs, records, sort=True):
+def _sam_bam(path, contigs, records):
     """Write records ``(name, flag, contig, pos0, mapq, length)`` as a sorted, indexed BAM."""
     lines = ["@HD\tVN:1.6\tSO:unsorted"] + [f"@SQ\tSN:{c}\tLN:{n}" for c, n in contigs.items()]
     lines.append("@RG\tID:rg\tSM:hostA")
     for name, flag, contig, pos, mapq, length in records:
         seq = "A" * length
         lines.append(f"{name}\t{flag}\t{contig}\t{pos + 1}\t{mapq}\t{length}M\t*\t0\t0\t{seq}\t*\tRG:Z:rg")
-    sam = path.with_suffix(".sam")
-    sam.write_text("\n".join(lines) + "\n")
-    pysam.sort("-o", str(path), str(sam))
-    pysam.index(str(path))
-    return path
+    return sam_to_bam("\n".join(lines) + "\n", path)
 
 
 def _uniform_records(rng, contigs, per_base, prefix="r", length=100, mapq=60):

@@ -3,7 +3,7 @@
 The project's simulator (:mod:`microchimera.sim`, whole-genome mode) writes a genome whose chrX
 and chrY share PAR1/PAR2 sequence and an X-transposed region (99% identity), with an ampliconic
 palindrome on chrY, and FASTQ pairs for a family: mother (host), son (male donor), two unrelated
-women (female controls).  :mod:`mappy_align` maps the FASTQ with minimap2, so PAR reads get MAPQ
+women (female controls).  :mod:`helpers.mappy_align` maps the FASTQ with minimap2, so PAR reads get MAPQ
 0 on a random copy and XTR/palindrome reads are placed by the aligner, not by the simulator.
 
 Proofs (issue 5):
@@ -24,6 +24,7 @@ import json
 import numpy as np
 import pysam
 import pytest
+from helpers.family import family_scenario
 
 from microchimera.count import count_alleles
 from microchimera.io.genotypes import read_genotypes
@@ -40,7 +41,7 @@ from microchimera.ychrom import (
 
 mappy = pytest.importorskip("mappy")
 
-import mappy_align  # noqa: E402  (tests/ helper)
+from helpers import mappy_align  # noqa: E402  (needs mappy)
 
 CHRY_LENGTH = 2_000_000  # only male DNA reads chrY: a long one costs little and gives Y counts
 AMPLICONIC_ARM = 300_000
@@ -49,25 +50,17 @@ SON = {"female": 0.0, "control1": 0.0, "control2": 0.0, "spike1e2": 1e-2, "spike
 
 def _scenario() -> dict:
     hosts = {"control1": "aunt", "control2": "neighbour"}
-    return {
-        "name": "ychrom_aligned",
-        "genome": {"n_autosomes": 3, "autosome_length": 200_000, "chrx_length": 200_000,
-                   "chry_length": CHRY_LENGTH, "par1_length": 40_000, "par2_length": 10_000,
-                   "xtr_length": 60_000, "xtr_identity": 0.99, "ampliconic_length": AMPLICONIC_ARM},
-        "panel": {"n_sites": 3000},
-        "sequencing": {"whole_genome": True, "fastq": True, "depth": 20, "read_length": 100,
-                       "fragment_mean": 300, "fragment_sd": 30, "fragment_min": 200, "fragment_max": 450,
-                       "error_rate": 1e-3},
-        "family": {"people": [
-            {"id": "father", "sex": "male"},
-            {"id": "mother", "sex": "female"},
-            {"id": "son", "sex": "male", "father": "father", "mother": "mother"},
-            {"id": "aunt", "sex": "female"},
-            {"id": "neighbour", "sex": "female"},
-        ]},
-        "samples": [{"name": s, "host": hosts.get(s, "mother"), **({"donors": {"son": f}} if f else {})}
-                    for s, f in SON.items()],
-    }
+    return family_scenario(
+        "ychrom_aligned",
+        [{"name": s, "host": hosts.get(s, "mother"), **({"donors": {"son": f}} if f else {})} for s, f in SON.items()],
+        people=("father", "mother", "son", "aunt", "neighbour"),
+        genome={"n_autosomes": 3, "autosome_length": 200_000, "chrx_length": 200_000,
+                "chry_length": CHRY_LENGTH, "par1_length": 40_000, "par2_length": 10_000,
+                "xtr_length": 60_000, "xtr_identity": 0.99, "ampliconic_length": AMPLICONIC_ARM},
+        panel={"n_sites": 3000},
+        sequencing={"whole_genome": True, "fastq": True, "depth": 20, "read_length": 100,
+                    "fragment_mean": 300, "fragment_sd": 30, "fragment_min": 200, "fragment_max": 450,
+                    "error_rate": 1e-3})
 
 
 @pytest.fixture(scope="module")

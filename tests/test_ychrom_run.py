@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+from helpers.family import FAMILY, family_scenario
 
 from microchimera.errors import InputError
 from microchimera.io.pedigree import Pedigree
@@ -16,25 +17,16 @@ SON_FRACTION = 1e-2
 
 
 def _scenario() -> dict:
-    return {
-        "name": "ychrom_run",
-        "genome": {"n_autosomes": 2, "autosome_length": 300_000, "chrx_length": 200_000, "chry_length": 1_000_000,
-                   "par1_length": 20_000, "par2_length": 10_000, "xtr_length": 40_000},
-        "panel": {"n_sites": 3000},
-        "sequencing": {"whole_genome": True, "depth": 20, "read_length": 100, "fragment_mean": 250},
-        "family": {"people": [
-            {"id": "father", "sex": "male"},
-            {"id": "mother", "sex": "female"},
-            {"id": "son", "sex": "male", "father": "father", "mother": "mother"},
-            {"id": "daughter", "sex": "female", "father": "father", "mother": "mother"},
-            {"id": "aunt", "sex": "female"},
-        ]},
-        "samples": [
-            {"name": "mother_heart", "host": "mother", "donors": {"son": SON_FRACTION}},
-            {"name": "aunt_blood", "host": "aunt"},
-            {"name": "father_blood", "host": "father"},
-        ],
-    }
+    return family_scenario(
+        "ychrom_run",
+        [{"name": "mother_heart", "host": "mother", "donors": {"son": SON_FRACTION}},
+         {"name": "aunt_blood", "host": "aunt"},
+         {"name": "father_blood", "host": "father"}],
+        people=(*FAMILY, "aunt"),
+        genome={"n_autosomes": 2, "autosome_length": 300_000, "chrx_length": 200_000, "chry_length": 1_000_000,
+                "par1_length": 20_000, "par2_length": 10_000, "xtr_length": 40_000},
+        panel={"n_sites": 3000},
+        sequencing={"whole_genome": True, "depth": 20, "read_length": 100, "fragment_mean": 250})
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pysam
 
+from helpers.bam import sam_to_bam
+
 _COMPLEMENT = str.maketrans("ACGTNacgtn", "TGCANtgcan")
 
 
@@ -98,7 +100,6 @@ def align_pairs(reference, fastq1, fastq2, bam_path, sample: str, aligner=None) 
             h1, h2 = _primary_hits(aligner, s1, s2, buf)
             out.write(_segment(header, name, s1, q1, h1, h2, 1, sample))
             out.write(_segment(header, name, s2, q2, h2, h1, 2, sample))
-    pysam.sort("-l", "1", "-o", str(bam_path), str(unsorted))
+    sam_to_bam(unsorted, bam_path, level=1)
     unsorted.unlink()
-    pysam.index(str(bam_path))
     return bam_path

@@ -16,63 +16,44 @@ from pathlib import Path
 
 import numpy as np
 
+from helpers.family import family_scenario
+
 N_SAMPLES = 20
 CORRUPT = "s19"
 DONORS = {"son": 0.02, "daughter": 0.01}
 # Small on purpose: 20 samples must simulate, count and fit in seconds (CI has 2 cores).
-SCENARIO = """
-name = "cohort"
-[panel]
-n_sites = 400
-spacing = 300
-[sequencing]
-depth = 30
-read_length = 100
-fragment_mean = 180
-fragment_sd = 30
-fragment_max = 300
-[[family.people]]
-id = "father"
-sex = "male"
-[[family.people]]
-id = "mother"
-sex = "female"
-[[family.people]]
-id = "son"
-sex = "male"
-father = "father"
-mother = "mother"
-[[family.people]]
-id = "daughter"
-sex = "female"
-father = "father"
-mother = "mother"
-"""
+PANEL = {"n_sites": 400, "spacing": 300}
+SEQUENCING = {"depth": 30, "read_length": 100, "fragment_mean": 180, "fragment_sd": 30, "fragment_max": 300}
+MANIFEST_HEADER = "sample\tbam\thost\tdonors\tgenotypes\tpedigree\tsites\ttissue"
 
 
 def simulate_cohort(directory: Path, n_samples: int = N_SAMPLES, seed: int = 7) -> Path:
-    """Simulate one family and ``n_samples`` tissue samples; write ``manifest.tsv`` (relative
-    paths) with the last sample's BAM corrupted.  Returns the manifest path."""
+    """Simulate one family and ``n_samples`` tissue samples of the mother; write ``manifest.tsv``
+    (relative paths) with the last sample's BAM corrupted.  Returns the manifest path."""
     from microchimera.sim import load_scenario, simulate
 
     directory.mkdir(parents=True, exist_ok=True)
-    text = SCENARIO + "".join(
-        f'[[samples]]\nname = "s{i:02d}"\nhost = "mother"\n'
-        f'donors = {{ son = {DONORS["son"]}, daughter = {DONORS["daughter"]} }}\n' for i in range(n_samples))
-    (directory / "scenario.toml").write_text(text)
-    sim = simulate(load_scenario(directory / "scenario.toml"), directory / "sim", np.random.default_rng(seed),
-                   seed=seed)
-    rows = ["sample\tbam\thost\tdonors\tgenotypes\tpedigree\tsites\ttissue"]
-    for i in range(n_samples):
-        name = f"s{i:02d}"
-        bam = sim.bams[name]
-        if name == CORRUPT:
-            corrupt_bam(bam)
-        rows.append(f"{name}\tsim/{bam.name}\tmother\tson,daughter\tsim/family.vcf.gz\tsim/family.ped\t"
-                    f"sim/sites.vcf.gz\tbrain")
-    manifest = directory / "manifest.tsv"
-    manifest.write_text("\n".join(rows) + "\n")
-    return manifest
+    names = [f"s{i:02d}" for i in range(n_samples)]
+    scenario = family_scenario("cohort", [{"name": n, "host": "mother", "donors": DONORS} for n in names],
+                               panel=PANEL, sequencing=SEQUENCING)
+    sim = simulate(load_scenario(scenario), directory / "sim", np.random.default_rng(seed), seed=seed)
+    if CORRUPT in sim.bams:
+        corrupt_bam(sim.bams[CORRUPT])
+    return write_manifest(directory / "manifest.tsv", sim, names)
+
+
+def write_manifest(path: Path, sim, samples, *, host: str = "mother", donors=("son", "daughter"),
+                   tissue: str = "brain") -> Path:
+    """A cohort manifest of ``samples`` of the simulation ``sim`` (a ``SimulationResult``), its
+    paths relative to the manifest; returns ``path``."""
+    def rel(p):
+        return os.path.relpath(p, path.parent)
+
+    rows = [MANIFEST_HEADER] + [
+        f"{name}\t{rel(sim.bams[name])}\t{host}\t{','.join(donors)}\t{rel(sim.family_vcf)}\t{rel(sim.ped)}\t"
+        f"{rel(sim.sites_vcf)}\t{tissue}" for name in samples]
+    path.write_text("\n".join(rows) + "\n")
+    return path
 
 
 def corrupt_bam(path: Path) -> None:
@@ -166,3 +147,4 @@ def numeric_results(outdir: Path, samples) -> dict:
         doc = json.loads((outdir / "samples" / s / "result.json").read_text())
         out[s] = [{k: d.get(k) for k in ("name", *keep)} for d in doc["donors"]]
     return out
+
