@@ -195,13 +195,14 @@ def test_profile_ci__bounds_at_threshold():
     # the root finder stops at |D| < 5e-3 and adds a Newton correction: the bounds are
     # much closer than that to the threshold
     from microchimera.model import fit as fitmod
+    from microchimera.model.fit.intervals import Profile
 
     d = _mixed_data()
     fit = fitmod.fit_fractions(d.subset(d.informative()), rho=0.0)
     inf = d.subset(d.informative())
     for donor in range(3):
         low, high, l0 = fitmod.profile_ci(inf, fit, donor, fitmod.CHI2_95)
-        prof = fitmod.Profile(inf, fit, donor)
+        prof = Profile(inf, fit, donor)
         lmax = max(fit.loglik, l0)
         assert low <= fit.fraction[donor] < high
         for bound in (low, high) if low > 0 else (high,):
@@ -217,13 +218,14 @@ def test_profile_ci__error_multiplier_profiled_out():
     from scipy import optimize
 
     from microchimera.model import fit as fitmod
+    from microchimera.model.fit.intervals import ProfileKappa
 
     d = _mixed_data(n_sites=4000, seed=7, f=(0.01, 0.004, 0.004))
     base = d.error_rate * 1.3
     fit = fitmod.fit_fractions(dataclasses.replace(d.subset(d.informative()), error_rate=base), rho=0.0,
                                rho_data=dataclasses.replace(d, error_rate=base), error_scale=True)
     scaled = dataclasses.replace(d, error_rate=base * fit.error_scale)
-    prof = fitmod.ProfileKappa(scaled, fit, 0, base)
+    prof = ProfileKappa(scaled, fit, 0, base)
 
     def brute(v):  # kappa on a fine 1-D search, the other fractions by Newton, alternated
         f = prof.fhat.copy()
@@ -257,7 +259,7 @@ def test_trigamma__matches_scipy():
 
 
 def test_boundary_threshold__matches_monte_carlo():
-    from microchimera.model.fit import boundary_threshold
+    from microchimera.model.fit.intervals import boundary_threshold
 
     rng = np.random.default_rng(0)
     for mu in (0.0, 0.5, 1.0, 1.5, 3.0):
@@ -432,7 +434,7 @@ def test_quantify__zero_informative_sites_reported(family_fixture):
 
 def test_fit_fractions__variance_near_cramer_rao():
     # typed host and donor, binomial counts: the MLE's spread vs 1/I(f)
-    from microchimera.model.fit import fisher_information
+    from microchimera.model.fit.detection import fisher_information
 
     rng = np.random.default_rng(11)
     n_sites, f = 3000, 0.05

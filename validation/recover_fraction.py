@@ -30,7 +30,7 @@ from microchimera.io.genotypes import GenotypeMatrix
 from microchimera.io.pedigree import Pedigree
 from microchimera.io.sites import SiteTable
 from microchimera.model import quantify
-from microchimera.model.fit import fisher_information
+from microchimera.model.fit.detection import fisher_information
 from microchimera.model.likelihood import ModelData
 from microchimera.sim import simulate_counts, simulate_family
 

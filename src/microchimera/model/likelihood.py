@@ -20,10 +20,15 @@ At site ``i`` with ``n_i`` ref+alt reads of which ``x_i`` alt, configuration ``c
     L_i   = sum_c w_ic P(x_i | n_i, p_ic, rho)
 
 The binomial coefficient is dropped (a constant).  ``rho = 0`` is the binomial.
+
+For repeated evaluation (every fit) the entries are also regrouped once per data
+(:class:`EntryLayout`, :attr:`ModelData.layout`); :func:`microchimera.model.fit.evaluation.evaluate`
+uses it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.special import digamma, gammaln
@@ -123,6 +128,49 @@ class Evaluation:
     site_score: np.ndarray | None = None
 
 
+class EntryLayout:
+    """A :class:`ModelData`'s entries regrouped for repeated evaluation.
+
+    Sites with one configuration (posterior weight 1) collapse to a count per key; sites
+    with ``c > 1`` configurations form ``(c, m)`` matrices of keys and log weights, so the
+    per-site log-sum-exp is a handful of elementwise operations instead of ``reduceat``.
+    Depends only on the entries (``entry_site``, ``entry_key``, ``entry_logw``) and the
+    numbers of sites and keys, so it is valid for any ``f``, ``rho``, error rates and het
+    share, which enter only through the per-key terms.  Get it from :attr:`ModelData.layout`.
+    """
+
+    def __init__(self, data: ModelData):
+        counts = np.bincount(data.entry_site, minlength=data.n_sites)
+        starts = np.cumsum(counts) - counts
+        self.n_keys = len(data.key_n)
+        one = np.flatnonzero(counts == 1)
+        self.single_site = one
+        self.single_key = data.entry_key[starts[one]].astype(np.intp)
+        self.single_logw = data.entry_logw[starts[one]]
+        self.single_logw_sum = float(self.single_logw.sum())
+        self.single_count = np.bincount(self.single_key, minlength=self.n_keys).astype(np.float64)
+        self.groups = []
+        for c in np.unique(counts[counts > 1]):
+            site = np.flatnonzero(counts == c)
+            idx = starts[site][None, :] + np.arange(c)[:, None]
+            self.groups.append((site, data.entry_key[idx].astype(np.intp), data.entry_logw[idx]))
+
+
+class _LayoutCell:
+    """Holder of the :class:`EntryLayout` of one set of entries, built on first use.
+
+    ``sources`` are the arrays the layout is built from; every :class:`ModelData` made with
+    these same array objects (``dataclasses.replace`` with other error rates, het share,
+    ...) holds the same cell, so the layout is built once for all of them.
+    """
+
+    __slots__ = ("sources", "layout")
+
+    def __init__(self, sources: tuple):
+        self.sources = sources
+        self.layout: EntryLayout | None = None
+
+
 @dataclass(frozen=True)
 class ModelData:
     """Everything the likelihood needs, over the sites kept for the model.
@@ -152,6 +200,9 @@ class ModelData:
     error_rate : ndarray, float64, shape (13,)
     het_share : float
         Alt share of the reads of a heterozygous person (0.5 without reference bias).
+
+    Copies made with ``dataclasses.replace`` that keep the entry arrays share one
+    :attr:`layout`; a copy with other entries (:meth:`subset`) gets its own.
     """
 
     donors: tuple
@@ -171,6 +222,21 @@ class ModelData:
     key_combo: np.ndarray
     error_rate: np.ndarray
     het_share: float = 0.5
+    _layout: _LayoutCell | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self):
+        sources = (self.entry_site, self.entry_key, self.entry_logw, self.n, self.key_n)
+        cell = self._layout
+        if cell is None or any(a is not b for a, b in zip(cell.sources, sources, strict=True)):
+            object.__setattr__(self, "_layout", _LayoutCell(sources))
+
+    @property
+    def layout(self) -> EntryLayout:
+        """The entries regrouped for repeated evaluation, built on first use (see :class:`EntryLayout`)."""
+        cell = self._layout
+        if cell.layout is None:
+            cell.layout = EntryLayout(self)
+        return cell.layout
 
     @property
     def n_sites(self) -> int:
@@ -247,17 +313,18 @@ class ModelData:
         ukey, entry_key = np.unique(key, return_inverse=True)
         key_combo = ukey % n_combo
         nx = ukey // n_combo
-        return _replace(self, entry_key=entry_key.astype(np.int64), key_combo=key_combo,
-                        key_n=(nx // big).astype(np.float64), key_x=(nx % big).astype(np.float64))
+        return dataclasses.replace(self, entry_key=entry_key.astype(np.int64), key_combo=key_combo,
+                                   key_n=(nx // big).astype(np.float64), key_x=(nx % big).astype(np.float64))
 
     def subset(self, site_mask) -> ModelData:
         """The same model over the sites where ``site_mask`` (bool, (n_sites,)) is true."""
         site_mask = np.asarray(site_mask, dtype=bool)
         new_id = np.cumsum(site_mask) - 1
         e_keep = site_mask[self.entry_site]
-        return _replace(self, site_index=self.site_index[site_mask], n=self.n[site_mask], x=self.x[site_mask],
-                        block=self.block[site_mask], entry_site=new_id[self.entry_site[e_keep]],
-                        entry_logw=self.entry_logw[e_keep], entry_combo=self.entry_combo[e_keep])._with_keys()
+        return dataclasses.replace(self, site_index=self.site_index[site_mask], n=self.n[site_mask],
+                                   x=self.x[site_mask], block=self.block[site_mask],
+                                   entry_site=new_id[self.entry_site[e_keep]], entry_logw=self.entry_logw[e_keep],
+                                   entry_combo=self.entry_combo[e_keep])._with_keys()
 
     def informative(self, donor: int | None = None) -> np.ndarray:
         """bool (n_sites,): sites where some configuration gives the donor(s) a genotype other than the host's."""
@@ -352,9 +419,3 @@ class ModelData:
         p_combo, _ = self.combo_p(f)
         w = np.exp(self.entry_logw)
         return np.bincount(self.entry_site, weights=w * p_combo[self.entry_combo], minlength=self.n_sites)
-
-
-def _replace(obj, **changes):
-    import dataclasses
-
-    return dataclasses.replace(obj, **changes)

@@ -1,0 +1,278 @@
+"""Maximum-likelihood fitting: the donor fractions and the nuisance parameters.
+
+* fractions ``f`` (shares of genome equivalents, 0..1): projected Newton with the exact
+  gradient and Hessian of :func:`~.evaluation.evaluate`, bounded at 0 with
+  ``sum(f) <= F_MAX_TOTAL``, started from ``F_START``;
+* overdispersion ``rho``: bounded 1-D search on ``log10 rho`` in ``RHO_BOUNDS`` (and
+  ``rho = 0``) on a fixed, evenly spaced subsample of ``RHO_SUBSAMPLE`` sites, alternated
+  with the fractions; the het share (reference bias) likewise, in ``HET_SHARE_BOUNDS``;
+* error multiplier ``kappa`` (a common factor of the error rates, in
+  ``ERROR_SCALE_BOUNDS``): a 1-D search alternated with the fractions, then the joint
+  projected Newton in ``(f, log kappa)`` of :func:`refit_error_scale`, which the profiles
+  and tests re-use.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import optimize
+
+from ..likelihood import ModelData
+from .evaluation import evaluate
+
+F_START = 1e-3
+F_MAX_TOTAL = 0.999
+RHO_BOUNDS = (1e-6, 0.3)
+HET_SHARE_BOUNDS = (0.3, 0.7)
+ERROR_SCALE_BOUNDS = (0.1, 30.0)
+RHO_SUBSAMPLE = 50_000
+
+
+def _ascent_step(grad: np.ndarray, hess: np.ndarray) -> np.ndarray:
+    """Newton step ``-H^-1 g`` where the Hessian is negative definite and the step climbs;
+    otherwise a gradient step scaled by the Hessian's diagonal."""
+    step = None
+    try:
+        if np.linalg.eigvalsh(hess).max() < 0:
+            step = -np.linalg.solve(hess, grad)
+    except np.linalg.LinAlgError:
+        step = None
+    if step is None or float(step @ grad) <= 0:
+        step = grad / np.maximum(np.abs(np.diag(hess)), 1e-300)
+    return step
+
+
+def _projected_newton(ev, x, free, lower, upper, n_frac: int, tol: float, max_iter: int,
+                      small_change: bool):
+    """Maximise ``ev(x, order).loglik`` over the ``free`` coordinates of ``x`` within
+    ``[lower, upper]``, with ``sum(x[:n_frac]) <= F_MAX_TOTAL`` (the fractions come first).
+
+    Projected Newton (:func:`_ascent_step` on the coordinates not held at a bound by their
+    gradient) with a backtracking line search; the full step (almost always accepted) is
+    evaluated at order 2 straight away, so an accepted step costs one evaluation.  Stops when
+    the Newton decrement (the predicted gain) is below ``tol`` -- a line search would only
+    chase rounding noise in a sum over many sites -- or when a step gains less than ``tol``
+    (and, with ``small_change``, moves no coordinate by more than 1e-7 relative).
+
+    Returns ``(x, Evaluation at x of order 2)``.
+    """
+    e = ev(x, 2)
+    for _ in range(max_iter):
+        g, h = e.grad, e.hess
+        act = free & ~((x <= lower) & (g <= 0)) & ~((x >= upper) & (g >= 0))
+        if not act.any():
+            break
+        ga = g[act]
+        step = _ascent_step(ga, h[np.ix_(act, act)])
+        if 0.5 * float(step @ ga) < tol:
+            break
+        t, en = 1.0, None
+        for _ls in range(60):
+            xn = x.copy()
+            xn[act] = np.clip(x[act] + t * step, lower[act], upper[act])
+            fr, fa = xn[:n_frac], act[:n_frac]
+            if fr.sum() > F_MAX_TOTAL:
+                fr[fa] *= max(0.0, F_MAX_TOTAL - fr[~fa].sum()) / max(fr[fa].sum(), 1e-300)
+            trial = ev(xn, 2 if t == 1.0 else 0)
+            if trial.loglik >= e.loglik - 1e-12:
+                en = trial
+                break
+            t *= 0.5
+        if en is None:
+            break
+        change = np.abs(xn - x)
+        gain = en.loglik - e.loglik
+        x = xn
+        e = en if en.hess is not None else ev(x, 2)
+        if gain < tol and (not small_change or np.all(change <= 1e-12 + 1e-7 * np.abs(x))):
+            break
+    return x, e
+
+
+def newton(data: ModelData, f0, rho: float, free=None, max_iter: int = 100, tol: float = 1e-7):
+    """Maximise the log-likelihood over the free fractions (projected Newton, bounded at 0).
+
+    Parameters
+    ----------
+    data : ModelData
+    f0 : ndarray, float64, shape (n_donors,)
+        Start; fixed donors keep these values.
+    rho : float
+    free : ndarray, bool, shape (n_donors,), optional
+        Which fractions to fit (default all).
+
+    Returns
+    -------
+    f : ndarray, float64, shape (n_donors,)
+    ev : Evaluation at ``f`` (order 2)
+    """
+    f = np.array(f0, dtype=np.float64)
+    k = len(f)
+    free = np.ones(k, dtype=bool) if free is None else np.asarray(free, dtype=bool)
+    return _projected_newton(lambda x, order: evaluate(data, x, rho, order=order), f, free, np.zeros(k),
+                             np.full(k, np.inf), k, tol, max_iter, small_change=True)
+
+
+def refit_error_scale(data: ModelData, f, rho: float, base_rate: np.ndarray, kappa: float, free=None,
+                      fit_kappa: bool = True, tol: float = 1e-7, max_iter: int = 100, full: bool = False):
+    """Maximise the log-likelihood over ``log kappa`` (error rates ``base_rate * kappa``) and the
+    fractions in ``free`` jointly: projected Newton with the exact derivatives of :func:`evaluate`
+    (``kappa=True``), ``kappa`` kept in ``ERROR_SCALE_BOUNDS`` and fractions at >= 0.
+
+    Returns
+    -------
+    (f, kappa, loglik), and the final :class:`Evaluation` (gradient and Hessian in
+    ``(f, log kappa)``) as a fourth item with ``full``
+    """
+    f = np.array(f, dtype=np.float64)
+    k = len(f)
+    free = np.zeros(k, dtype=bool) if free is None else np.asarray(free, dtype=bool)
+    lo, hi = np.log(ERROR_SCALE_BOUNDS)
+    x = np.r_[f, np.clip(np.log(kappa), lo, hi)]
+
+    def ev(x, order):
+        return evaluate(dataclasses.replace(data, error_rate=base_rate * np.exp(x[k])), x[:k], rho, order,
+                        kappa=True)
+
+    x, e = _projected_newton(ev, x, np.r_[free, fit_kappa], np.r_[np.zeros(k), lo], np.r_[np.full(k, np.inf), hi],
+                             k, tol, max_iter, small_change=False)
+    if full:
+        return x[:k], float(np.exp(x[k])), e.loglik, e
+    return x[:k], float(np.exp(x[k])), e.loglik
+
+
+def _rho_subsample(data: ModelData) -> ModelData:
+    if data.n_sites <= RHO_SUBSAMPLE:
+        return data
+    mask = np.zeros(data.n_sites, dtype=bool)
+    mask[np.linspace(0, data.n_sites - 1, RHO_SUBSAMPLE).astype(np.int64)] = True
+    return data.subset(mask)
+
+
+def estimate_het_share(data: ModelData, f, rho: float) -> float:
+    """Alt share of a heterozygote's reads (reference bias) maximising the likelihood at ``f``, ``rho``."""
+    sub = _rho_subsample(data)
+    if sub.n_sites == 0:
+        return 0.5
+
+    def nll(beta):
+        return -evaluate(dataclasses.replace(sub, het_share=beta), f, rho).loglik
+
+    res = optimize.minimize_scalar(nll, bounds=HET_SHARE_BOUNDS, method="bounded", options={"xatol": 1e-4})
+    return float(res.x)
+
+
+def estimate_error_scale(data: ModelData, f, rho: float) -> float:
+    """Common multiplier of the error rates maximising the likelihood at ``f``, ``rho``.
+
+    Identifiable because donor alleles scale with AF while errors do not.  Used when no
+    background site fixes the error rates (no family genotypes).
+    """
+    sub = _rho_subsample(data)
+    if sub.n_sites == 0:
+        return 1.0
+
+    def nll(log_k):
+        return -evaluate(dataclasses.replace(sub, error_rate=sub.error_rate * 10.0**log_k), f, rho).loglik
+
+    res = optimize.minimize_scalar(nll, bounds=np.log10(ERROR_SCALE_BOUNDS), method="bounded",
+                                   options={"xatol": 1e-3})
+    return float(10.0**res.x)
+
+
+def estimate_rho(data: ModelData, f) -> float:
+    """Overdispersion maximising the likelihood at fractions ``f`` (on a site subsample)."""
+    sub = _rho_subsample(data)
+    if sub.n_sites == 0:
+        return 0.0
+
+    def nll(log_rho):
+        return -evaluate(sub, f, 10.0**log_rho).loglik
+
+    res = optimize.minimize_scalar(nll, bounds=np.log10(RHO_BOUNDS), method="bounded",
+                                   options={"xatol": 0.02})
+    rho = 10.0 ** res.x
+    return 0.0 if -evaluate(sub, f, 0.0).loglik <= res.fun else float(rho)
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """Joint maximum-likelihood fit of all donors.
+
+    Attributes
+    ----------
+    fraction : ndarray, float64, shape (n_donors,)
+    rho : float
+    loglik : float
+    hess : ndarray, float64, shape (n_donors, n_donors)
+    site_score : ndarray, float64, shape (n_sites, n_donors)
+    het_share : float
+    error_scale : float
+    tests : list
+        The likelihood-ratio tests built on this fit
+        (:func:`microchimera.model.fit.detection.likelihood_ratio_test`: each holds the
+        alternative's re-fit, shared by the fit's donors).  Not an init argument, so a
+        copy made with ``dataclasses.replace`` starts with none.
+    """
+
+    fraction: np.ndarray
+    rho: float
+    loglik: float
+    hess: np.ndarray
+    site_score: np.ndarray
+    het_share: float = 0.5
+    error_scale: float = 1.0
+    tests: list = field(default_factory=list, init=False, repr=False, compare=False)
+
+
+def fit_fractions(data: ModelData, rho: float | None = None, f0=None, rho_data: ModelData | None = None,
+                  het_share: bool = True, error_scale: bool = False) -> FitResult:
+    """Maximum-likelihood fractions (and ``rho`` unless given).
+
+    Parameters
+    ----------
+    data : ModelData
+    rho : float, optional
+        Fixed overdispersion; estimated when None.
+    f0 : ndarray, optional
+        Start (default ``F_START`` for every donor).
+    rho_data : ModelData, optional
+        Sites to estimate ``rho`` on (default ``data``); pass every site, including
+        host-heterozygous ones that carry no information on the fractions.
+    het_share : bool
+        Also estimate the heterozygote alt share (reference bias) when ``rho`` is estimated.
+        The returned fit's ``het_share`` must then be set on the data for later calls.
+    error_scale : bool
+        Also estimate a common multiplier of the error rates (alternating with the
+        fractions); the fit's ``error_scale`` must then be applied to the data's rates.
+    """
+    k = data.n_donors
+    f = np.full(k, F_START) if f0 is None else np.asarray(f0, dtype=np.float64)
+    if rho is None:
+        rho_data = data if rho_data is None else rho_data
+        beta = data.het_share
+        if het_share:
+            beta = estimate_het_share(rho_data, np.zeros(k), 0.0)
+            data = dataclasses.replace(data, het_share=beta)
+        rho = estimate_rho(dataclasses.replace(rho_data, het_share=beta), np.zeros(k))
+        f, _ = newton(data, f, rho)
+        if het_share:
+            beta = estimate_het_share(rho_data, f, rho)
+            data = dataclasses.replace(data, het_share=beta)
+        rho = estimate_rho(dataclasses.replace(rho_data, het_share=beta), f)
+    kappa = 1.0
+    if error_scale:
+        base = data.error_rate
+        rho_base = dataclasses.replace(rho_data if rho_data is not None else data, error_rate=base,
+                                       het_share=data.het_share)
+        for _ in range(2):
+            kappa = estimate_error_scale(rho_base, f, rho)
+            f, _ = newton(dataclasses.replace(data, error_rate=base * kappa), f, rho)
+        # Alternating converges slowly where donor reads and errors trade off; finish with
+        # the joint Newton fit over every site (the LRT's alternative is this same maximum).
+        f, kappa, _ = refit_error_scale(rho_base, f, rho, base, kappa, free=np.ones(k, dtype=bool))
+        data = dataclasses.replace(data, error_rate=base * kappa)
+    f, ev = newton(data, f, rho)
+    return FitResult(f, float(rho), ev.loglik, ev.hess, ev.site_score, float(data.het_share), kappa)
