@@ -7,7 +7,7 @@ donor of a given relationship to the host.
 
 Notes
 -----
-The test of ``f = 0`` is the likelihood-ratio test of :mod:`microchimera.model.fit`, whose
+The test of ``f = 0`` is the likelihood-ratio test of :mod:`microchimera.model.fit.detection`, whose
 null distribution sits on the boundary (``1/2 chi2_0 + 1/2 chi2_1``).  Near the truth the
 statistic behaves as ``T = max(0, Z)^2`` with ``Z ~ N(sqrt(lambda), 1)``, where the
 non-centrality is twice the expected log-likelihood ratio of the true fraction against 0,
@@ -44,7 +44,6 @@ times the known-error information).
 """
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import asdict, dataclass, field
 
@@ -224,7 +223,6 @@ def _read_prob_derivatives(gh, gd, f, error) -> tuple[np.ndarray, np.ndarray, np
     return p, dp_df, dp_dk
 
 
-@functools.lru_cache(maxsize=256)
 def nuisance_factor(design: Design) -> float:
     """Share of the information on ``f`` left once the error multiplier is estimated too:
     the small-``f`` limit of ``noncentrality / _noncentrality_known_error`` (a check of the
