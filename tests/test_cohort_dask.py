@@ -3,6 +3,11 @@ started with the ``dask`` command line on 127.0.0.1, and 20 simulated samples, o
 
 Each test leaves the cluster with two live workers; the module fixture stops every process
 it started, even when a test fails.
+
+The fault tests (a killed worker, driver or scheduler) do not race the clock: the engine's test
+gate (``gate_fixture``, :class:`helpers.cohort.Gate`) holds every sample's ``process`` task
+until the test lets it through, so the kill lands exactly when the test says, on a fast or a
+loaded machine alike.
 """
 from __future__ import annotations
 
@@ -16,11 +21,21 @@ import time
 
 import pyarrow.parquet as pq
 import pytest
-from helpers.cohort import CORRUPT, N_SAMPLES, DaskCluster, numeric_results, simulate_cohort
+from helpers.cohort import (
+    CORRUPT,
+    N_SAMPLES,
+    DaskCluster,
+    Gate,
+    numeric_results,
+    simulate_cohort,
+    wait_for,
+)
 
 from microchimera.cli import main
 from microchimera.cohort import SampleOptions, run_cohort
+from microchimera.cohort.engine import TEST_GATE_ENV
 from microchimera.cohort.sample import FAILURE_NAME, RECORD_NAME
+from microchimera.errors import MicrochimeraError
 
 GOOD = [f"s{i:02d}" for i in range(N_SAMPLES) if f"s{i:02d}" != CORRUPT]
 NO_HTML = SampleOptions(report=False)  # per-sample report.html costs seconds; tested in test_cohort.py
@@ -50,8 +65,30 @@ def reference_fixture(cohort_fixture, cluster_fixture, tmp_path_factory):
     return outdir, rc, time.time() - t
 
 
+@pytest.fixture
+def gate_fixture(tmp_path):
+    """The engine's test gate; aborted at the end, so that no task of a failed test stays held
+    on the shared cluster."""
+    gate = Gate(tmp_path / "gate")
+    yield gate
+    gate.abort()
+
+
 def _records(outdir):
     return sorted(p.parent.name for p in (outdir / "samples").glob(f"*/{RECORD_NAME}"))
+
+
+def _let_through(gate, outdir, n_good, alive):
+    """Release the first ``n_good`` good samples whose ``process`` task reaches the gate (and the
+    corrupt one, should it come first); return them once each has finished."""
+    released = []
+    while sum(s in GOOD for s in released) < n_good:
+        sample, _ = gate.wait_started(exclude=released, alive=alive)
+        gate.release(sample)
+        released.append(sample)
+    finished = [outdir / "samples" / s / (RECORD_NAME if s in GOOD else FAILURE_NAME) for s in released]
+    wait_for(lambda: all(p.exists() for p in finished), f"{released} finished", alive=alive)
+    return sorted(s for s in released if s in GOOD)
 
 
 def test_cohort__19_results_one_recorded_failure_exit_3(reference_fixture):
@@ -93,25 +130,31 @@ def test_cohort__rerun_skips_complete_samples_and_redoes_a_changed_one(reference
     assert numeric_results(outdir, GOOD) == before
 
 
-def test_cohort__killed_worker_is_retried(reference_fixture, cluster_fixture, cohort_fixture, tmp_path):
+def test_cohort__killed_worker_is_retried(reference_fixture, cluster_fixture, cohort_fixture, gate_fixture,
+                                         tmp_path, monkeypatch):
+    """The worker process running a sample's ``process`` task is killed mid-task (held at the
+    gate, after another sample finished): the task runs again elsewhere, results unchanged."""
     ref_outdir, _, _ = reference_fixture
     outdir = tmp_path / "killed"
+    gate, victim = gate_fixture, GOOD[1]
+    gate.release(*(s for s in (*GOOD, CORRUPT) if s != victim))  # only the victim is ever held
+    monkeypatch.setenv(TEST_GATE_ENV, gate.env[TEST_GATE_ENV])
     box = {}
     runner = threading.Thread(target=lambda: box.update(
         result=run_cohort(cohort_fixture, outdir, scheduler=cluster_fixture.address, report=False, options=NO_HTML)))
     pids = cluster_fixture.worker_pids()
-    killed = None
-    with cluster_fixture.client() as client:
-        runner.start()
-        deadline = time.time() + 60
-        while killed is None and time.time() < deadline and runner.is_alive():
-            busy = [w for w, tasks in client.processing().items() if any("process" in str(k) for k in tasks)]
-            if busy and len(_records(outdir)) >= 1:
-                killed = pids[busy[0]]
-                os.kill(killed, signal.SIGKILL)  # the task process under the nanny, mid-task
-            time.sleep(0.02)
+    runner.start()
+    try:
+        (killed,) = wait_for(lambda: gate.pids(victim), f"{victim} at the gate", alive=runner.is_alive)
+        wait_for(lambda: _records(outdir), "a finished sample", alive=runner.is_alive)
+        assert killed in pids.values()  # the task process under a nanny
+        os.kill(killed, signal.SIGKILL)
+        wait_for(lambda: [p for p in gate.pids(victim) if p != killed], f"{victim} rescheduled", alive=runner.is_alive)
+        gate.release(victim)
+    finally:
+        gate.abort()  # a no-op once everything is released; else the run ends instead of hanging
         runner.join(120)
-    assert killed is not None, "the run finished before a worker could be killed"
+    assert not runner.is_alive()
     result = box["result"]
     assert [o.sample for o in result.failed] == [CORRUPT]
     assert sorted(o.sample for o in result.done) == GOOD
@@ -122,27 +165,29 @@ def test_cohort__killed_worker_is_retried(reference_fixture, cluster_fixture, co
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["kill", "ctrl-c"])
 def test_cohort__interrupted_run_resumes_to_identical_results(reference_fixture, cluster_fixture, cohort_fixture,
-                                                              tmp_path, sig):
+                                                              gate_fixture, tmp_path, sig):
     ref_outdir, _, _ = reference_fixture
     outdir = tmp_path / "interrupted"
+    gate = gate_fixture
     cmd = [sys.executable, "-m", "microchimera", "cohort", str(cohort_fixture), "--outdir", str(outdir),
            "--scheduler", cluster_fixture.address, "-q", "--no-report"]
     # A shell that starts a job in the background sets SIGINT to "ignored", and children
     # inherit that (Python then installs no Ctrl-C handler): give the driver the default back.
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **gate.env},
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
-        deadline = time.time() + 60
-        # signal at the first finished sample: samples take well under a second each, so
-        # waiting for more leaves too small a window before the run ends on a loaded machine
-        while not _records(outdir) and proc.poll() is None and time.time() < deadline:
-            time.sleep(0.005)
+        # One sample finishes, every other one is held at the gate: the signal lands mid-run.
+        (first,) = _let_through(gate, outdir, 1, alive=lambda: proc.poll() is None)
         proc.send_signal(sig)  # SIGKILL: no clean-up at all in the driver; SIGINT: Ctrl-C
+        rc = proc.wait(60)
     finally:
-        rc = proc.wait(30)
+        gate.abort()  # the tasks still held on the shared cluster raise and write nothing
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
     assert rc == (130 if sig == signal.SIGINT else -signal.SIGKILL)
     finished_before = _records(outdir)
-    assert 1 <= len(finished_before) < len(GOOD), "the kill did not land mid-run"
+    assert finished_before == [first]
     # Whatever the killed run left behind: only complete samples carry a record.
     rc = main(["cohort", str(cohort_fixture), "--outdir", str(outdir), "--scheduler", cluster_fixture.address,
                "-q", "--no-report"])
@@ -158,12 +203,13 @@ def test_cohort__interrupted_run_resumes_to_identical_results(reference_fixture,
 
 
 def test_cohort__killed_scheduler_is_an_error_and_the_rerun_finishes(reference_fixture, cluster_fixture,
-                                                                      cohort_fixture, tmp_path):
-    from microchimera.errors import MicrochimeraError
-
+                                                                      cohort_fixture, gate_fixture, tmp_path,
+                                                                      monkeypatch):
     ref_outdir, _, _ = reference_fixture
     outdir = tmp_path / "lost"
+    gate = gate_fixture
     doomed = DaskCluster(tmp_path / "doomed", n_workers=1)
+    monkeypatch.setenv(TEST_GATE_ENV, gate.env[TEST_GATE_ENV])
     box = {}
 
     def go():
@@ -175,18 +221,17 @@ def test_cohort__killed_scheduler_is_an_error_and_the_rerun_finishes(reference_f
     runner = threading.Thread(target=go)
     try:
         runner.start()
-        deadline = time.time() + 60
-        while len(_records(outdir)) < 2 and runner.is_alive() and time.time() < deadline:
-            time.sleep(0.02)
-        scheduler = doomed.procs[0][0]
-        os.killpg(scheduler.pid, signal.SIGKILL)
+        # Two samples finish, the next one is held at the gate when the scheduler dies.
+        finished = _let_through(gate, outdir, 2, alive=runner.is_alive)
+        os.killpg(doomed.procs[0][0].pid, signal.SIGKILL)
         runner.join(90)
     finally:
+        gate.abort()
         doomed.close(graceful=False)
     assert not runner.is_alive()
     assert "lost the Dask scheduler" in str(box.get("error")), box
-    finished = _records(outdir)
-    assert 2 <= len(finished) < len(GOOD)
+    assert _records(outdir) == finished and len(finished) == 2
+    monkeypatch.delenv(TEST_GATE_ENV)
     result = run_cohort(cohort_fixture, outdir, scheduler=cluster_fixture.address, report=False, options=NO_HTML)
     assert set(finished) <= {o.sample for o in result.skipped}
     assert numeric_results(outdir, GOOD) == numeric_results(ref_outdir, GOOD)

@@ -7,7 +7,8 @@ these as ``from helpers.bam import sam_to_bam``.  Fixtures built from them live 
 
 * :mod:`helpers.bam`: SAM text or an unsorted file -> coordinate-sorted, indexed BAM.
 * :mod:`helpers.family`: the tiny family (people and scenario) the simulations share.
-* :mod:`helpers.cohort`: simulated cohorts and a real Dask cluster.
+* :mod:`helpers.cohort`: simulated cohorts, a real Dask cluster, the cohort engine's test gate
+  and waiting for an event (not racing the clock).
 * :mod:`helpers.report`: a simulated result document and a chrY document.
 * :mod:`helpers.reference`: the slow read-by-read allele counter the kernel is checked against.
 * :mod:`helpers.mappy_align`: minimap2 (mappy) alignment of simulated FASTQ.

@@ -1,7 +1,12 @@
-"""Helpers for the cohort tests: a tiny simulated cohort and a real Dask cluster on loopback.
+"""Helpers for the cohort tests: a tiny simulated cohort, a real Dask cluster on loopback, and
+the test side of the cohort engine's gate.
 
 The cluster is started with the ``dask`` command line exactly as docs/cohort.md tells users
 to (``dask scheduler`` + ``dask worker``), each worker in its own process under a nanny.
+
+The fault tests never race the clock: :class:`Gate` holds every sample's ``process`` task at
+a known point until the test lets it through, and :func:`wait_for` waits for events that the
+gate makes certain to happen (its timeout only turns a hang into a failure).
 """
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from helpers.family import family_scenario
+from microchimera.cohort.engine import TEST_GATE_ENV
 
 N_SAMPLES = 20
 CORRUPT = "s19"
@@ -148,3 +154,58 @@ def numeric_results(outdir: Path, samples) -> dict:
         out[s] = [{k: d.get(k) for k in ("name", *keep)} for d in doc["donors"]]
     return out
 
+
+def wait_for(condition, what: str, *, alive=None, timeout: float = 300):
+    """Return ``condition()`` once it is true (checked every 10 ms).
+
+    Only for an event that is certain to happen: the timeout turns a hang (a bug) into a
+    failure and decides nothing in a passing run.  ``alive``: false once the thread or process
+    that brings the event about has ended, so that a crash fails at once.
+    """
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        if alive is not None and not alive():
+            if value := condition():
+                break
+            raise AssertionError(f"the run ended before {what}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {what} after {timeout:g} s: hung?")
+        time.sleep(0.01)
+    return value
+
+
+class Gate:
+    """The test side of the cohort engine's gate (:data:`microchimera.cohort.engine.TEST_GATE_ENV`).
+
+    With :attr:`env` in the driver's environment each sample's ``process`` task announces
+    itself on a worker (:meth:`started`) and then waits until the test lets its sample through
+    (:meth:`release`: it runs) or gives up (:meth:`abort`: every waiting task raises and writes
+    nothing).  So a test chooses exactly which samples can finish before it kills something,
+    however fast or loaded the machine.
+    """
+
+    def __init__(self, directory: Path):
+        directory.mkdir(parents=True)
+        self.path = directory
+        self.env = {TEST_GATE_ENV: str(directory)}
+
+    def started(self) -> list:
+        """``(sample, pid)`` of every task that has reached the gate so far."""
+        names = (p.name.rsplit(".", 2) for p in self.path.glob("*.started"))
+        return sorted((sample, int(pid)) for sample, pid, _ in names)
+
+    def pids(self, sample: str) -> list:
+        """Worker pids of the attempts of ``sample``'s ``process`` task that reached the gate."""
+        return [pid for s, pid in self.started() if s == sample]
+
+    def wait_started(self, *, exclude=(), alive=None) -> tuple:
+        """``(sample, pid)`` of a task held at the gate whose sample is not in ``exclude``."""
+        return wait_for(lambda: next(((s, p) for s, p in self.started() if s not in exclude), None),
+                        f"a process task at the gate (other than {sorted(exclude)})", alive=alive)
+
+    def release(self, *samples: str) -> None:
+        for sample in samples:
+            (self.path / f"{sample}.go").touch()
+
+    def abort(self) -> None:
+        (self.path / "abort").touch()

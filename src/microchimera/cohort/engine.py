@@ -42,6 +42,13 @@ from .table import write_cohort_table
 logger = logging.getLogger(__name__)
 
 SUMMARY_NAME = "cohort.json"
+#: Test hook, unset in real runs: a directory that every worker sees.  When the driver's
+#: environment names one, each sample's ``process`` task first creates
+#: ``<dir>/<sample>.<pid>.started`` (``pid``: the worker process running it) and then waits
+#: until ``<dir>/<sample>.go`` exists (it then runs as usual) or ``<dir>/abort`` does (it then
+#: raises, writing nothing).  ``tests/test_cohort_dask.py`` uses it to kill a worker, the
+#: driver or the scheduler at a known point of a run instead of racing the clock.
+TEST_GATE_ENV = "MICROCHIMERA_COHORT_TEST_GATE"
 
 
 @dataclass(frozen=True)
@@ -230,6 +237,7 @@ def _drive(client, manifest: Manifest, outdir: Path, options: SampleOptions, ret
     rank = {spec.sample: n - i for i, spec in enumerate(manifest.samples)}  # Dask: higher runs first
     pending, outcomes = {}, {}
     queue = as_completed()
+    gate = os.environ.get(TEST_GATE_ENV)  # None unless a test set it
 
     def submit(func, *args, key, priority, spec, stage=None, **kwargs):
         fut = client.submit(func, *args, key=f"mc-{key}-{spec.sample}-{token}", priority=priority,
@@ -267,7 +275,8 @@ def _drive(client, manifest: Manifest, outdir: Path, options: SampleOptions, ret
                 regions = res["regions"]
                 parts = [submit(count_region, spec, options, r, key=f"count{j}", priority=prio, spec=spec)
                          for j, r in enumerate(regions)]
-                submit(process_sample, spec, options, outdir, res["fingerprint"], regions, *parts,
+                process = (_gated, gate, process_sample, spec.sample) if gate else (process_sample,)
+                submit(*process, spec, options, outdir, res["fingerprint"], regions, *parts,
                        command=command, key="process", priority=prio + 1, spec=spec, stage="process")
                 continue
             if stage == "check" and res["state"] == "complete":
@@ -288,6 +297,17 @@ def _drive(client, manifest: Manifest, outdir: Path, options: SampleOptions, ret
                 f"their outputs are complete: run the same command again to finish the rest") from exc
         raise
     return outcomes
+
+
+def _gated(gate: str, func, sample: str, *args, **kwargs):
+    """``func(*args, **kwargs)`` once the test gate lets ``sample`` through (:data:`TEST_GATE_ENV`)."""
+    gate = Path(gate)
+    (gate / f"{sample}.{os.getpid()}.started").touch()
+    while not (gate / f"{sample}.go").exists():
+        if (gate / "abort").exists():
+            raise RuntimeError(f"test gate {gate}: aborted before {sample} ran")
+        time.sleep(0.01)
+    return func(*args, **kwargs)
 
 
 class _Interrupted(Exception):
