@@ -28,6 +28,7 @@ from microchimera.count import count_alleles
 from microchimera.errors import FormatError, InputError
 from microchimera.io.contigs import region_mask
 from microchimera.io.sites import SiteTable, read_sites
+from microchimera.options import CountFilters
 
 HEADER = "sample\tbam\thost\tdonors\tgenotypes\tpedigree\tsites\ttissue\n"
 
@@ -162,7 +163,7 @@ def test_process_sample__split_equals_whole_and_record_detects_changes(small_coh
     assert {"counts.parquet", "result.json", "result.tsv", "report.html"} <= set(whole["outputs"])
     directory = tmp_path / "whole" / "samples" / spec.sample
     assert is_complete(directory, fp)
-    assert not is_complete(directory, fingerprint(spec, SampleOptions(min_mapq=30)))
+    assert not is_complete(directory, fingerprint(spec, SampleOptions(filters=CountFilters(min_mapq=30))))
     assert check_sample(spec, options, tmp_path / "whole")["state"] == "complete"
     assert check_sample(spec, options, tmp_path / "whole", force=True)["state"] == "todo"
     (directory / "counts.parquet").write_bytes(b"x")

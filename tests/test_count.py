@@ -13,6 +13,7 @@ from helpers.reference import reference_count
 from microchimera.count import CountResult, _bgzf, count_alleles, counting
 from microchimera.errors import InputError, UsageError
 from microchimera.io.sites import SiteTable, read_sites
+from microchimera.options import CountFilters
 
 DATA = Path(__file__).parent / "data"
 
@@ -185,7 +186,7 @@ def test_count_alleles__hand_made_edge_cases(edge_bam_fixture):
 
 def test_count_alleles__proper_pairs_only(edge_bam_fixture):
     bam, sites = edge_bam_fixture
-    counts = count_alleles([bam], sites, require_proper_pairs=True)
+    counts = count_alleles([bam], sites, filters=CountFilters(require_proper_pairs=True))
     expected = np.array([[1, 0, 1], [0, 0, 1], [0, 1, 0], [0, 0, 2], [0, 0, 0], [0, 0, 0]])
     np.testing.assert_array_equal(_stack(counts), expected)
 
@@ -201,7 +202,7 @@ def test_count_alleles__fragments_table(edge_bam_fixture):
 def test_count_alleles__agrees_with_reference_on_edge_cases(edge_bam_fixture):
     bam, sites = edge_bam_fixture
     for proper in (False, True):
-        counts = count_alleles([bam], sites, require_proper_pairs=proper)
+        counts = count_alleles([bam], sites, filters=CountFilters(require_proper_pairs=proper))
         ref, _ = reference_count(bam, sites, require_proper_pairs=proper)
         np.testing.assert_array_equal(_stack(counts), ref)
 
@@ -210,7 +211,7 @@ def test_count_alleles__agrees_with_reference_on_edge_cases(edge_bam_fixture):
 @pytest.mark.parametrize("min_mapq,min_baseq", [(20, 20), (0, 0), (30, 13)])
 def test_count_alleles__matches_reference(random_bam_fixture, min_mapq, min_baseq):
     bam, sites = random_bam_fixture
-    result = count_alleles([bam], sites, min_mapq=min_mapq, min_baseq=min_baseq, fragments=True)
+    result = count_alleles([bam], sites, filters=CountFilters(min_mapq=min_mapq, min_baseq=min_baseq), fragments=True)
     ref, ref_frags = reference_count(bam, sites, min_mapq=min_mapq, min_baseq=min_baseq)
     np.testing.assert_array_equal(_stack(result.counts), ref)
     assert _fragment_tuples(result.fragments) == ref_frags
@@ -249,8 +250,8 @@ def test_count_alleles__threads_split_sites_same_counts(random_bam_fixture, monk
     np.testing.assert_array_equal(one, ref)
     for threads in (2, 3, 7):
         np.testing.assert_array_equal(_stack(count_alleles([bam], sites, threads=threads)), one)
-        np.testing.assert_array_equal(_stack(count_alleles([bam], sites, threads=threads, require_proper_pairs=True)),
-                                      _stack(count_alleles([bam], sites, require_proper_pairs=True)))
+        np.testing.assert_array_equal(_stack(count_alleles([bam], sites, threads=threads, filters=CountFilters(require_proper_pairs=True))),
+                                      _stack(count_alleles([bam], sites, filters=CountFilters(require_proper_pairs=True))))
     info = counting.open_alignments(bam)
     spans = counting._plan(sites, info)
     parts = counting._split(spans, counting._read_bai(info), 7)

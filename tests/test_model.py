@@ -16,10 +16,12 @@ from microchimera.model import quantify
 from microchimera.model.fit import boundary_p_value, fit_fractions
 from microchimera.model.likelihood import ModelData
 from microchimera.model.prior import check_mendel, genotype_prior
+from microchimera.options import QuantifyOptions
 from microchimera.sim import simulate_counts, simulate_family
 from microchimera.workflow import load_schema
 
 GATK = Path("/work/shared/data/real/gatk_calculatecontamination_NA12891_in_NA12892")
+NO_REL = QuantifyOptions(relatedness=False)
 
 
 def _data(gh, gd, n, x, e=0.0, weights=None, config=None):
@@ -358,7 +360,7 @@ def test_quantify__recovers_typed_and_untyped_donors(family_fixture):
     counts = simulate_counts(sites, geno["mom"], np.stack([geno["kid"], geno["loss"]]), [0.01, 0.005],
                              depth=40, rng=np.random.default_rng(5), sample="brain")
     doc = quantify(counts, host="mom", pedigree=ped, genotypes=_gm(geno, ["mom", "dad", "kid"], sites.n_sites),
-                   sites=sites)
+                   sites=sites).to_json()
     by = {d["name"]: d for d in doc["donors"]}
     for name, truth in (("kid", 0.01), ("loss", 0.005)):
         d = by[name]
@@ -382,7 +384,7 @@ def test_quantify__no_donor_dna_not_detected(family_fixture):
     counts = simulate_counts(sites, geno["mom"], geno["kid"][None], [0.0], depth=40,
                              rng=np.random.default_rng(6), sample="blood")
     doc = quantify(counts, host="mom", donors=["kid"], pedigree=ped,
-                   genotypes=_gm(geno, ["mom", "kid"], sites.n_sites), sites=sites, relatedness=False)
+                   genotypes=_gm(geno, ["mom", "kid"], sites.n_sites), sites=sites, options=NO_REL).to_json()
     d = doc["donors"][0]
     assert d["ci95"][0] == 0.0 and d["fraction"] < 1e-3
 
@@ -391,8 +393,8 @@ def test_quantify__no_family_child_not_halved(family_fixture):
     rng, sites, ped, geno = family_fixture
     counts = simulate_counts(sites, geno["mom"], geno["kid"][None], [0.02], depth=40,
                              rng=np.random.default_rng(7), sample="brain")
-    child = quantify(counts, relationships=["child"], relatedness=False)["donors"][0]
-    unrel = quantify(counts, relationships=["unrelated"], relatedness=False)["donors"][0]
+    child = quantify(counts, relationships=["child"], options=NO_REL).to_json()["donors"][0]
+    unrel = quantify(counts, relationships=["unrelated"], options=NO_REL).to_json()["donors"][0]
     assert child["ci95"][0] <= 0.02 <= child["ci95"][1]
     assert unrel["fraction"] < 0.7 * child["fraction"]  # the unrelated-donor bias this tool avoids
 
@@ -426,7 +428,7 @@ def test_quantify__zero_informative_sites_reported(family_fixture):
                              rng=np.random.default_rng(9), sample="s")
     doc = quantify(counts, host="mom", donors=["kid"], pedigree=ped,
                    genotypes=GenotypeMatrix(("mom", "kid"), np.stack([geno["mom"], geno["mom"]]).astype(np.int8),
-                                            np.full(sites.n_sites, np.nan)), sites=sites)
+                                            np.full(sites.n_sites, np.nan)), sites=sites).to_json()
     assert doc["donors"][0]["fraction"] is None
     assert any("no informative sites" in w for w in doc["warnings"])
     jsonschema.validate({**doc, "provenance": _prov()}, load_schema())
@@ -458,7 +460,7 @@ def test_quantify__gatk_calculatecontamination_tables(spike):
     from microchimera.io.pileup_summaries import read_pileup_summaries
 
     path = next(GATK.glob(f"NA12891_{spike}_*.table"))
-    doc = quantify(read_pileup_summaries(path), relationships=["unrelated"], relatedness=False)
+    doc = quantify(read_pileup_summaries(path), relationships=["unrelated"], options=NO_REL).to_json()
     d = doc["donors"][0]
     expected = float(spike) + 0.001
     assert abs(d["fraction"] - expected) <= 0.01, d["fraction"]
@@ -527,12 +529,13 @@ def test_quantify__drops_collapsed_duplication_sites():
                       np.zeros(n_sites, np.uint8), np.full(n_sites, 2, np.uint8), af)
     counts = AlleleCounts.from_totals(["s"], sites, (depth - alt)[None], alt[None],
                                       rng.binomial(depth, 1e-3)[None])
-    capped = quantify(counts, relationships=["unrelated"], relatedness=False)
+    capped = quantify(counts, relationships=["unrelated"], options=NO_REL).to_json()
     assert capped["sites"]["dropped"]["high_depth"] == 300
     assert 170 <= capped["sites"]["max_depth"] <= 190  # 3 x the median of Poisson(60)
     d = capped["donors"][0]
     assert d["ci95"][0] <= f <= d["ci95"][1], d
-    kept = quantify(counts, relationships=["unrelated"], relatedness=False, max_depth_ratio=None)
+    kept = quantify(counts, relationships=["unrelated"],
+                    options=QuantifyOptions(relatedness=False, max_depth_ratio=None)).to_json()
     assert kept["sites"]["dropped"]["high_depth"] == 0 and kept["sites"]["max_depth"] is None
     # without the cap the paralogous reads are taken for donor DNA (0.033 [0.022, 0.045])
     assert kept["donors"][0]["ci95"][0] > f

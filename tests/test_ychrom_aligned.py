@@ -31,6 +31,7 @@ from microchimera.io.genotypes import read_genotypes
 from microchimera.io.pedigree import read_ped
 from microchimera.io.sites import read_sites
 from microchimera.model import quantify
+from microchimera.options import CountFilters, QuantifyOptions
 from microchimera.sim import load_scenario, simulate
 from microchimera.ychrom import (
     analyse_ychrom,
@@ -144,11 +145,11 @@ def test_aligned__y_and_snp_estimates_of_son_agree(aligned_fixture):
     fx = aligned_fixture
     sim = fx["sim"]
     sites = read_sites(sim.sites_vcf)
-    counts = count_alleles([fx["bams"]["spike1e2"]], sites, min_mapq=20, min_baseq=20)
+    counts = count_alleles([fx["bams"]["spike1e2"]], sites, filters=CountFilters(min_mapq=20, min_baseq=20))
     ped = read_ped(sim.ped)
     genotypes = read_genotypes(sim.family_vcf, sites)
     doc = quantify(counts, host="mother", donors=["son"], pedigree=ped, genotypes=genotypes, sites=sites,
-                   relatedness=False)
+                   options=QuantifyOptions(relatedness=False)).to_json()
     son = doc["donors"][0]
     assert son["ci95"][0] <= 1e-2 <= son["ci95"][1], son
     y = _y(fx, "spike1e2").estimate

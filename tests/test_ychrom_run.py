@@ -9,8 +9,17 @@ from helpers.family import FAMILY, family_scenario
 
 from microchimera.errors import InputError
 from microchimera.io.pedigree import Pedigree
+from microchimera.options import YChromOptions
+from microchimera.result import (
+    DonorEstimate,
+    ObservedVsExpected,
+    Overdispersion,
+    QuantifyResult,
+    RelatednessTest,
+    SiteSummary,
+)
 from microchimera.sim import load_scenario, simulate
-from microchimera.workflow import run_pipeline
+from microchimera.workflow import SampleInputs, run_pipeline
 from microchimera.ychrom.inrun import add_y_estimate
 
 SON_FRACTION = 1e-2
@@ -35,12 +44,13 @@ def run_sim_fixture(tmp_path_factory):
     return simulate(load_scenario(_scenario()), d / "sim", np.random.default_rng(4), seed=4)
 
 
-def _run(sim, outdir, **kw):
-    kw.setdefault("donors", ["son", "daughter"])
-    kw.setdefault("host", "mother")
-    bams = kw.pop("bams", [sim.bams["mother_heart"]])
-    return run_pipeline(bams, outdir=outdir, genotypes_path=sim.family_vcf, pedigree_path=sim.ped,
-                        sites_path=sim.sites_vcf, **kw)
+def _run(sim, outdir, *, host="mother", donors=("son", "daughter"), bams=None, y_regions=None, y_controls=()):
+    """`run` on the simulated family; returns the result.json document."""
+    inputs = SampleInputs(host=host, donors=donors, genotypes=sim.family_vcf, pedigree=sim.ped,
+                          sites=sim.sites_vcf)
+    result = run_pipeline(bams or [sim.bams["mother_heart"]], outdir=outdir, inputs=inputs,
+                          ychrom=YChromOptions(regions=y_regions, controls=tuple(y_controls)))
+    return result.to_json()
 
 
 def test_run__female_host_with_son_writes_both_estimates_and_comparison(run_sim_fixture, tmp_path):
@@ -103,8 +113,15 @@ def test_run__male_control_is_an_error(run_sim_fixture, tmp_path):
 
 
 # ----------------------------------------------------------------------------- add_y_estimate alone
-def _doc():
-    return {"donors": [{"name": "son", "fraction": 0.01, "ci95": [0.008, 0.012]}], "warnings": []}
+def _result():
+    """A one-donor result with no site data (the chrY channel reads only donors and host)."""
+    empty = {"in_counts": 0, "autosomal": 0, "used": 0, "informative": 0, "reads_used": 0, "max_depth": None,
+             "dropped": {}, "af_source": "sites", "blocks": 0}
+    return QuantifyResult(sample="mum_heart", host="mum", mode="family", alpha=0.05,
+                          donors=(DonorEstimate("son", "child", True, fraction=0.01, ci95=(0.008, 0.012)),),
+                          error_rates={}, overdispersion=Overdispersion(), sites=SiteSummary(**empty),
+                          untyped_people=(), mendel=(), warnings=(), relatedness_test=RelatednessTest(),
+                          observed_vs_expected=ObservedVsExpected())
 
 
 def _ped():
@@ -113,15 +130,20 @@ def _ped():
 
 
 def test_add_y_estimate__no_regions_skips():
-    doc = _doc()
-    block = add_y_estimate(doc, ["x.bam"], pedigree=_ped(), host="mum")
+    res = add_y_estimate(_result(), ["x.bam"], pedigree=_ped())
+    block = res.to_json()["ychrom"]
     assert block["status"] == "skipped" and "--build or --y-regions" in block["reason"]
-    assert doc["donors"][0]["y_comparison"] is None
+    assert res.to_json()["donors"][0]["y_comparison"] is None
 
 
 def test_add_y_estimate__several_bams_skip():
-    block = add_y_estimate(_doc(), ["a.bam", "b.bam"], pedigree=_ped(), host="mum", regions="y.bed")
-    assert block["status"] == "skipped" and "2 BAM files" in block["reason"]
+    res = add_y_estimate(_result(), ["a.bam", "b.bam"], pedigree=_ped(), options=YChromOptions(regions="y.bed"))
+    assert res.ychrom.status == "skipped" and "2 BAM files" in res.ychrom.reason
+
+
+def test_quantify_result__no_y_comparison_key_without_the_chry_channel():
+    doc = _result().to_json()
+    assert "ychrom" not in doc and "y_comparison" not in doc["donors"][0]
 
 
 def test_cli_run__y_options_print_the_chry_estimate_and_write_report(run_sim_fixture, tmp_path, capsys):

@@ -32,6 +32,7 @@ from microchimera.io.sites import SiteTable
 from microchimera.model import quantify
 from microchimera.model.fit.detection import fisher_information
 from microchimera.model.likelihood import ModelData
+from microchimera.options import QuantifyOptions
 from microchimera.sim import simulate_counts, simulate_family
 
 N_SITES = 10_000
@@ -69,7 +70,7 @@ def replicate(args):
         people = ["mom", "dad", "kid"] if setting != "untyped" else ["mom", "dad"]
         gm = GenotypeMatrix(tuple(people), np.stack([g[p] for p in people]), nan)
         doc = quantify(counts, host="mom", donors=["kid"], pedigree=PED, genotypes=gm, sites=sites,
-                       relatedness=setting == "contam")
+                       options=QuantifyOptions(relatedness=setting == "contam")).to_json()
         d = doc["donors"][0]
         if setting == "contam":
             out["conclusion"] = doc["relatedness_test"]["donors"][0]["conclusion"] if doc["relatedness_test"][
@@ -81,8 +82,9 @@ def replicate(args):
                                  np.zeros(N_SITES, np.int64))
             out["crb"] = float(1.0 / fisher_information(md.subset(md.informative()), np.array([f]))[0, 0])
     else:
-        d = quantify(counts, relationships=["child"], relatedness=False)["donors"][0]
-        du = quantify(counts, relationships=["unrelated"], relatedness=False)["donors"][0]
+        no_rel = QuantifyOptions(relatedness=False)
+        d = quantify(counts, relationships=["child"], options=no_rel).to_json()["donors"][0]
+        du = quantify(counts, relationships=["unrelated"], options=no_rel).to_json()["donors"][0]
         out["fraction_as_unrelated"] = du["fraction"]
     out.update(fraction=d["fraction"], low=d["ci95"][0], high=d["ci95"][1], p=d["p_value"], detected=d["detected"],
                lod=d["lod"])
@@ -133,7 +135,7 @@ def _replicate_kidcheck(f, seed):
     g = {p: fam.genotype(p).astype(np.int8) for p in PED.ids}
     counts = simulate_counts(sites, g["mom"], g["kid"][None], [f], depth=DEPTH, rng=rng, sample="s")
     gm = GenotypeMatrix(("mom", "dad", "kid"), np.stack([g["mom"], g["dad"], g["kid"]]), np.full(N_SITES, np.nan))
-    doc = quantify(counts, host="mom", donors=["kid"], pedigree=PED, genotypes=gm, sites=sites)
+    doc = quantify(counts, host="mom", donors=["kid"], pedigree=PED, genotypes=gm, sites=sites).to_json()
     d = doc["donors"][0]
     rt = doc["relatedness_test"]["donors"]
     return {"setting": "kidcheck", "f": f, "seed": seed, "fraction": d["fraction"], "low": d["ci95"][0],

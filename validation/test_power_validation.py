@@ -22,6 +22,7 @@ from microchimera.io.pedigree import Pedigree
 from microchimera.io.sites import SiteTable
 from microchimera.model import quantify
 from microchimera.model.power import Design, detection_power, limit_of_detection
+from microchimera.options import QuantifyOptions
 from microchimera.sim import simulate_counts, simulate_family
 
 #: (design, fraction as a multiple of the design's 95%-power LoD): fractions chosen where
@@ -79,11 +80,11 @@ def simulated_detection_rate(design: Design, fraction: float, n_replicates: int,
                 typed = GenotypeMatrix((host, donor), g[[ids.index(host), ids.index(donor)]].astype(np.int8),
                                        np.full(sites.n_sites, np.nan))
                 doc = quantify(counts, sample=name, host=host, donors=[donor], pedigree=ped, genotypes=typed,
-                               sites=sites, alpha=design.alpha, relatedness=False)
+                               sites=sites, options=QuantifyOptions(alpha=design.alpha, relatedness=False))
             else:
                 doc = quantify(counts, sample=name, relationships=[design.relationship], sites=sites,
-                               alpha=design.alpha, relatedness=False)
-            detected += bool(doc["donors"][0]["detected"])
+                               options=QuantifyOptions(alpha=design.alpha, relatedness=False))
+            detected += doc.donors[0].detected
         done += k
     return detected / n_replicates
 

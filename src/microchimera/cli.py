@@ -52,6 +52,20 @@ def probability(text: str) -> float:
     return value
 
 
+def test_level(text: str) -> float:
+    """argparse type: a test level alpha in the open interval (0, 0.5) (CIs are 1 - alpha)."""
+    from .options import ALPHA_RANGE
+
+    lo, hi = ALPHA_RANGE
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in ({lo:g}, {hi:g}), found {text!r}") from None
+    if not lo < value < hi:
+        raise argparse.ArgumentTypeError(f"expected a number in ({lo:g}, {hi:g}), found {value}")
+    return value
+
+
 def comma_list(text: str) -> list[str]:
     """argparse type: ``a,b,c`` -> ``['a', 'b', 'c']`` (empty items dropped)."""
     return [item for item in (s.strip() for s in text.split(",")) if item]
@@ -66,6 +80,81 @@ def _setup_logging(verbosity: int, quiet: bool) -> None:
 def progress_enabled(args) -> bool:
     """Whether to draw progress bars: only on a terminal and not with ``--quiet``."""
     return not getattr(args, "quiet", False) and sys.stderr.isatty()
+
+
+# ----------------------------------------------------------------------------- option groups
+# One adder per options object (microchimera.options), each taking its defaults from the
+# object, and one builder that turns the parsed arguments back into it.
+def add_count_filter_arguments(group) -> None:
+    """``--min-mapq``, ``--min-baseq``, ``--proper-pairs``: :class:`~microchimera.options.CountFilters`."""
+    from .options import CountFilters
+
+    d = CountFilters()
+    group.add_argument("--min-mapq", type=non_negative_int, default=d.min_mapq,
+                       help=f"minimum mapping quality (default {d.min_mapq})")
+    group.add_argument("--min-baseq", type=non_negative_int, default=d.min_baseq,
+                       help=f"minimum base quality (default {d.min_baseq})")
+    group.add_argument("--proper-pairs", action="store_true", help="count only reads flagged as proper pairs "
+                       "(default: orphans and improper pairs count too)")
+
+
+def count_filters(args):
+    from .options import CountFilters
+
+    return CountFilters(min_mapq=args.min_mapq, min_baseq=args.min_baseq, require_proper_pairs=args.proper_pairs)
+
+
+def add_quantify_arguments(group) -> None:
+    """``--alpha``, ``--max-depth-ratio``, ``--absent-genotypes-as-ref``:
+    :class:`~microchimera.options.QuantifyOptions`."""
+    from .options import QuantifyOptions
+
+    d = QuantifyOptions()
+    group.add_argument("--alpha", type=test_level, default=d.alpha,
+                       help=f"level of the detection test, in (0, 0.5); CIs are 1 - alpha (default {d.alpha:g})")
+    group.add_argument("--max-depth-ratio", type=_depth_ratio, default=d.max_depth_ratio, metavar="R",
+                       help="drop sites deeper than R x the median depth (collapsed duplications, CNV gains); "
+                            f"0 keeps every site (default {d.max_depth_ratio:g})")
+    group.add_argument("--absent-genotypes-as-ref", action="store_true",
+                       help="sites absent from the genotypes VCF are hom-ref for everyone in it (variant-only VCFs)")
+
+
+def quantify_options(args):
+    from .options import QuantifyOptions
+
+    return QuantifyOptions(alpha=args.alpha, max_depth_ratio=args.max_depth_ratio,
+                           absent_as_ref=args.absent_genotypes_as_ref)
+
+
+def add_y_min_mapq_argument(group, *old_names: str) -> None:
+    """``--y-min-mapq`` (the chrY MAPQ threshold; ``old_names`` are hidden aliases kept for one release)."""
+    from .options import YChromOptions
+
+    default = YChromOptions().min_mapq
+    group.add_argument("--y-min-mapq", type=non_negative_int, default=default, dest="y_min_mapq",
+                       help=f"minimum mapping quality of chrY and autosomal reads in the chrY estimate "
+                            f"(default {default})")
+    for name in old_names:
+        group.add_argument(name, type=non_negative_int, dest="y_min_mapq", help=argparse.SUPPRESS)
+
+
+def add_ychrom_arguments(parser) -> None:
+    """The chrY channel of ``run``: :class:`~microchimera.options.YChromOptions`."""
+    y = parser.add_argument_group("male DNA on chrY (female host; docs/ychrom.md)")
+    yw = y.add_mutually_exclusive_group()
+    yw.add_argument("--y-build", choices=("GRCh38", "GRCh37"), help="add the chrY estimate using the packaged "
+                    "male-specific regions of this build")
+    yw.add_argument("--y-regions", metavar="BED", help="add the chrY estimate using these male-specific regions")
+    y.add_argument("--y-controls", nargs="+", default=[], metavar="BAM", help="female control BAMs for the chrY "
+                   "background")
+    add_y_min_mapq_argument(y)
+
+
+def ychrom_options(args):
+    from .options import YChromOptions
+
+    return YChromOptions(build=args.y_build, regions=args.y_regions, controls=tuple(args.y_controls),
+                         min_mapq=args.y_min_mapq)
 
 
 # ----------------------------------------------------------------------------- subcommands
@@ -87,7 +176,7 @@ def add_ychrom_subcommand(sub, common) -> None:
     p.add_argument("--controls", nargs="+", default=[], metavar="FEMALE_BAM",
                    help="female samples without male DNA, for the background (default: a documented "
                    "placeholder background, see docs/ychrom.md)")
-    p.add_argument("--min-mapq", type=non_negative_int, default=30, help="minimum mapping quality (default 30)")
+    add_y_min_mapq_argument(p, "--min-mapq")
     p.add_argument("--reference", metavar="FASTA", help="reference FASTA (CRAM; N bases left out of region sizes)")
     p.add_argument("--out", required=True, metavar="JSON", help="output file, e.g. ychrom.json")
     p.set_defaults(runner=run_ychrom)
@@ -98,10 +187,11 @@ def run_ychrom(args) -> int:
     from .ychrom import analyse_ychrom, write_ychrom_json
 
     result = analyse_ychrom(args.bams, build=args.build, regions=args.regions, controls=args.controls,
-                            min_mapq=args.min_mapq, reference=args.reference)
+                            min_mapq=args.y_min_mapq, reference=args.reference)
     inputs = [*args.bams, *args.controls, *([args.regions] if args.regions else [])]
-    prov = get_provenance(inputs=inputs, parameters={"build": args.build, "regions": args.regions,
-                                                     "min_mapq": args.min_mapq, "controls": args.controls})
+    prov = get_provenance(command=args.command_line, inputs=inputs,
+                          parameters={"build": args.build, "regions": args.regions, "min_mapq": args.y_min_mapq,
+                                      "controls": args.controls})
     write_ychrom_json(result, args.out, prov)
     for s in result.samples:
         e = s.estimate
@@ -137,7 +227,7 @@ def run_simulate(args) -> int:
     seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2**32)
     logger.info("simulating scenario %r with seed %d into %s", scenario.name, seed, args.outdir)
     result = simulate(scenario, args.outdir, np.random.default_rng(seed), progress=progress_enabled(args),
-                      seed=seed, threads=args.threads, command=" ".join(sys.argv))
+                      seed=seed, threads=args.threads, command=args.command_line)
     if not args.quiet:
         for s in result.truth["samples"]:
             frac = ", ".join(f"{d}={f:.3g}" for d, f in s["empirical_fractions"].items()) or "no donors"
@@ -162,10 +252,7 @@ def add_count_subcommand(sub, common) -> None:
     p.add_argument("--reference", metavar="FASTA", help="reference FASTA: needed for CRAM; when given, "
                    "sites' REF alleles are checked against it")
     filters = p.add_argument_group("filters")
-    filters.add_argument("--min-mapq", type=non_negative_int, default=20, help="minimum mapping quality (default 20)")
-    filters.add_argument("--min-baseq", type=non_negative_int, default=20, help="minimum base quality (default 20)")
-    filters.add_argument("--proper-pairs", action="store_true", help="count only reads flagged as proper pairs "
-                         "(default: orphans and improper pairs count too)")
+    add_count_filter_arguments(filters)
     filters.add_argument("--region", metavar="REGION", help="only sites in chrom[:start-end] (1-based, inclusive)")
     p.add_argument("--threads", type=positive_int, default=1, help="decompression threads (default 1)")
     p.add_argument("--index", action="store_true", help="build missing BAM/CRAM indexes instead of failing")
@@ -177,12 +264,11 @@ def run_count(args) -> int:
     from .io.sites import read_sites
 
     sites = read_sites(args.sites)
-    result = count_alleles(args.alignments, sites, reference=args.reference, min_mapq=args.min_mapq,
-                           min_baseq=args.min_baseq, threads=args.threads, region=args.region,
-                           require_proper_pairs=args.proper_pairs, fragments=bool(args.fragments),
+    result = count_alleles(args.alignments, sites, filters=count_filters(args), reference=args.reference,
+                           threads=args.threads, region=args.region, fragments=bool(args.fragments),
                            build_index=args.index, progress=progress_enabled(args))
     counts = result.counts if args.fragments else result
-    counts.parameters.update(sites=str(args.sites), command=" ".join(sys.argv))
+    counts.parameters.update(sites=str(args.sites), command=args.command_line)
     (write_counts_tsv if args.tsv else write_counts)(counts, args.out)
     if args.fragments:
         write_fragments(result.fragments, args.fragments, counts.parameters)
@@ -236,14 +322,9 @@ def add_cohort_subcommand(sub, common) -> None:
     p.add_argument("--no-sample-reports", action="store_true", help="no per-sample report.html (seconds per "
                    "sample); DIR/cohort.html is still written")
     per = p.add_argument_group("per-sample options (as for run)")
-    per.add_argument("--min-mapq", type=non_negative_int, default=20, help="minimum mapping quality (default 20)")
-    per.add_argument("--min-baseq", type=non_negative_int, default=20, help="minimum base quality (default 20)")
-    per.add_argument("--alpha", type=probability, default=0.05, help="test level; CIs are 1-alpha (default 0.05)")
-    _add_depth_option(per)
-    per.add_argument("--absent-genotypes-as-ref", action="store_true",
-                     help="sites absent from the genotypes VCF are hom-ref for everyone in it (variant-only VCFs)")
-    per.add_argument("--ychrom-min-mapq", type=non_negative_int, default=30,
-                     help="minimum mapping quality of chrY reads (default 30)")
+    add_count_filter_arguments(per)
+    add_quantify_arguments(per)
+    add_y_min_mapq_argument(per, "--ychrom-min-mapq")
     per.add_argument("--threads", type=positive_int, default=1, help="decompression threads per task (default 1)")
     p.set_defaults(runner=run_cohort)
 
@@ -257,14 +338,12 @@ def run_cohort(args) -> int:
 
     if args.verbose < 2:  # Dask's own INFO lines (workers joining, comms) only with -vv
         logging.getLogger("distributed").setLevel(logging.WARNING)
-    options = SampleOptions(min_mapq=args.min_mapq, min_baseq=args.min_baseq, alpha=args.alpha,
-                            max_depth_ratio=args.max_depth_ratio,
-                            absent_as_ref=args.absent_genotypes_as_ref, ychrom_min_mapq=args.ychrom_min_mapq,
-                            report=not (args.no_report or args.no_sample_reports), threads=args.threads,
-                            split_bytes=args.split_size)
+    options = SampleOptions(filters=count_filters(args), quantify=quantify_options(args),
+                            ychrom_min_mapq=args.y_min_mapq, report=not (args.no_report or args.no_sample_reports),
+                            threads=args.threads, split_bytes=args.split_size)
     result = run_cohort_library(args.manifest, args.outdir, scheduler=args.scheduler, n_workers=args.workers,
                                 options=options, retries=args.retries, force=args.force, report=not args.no_report,
-                                command=" ".join(sys.argv))
+                                command=args.command_line)
     failed, n = result.failed, len(result.outcomes)
     if not args.quiet:
         for o in failed:
@@ -291,24 +370,12 @@ def _relationship(text: str) -> str:
     return text
 
 
-def _open_fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 0.5), found {text!r}") from None
-    if not 0 < value < 0.5:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 0.5), found {value}")
-    return value
-
-
 def _add_family_options(p) -> None:
     g = p.add_argument_group("family (pedigree mode)")
     g.add_argument("--genotypes", metavar="VCF", help="genotypes of typed relatives (VCF/BCF)")
     g.add_argument("--pedigree", metavar="PED", help="PLINK PED of the family")
     g.add_argument("--host", metavar="ID", help="host ID in the PED (no-family mode: a label)")
     g.add_argument("--donors", metavar="ID,ID", type=comma_list, help="donor IDs (default: every relative of the host)")
-    g.add_argument("--absent-genotypes-as-ref", action="store_true",
-                   help="sites absent from the genotypes VCF are hom-ref for everyone in it (variant-only VCFs)")
     n = p.add_argument_group("no family genotypes")
     n.add_argument("--relationship", metavar="REL", type=_relationship, action="append",
                    help="an unknown donor related to the host as child|parent|sibling|grandchild|unrelated "
@@ -316,16 +383,14 @@ def _add_family_options(p) -> None:
     m = p.add_argument_group("model")
     m.add_argument("--sites", metavar="VCF", help="site list the counts were made from (checked; INFO/AF used)")
     m.add_argument("--sample", help="sample in the counts (default: the only one)")
-    m.add_argument("--alpha", type=_open_fraction, default=0.05, help="level of the detection test (default 0.05)")
-    _add_depth_option(m)
+    add_quantify_arguments(m)
 
 
-def _add_depth_option(group) -> None:
-    from .conventions import MAX_DEPTH_RATIO
+def sample_inputs(args):
+    from .workflow import SampleInputs
 
-    group.add_argument("--max-depth-ratio", type=_depth_ratio, default=MAX_DEPTH_RATIO, metavar="R",
-                       help="drop sites deeper than R x the median depth (collapsed duplications, CNV gains); "
-                            f"0 keeps every site (default {MAX_DEPTH_RATIO:g})")
+    return SampleInputs(host=args.host, donors=args.donors, genotypes=args.genotypes, pedigree=args.pedigree,
+                        sites=args.sites, relationships=args.relationship, sample=args.sample)
 
 
 def _depth_ratio(text: str):
@@ -353,18 +418,16 @@ def add_quantify_subcommand(sub, common) -> None:
 def run_quantify(args) -> int:
     from .workflow import quantify_files, write_result
 
-    doc = quantify_files(args.counts, host=args.host, donors=args.donors, genotypes_path=args.genotypes,
-                         pedigree_path=args.pedigree, sites_path=args.sites, relationships=args.relationship,
-                         sample=args.sample, alpha=args.alpha, absent_as_ref=args.absent_genotypes_as_ref,
-                         command=" ".join(sys.argv), max_depth_ratio=args.max_depth_ratio)
-    write_result(doc, args.out)
-    _print_result(doc)
+    result = quantify_files(args.counts, sample_inputs(args), quantify_options(args), command=args.command_line)
+    write_result(result, args.out)
+    _print_result(result)
     return 0
 
 
-def _print_result(doc, truth=None) -> None:
+def _print_result(result, truth=None) -> None:
     from .workflow import summary_table
 
+    doc = result.to_json()
     print(f"sample {doc['sample']}  host {doc['host']}  ({doc['sites']['informative']} informative sites)")
     print(summary_table(doc, truth))
     y = doc.get("ychrom")
@@ -386,17 +449,9 @@ def add_run_subcommand(sub, common) -> None:
     _add_family_options(p)
     c = p.add_argument_group("counting")
     c.add_argument("--reference", metavar="FASTA", help="reference FASTA (needed for CRAM)")
-    c.add_argument("--min-mapq", type=non_negative_int, default=20, help="minimum mapping quality (default 20)")
-    c.add_argument("--min-baseq", type=non_negative_int, default=20, help="minimum base quality (default 20)")
+    add_count_filter_arguments(c)
     c.add_argument("--threads", type=positive_int, default=1, help="decompression threads (default 1)")
-    y = p.add_argument_group("male DNA on chrY (female host; docs/ychrom.md)")
-    yw = y.add_mutually_exclusive_group()
-    yw.add_argument("--y-build", choices=("GRCh38", "GRCh37"), help="add the chrY estimate using the packaged "
-                    "male-specific regions of this build")
-    yw.add_argument("--y-regions", metavar="BED", help="add the chrY estimate using these male-specific regions")
-    y.add_argument("--y-controls", nargs="+", default=[], metavar="BAM", help="female control BAMs for the chrY "
-                   "background")
-    y.add_argument("--y-min-mapq", type=non_negative_int, default=30, help="chrY minimum mapping quality (default 30)")
+    add_ychrom_arguments(p)
     p.add_argument("--no-report", action="store_true", help="do not write DIR/report.html")
     p.add_argument("--outdir", metavar="DIR", required=True, help="output directory")
     p.set_defaults(runner=run_run)
@@ -405,15 +460,11 @@ def add_run_subcommand(sub, common) -> None:
 def run_run(args) -> int:
     from .workflow import run_pipeline
 
-    doc = run_pipeline(args.bams, outdir=args.outdir, host=args.host, donors=args.donors,
-                       genotypes_path=args.genotypes, pedigree_path=args.pedigree, sites_path=args.sites,
-                       relationships=args.relationship, sample=args.sample, reference=args.reference,
-                       min_mapq=args.min_mapq, min_baseq=args.min_baseq, threads=args.threads, alpha=args.alpha,
-                       absent_as_ref=args.absent_genotypes_as_ref, command=" ".join(sys.argv),
-                       y_build=args.y_build, y_regions=args.y_regions, y_controls=args.y_controls,
-                       y_min_mapq=args.y_min_mapq, report=not args.no_report, progress=progress_enabled(args),
-                       max_depth_ratio=args.max_depth_ratio)
-    _print_result(doc)
+    result = run_pipeline(args.bams, outdir=args.outdir, inputs=sample_inputs(args), filters=count_filters(args),
+                          options=quantify_options(args), ychrom=ychrom_options(args), reference=args.reference,
+                          threads=args.threads, report=not args.no_report, progress=progress_enabled(args),
+                          command=args.command_line)
+    _print_result(result)
     return 0
 
 
@@ -434,9 +485,9 @@ def run_demo(args) -> int:
     from .workflow import run_demo as demo
 
     seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % (2**31))
-    doc, truth = demo(args.outdir, np.random.default_rng(seed), seed=seed, command=" ".join(sys.argv),
-                      threads=args.threads, progress=progress_enabled(args))
-    _print_result(doc, truth)
+    result, truth = demo(args.outdir, np.random.default_rng(seed), seed=seed, command=args.command_line,
+                         threads=args.threads, progress=progress_enabled(args))
+    _print_result(result, truth)
     print(f"seed {seed}; outputs in {args.outdir}/ (report.html, result.json, result.tsv, counts.parquet, "
           "simulated/)")
     return 0
@@ -529,7 +580,7 @@ def add_power_subcommand(sub, common) -> None:
                    "genotypes summed out as in --relationship mode")
     p.add_argument("--fraction", type=_positive_float, metavar="F", help="target donor fraction")
     p.add_argument("--power", type=probability, default=0.95, help="power that defines the LoD (default 0.95)")
-    p.add_argument("--alpha", type=probability, default=0.05, help="test level (default 0.05)")
+    p.add_argument("--alpha", type=test_level, default=0.05, help="test level, in (0, 0.5) (default 0.05)")
     p.add_argument("--af-range", type=_af_range, default=(0.05, 0.95), metavar="LOW,HIGH",
                    help="site allele frequencies, uniform on this range (default 0.05,0.95)")
     p.add_argument("--overdispersion", type=probability, default=0.0, metavar="RHO",
@@ -556,7 +607,9 @@ def run_power(args) -> int:
         from ._atomic import write_text_atomic
         from .provenance import get_provenance
 
-        doc["provenance"] = get_provenance(parameters=vars(args) | {"runner": None, "af_range": list(args.af_range)})
+        params = {k: v for k, v in vars(args).items() if k != "command_line"}
+        doc["provenance"] = get_provenance(command=args.command_line,
+                                           parameters=params | {"runner": None, "af_range": list(args.af_range)})
         write_text_atomic(args.out, json.dumps(doc, indent=2) + "\n")
     if args.plot:
         from .report.power_plot import write_power_plot
@@ -607,10 +660,19 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def command_line(argv: list[str]) -> str:
+    """The command recorded in provenance: ``microchimera`` and the arguments ``main`` was given."""
+    import shlex
+
+    return shlex.join(["microchimera", *argv])
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``microchimera`` console script; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     parser = get_parser()
     args = parser.parse_args(argv)
+    args.command_line = command_line(argv)
     if getattr(args, "runner", None) is None:
         parser.print_help(sys.stderr)
         return 2

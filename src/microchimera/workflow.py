@@ -4,65 +4,95 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ._atomic import write_text_atomic
-from .conventions import MAX_DEPTH_RATIO
 from .errors import UsageError
-from .io.allele_counts import read_counts_any
+from .options import CountFilters, QuantifyOptions, YChromOptions
 from .provenance import get_provenance
+from .result import QuantifyResult, donor_rows, rows_tsv
 
 logger = logging.getLogger(__name__)
 
 SCHEMA_PATH = Path(__file__).parent / "model" / "result.schema.json"
 
 
-def quantify_files(counts_path, *, host=None, donors=None, genotypes_path=None, pedigree_path=None,
-                   sites_path=None, relationships=None, sample=None, alpha=0.05, block_size=5e6,
-                   absent_as_ref=False, command=None, counts=None, max_depth_ratio=MAX_DEPTH_RATIO) -> dict:
-    """Read the inputs of ``microchimera quantify`` and return the full result document.
+@dataclass(frozen=True)
+class SampleInputs:
+    """What one sample is quantified against: the family files (or no-family relationships)
+    and who is host and donor.
 
-    ``counts`` may be given in memory (then ``counts_path`` is only recorded).
+    Family mode: ``pedigree`` (PED) and usually ``genotypes`` (VCF/BCF), ``host`` an ID in
+    the PED, ``donors`` IDs in it (default: every relative of the host).  No-family mode:
+    ``relationships`` (one donor each, ``child``/``parent``/...), ``host`` only a label.
+    ``sites`` is the site list the counts were made from (checked; its INFO/AF used);
+    ``sample`` picks one sample of multi-sample counts.
     """
+
+    host: str | None = None
+    donors: tuple[str, ...] | None = None
+    genotypes: str | Path | None = None
+    pedigree: str | Path | None = None
+    sites: str | Path | None = None
+    relationships: tuple[str, ...] | None = None
+    sample: str | None = None
+
+    def __post_init__(self):
+        for name in ("donors", "relationships"):
+            v = getattr(self, name)
+            if v is not None:
+                object.__setattr__(self, name, tuple(v))
+        if self.relationships and (self.pedigree or self.genotypes):
+            raise UsageError("--relationship (no-family mode) cannot be combined with --pedigree/--genotypes")
+        if not self.relationships and not self.pedigree:
+            raise UsageError("give --pedigree (and --genotypes), or --relationship for no-family mode")
+
+    def files(self) -> list:
+        """The input files that exist on disk (for provenance)."""
+        return [p for p in (self.genotypes, self.pedigree, self.sites) if p]
+
+
+def quantify_files(counts_path, inputs: SampleInputs, options: QuantifyOptions | None = None, *,
+                   counts=None, command: str | None = None, seed=None) -> QuantifyResult:
+    """Read the inputs of ``microchimera quantify`` and return the result with its provenance.
+
+    ``counts`` may be given in memory (then ``counts_path`` is only recorded).  ``command``
+    is the command line recorded in the provenance.
+    """
+    from .io.allele_counts import read_counts_any
     from .io.genotypes import read_genotypes, vcf_samples
     from .io.pedigree import read_ped
     from .io.sites import read_sites
     from .model import quantify
 
+    options = options or QuantifyOptions()
     if counts is None:
-        counts = read_counts_any(counts_path, sample)
+        counts = read_counts_any(counts_path, inputs.sample)
+    host, donors, sample = inputs.host, inputs.donors, inputs.sample
     if sample is None and counts.n_samples > 1 and host in counts.samples:
         sample = host
-    sites = read_sites(sites_path) if sites_path else None
+    sites = read_sites(inputs.sites) if inputs.sites else None
     pedigree = genotypes = None
-    if relationships:
-        if pedigree_path or genotypes_path:
-            raise UsageError("--relationship (no-family mode) cannot be combined with --pedigree/--genotypes")
-    else:
-        if not pedigree_path:
-            raise UsageError("give --pedigree (and --genotypes), or --relationship for no-family mode")
-        pedigree = read_ped(pedigree_path)
-        if genotypes_path:
-            present = set(vcf_samples(genotypes_path))
+    if not inputs.relationships:
+        pedigree = read_ped(inputs.pedigree)
+        if inputs.genotypes:
+            present = set(vcf_samples(inputs.genotypes))
             for d in [host, *(donors or ())] if host else (donors or ()):
                 pedigree.index(d)
             people = [p for p in pedigree.ids if p in present]
-            genotypes = read_genotypes(genotypes_path, counts.sites, people, absent_as_ref=absent_as_ref)
+            genotypes = read_genotypes(inputs.genotypes, counts.sites, people, absent_as_ref=options.absent_as_ref)
             if host and host not in present:
                 logger.warning("host %r is not in %s: the host's genotypes are inferred from the sample",
-                               host, genotypes_path)
-    doc = quantify(counts, sample=sample, host=host, donors=donors, pedigree=pedigree, genotypes=genotypes,
-                   sites=sites, relationships=relationships, alpha=alpha, block_size=block_size,
-                   max_depth_ratio=max_depth_ratio)
-    inputs = [p for p in (counts_path, genotypes_path, pedigree_path, sites_path) if p]
-    doc["provenance"] = get_provenance(command=command, inputs=[p for p in inputs if Path(p).exists()],
-                                       parameters={"alpha": alpha, "block_size": block_size,
-                                                   "max_depth_ratio": max_depth_ratio,
-                                                   "relationships": list(relationships or []),
-                                                   "absent_genotypes_as_ref": absent_as_ref})
-    return doc
+                               host, inputs.genotypes)
+    result = quantify(counts, sample=sample, host=host, donors=donors, pedigree=pedigree, genotypes=genotypes,
+                      sites=sites, relationships=inputs.relationships, options=options)
+    files = [p for p in (counts_path, *inputs.files()) if p]
+    return result.with_provenance(get_provenance(
+        command=command, inputs=[p for p in files if Path(p).exists()], seed=seed,
+        parameters=options.provenance_parameters(inputs.relationships)))
 
 
 def load_schema() -> dict:
@@ -70,25 +100,16 @@ def load_schema() -> dict:
     return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
 
 
-def result_tsv(doc: dict) -> str:
-    """One line per donor: the headline numbers of a result document."""
-    cols = ["sample", "host", "donor", "relationship", "fraction", "ci95_low", "ci95_high", "p_value",
-            "detected", "geq_per_100k", "geq_ci95_low", "geq_ci95_high", "lod", "informative_sites",
-            "informative_reads"]
-    lines = ["\t".join(cols)]
-    for d in doc["donors"]:
-        ci = d["ci95"] or [None, None]
-        gci = d["geq_per_100k_ci95"] or [None, None]
-        row = [doc["sample"], doc["host"], d["name"], d["relationship"], d["fraction"], ci[0], ci[1],
-               d["p_value"], d["detected"], d["geq_per_100k"], gci[0], gci[1], d["lod"],
-               d["informative_sites"], d["informative_reads"]]
-        lines.append("\t".join("NA" if v is None else (f"{v:.6g}" if isinstance(v, float) else str(v)) for v in row))
-    return "\n".join(lines) + "\n"
+def result_tsv(result: QuantifyResult | dict) -> str:
+    """``result.tsv``: one line per donor, the headline columns of :func:`~microchimera.result.donor_rows`."""
+    doc = result.to_json() if isinstance(result, QuantifyResult) else result
+    return rows_tsv(donor_rows(doc))
 
 
-def write_result(doc: dict, path, tsv: bool = True) -> None:
+def write_result(result: QuantifyResult, path, tsv: bool = True) -> None:
     """Write ``result.json`` (and ``<stem>.tsv`` beside it) atomically."""
     path = Path(path)
+    doc = result.to_json()
     write_text_atomic(path, json.dumps(doc, indent=2, default=_json_default) + "\n")
     if tsv:
         write_text_atomic(path.with_suffix(".tsv"), result_tsv(doc))
@@ -106,11 +127,10 @@ def _json_default(o):
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
-def run_pipeline(bams, *, outdir, host, donors=None, genotypes_path=None, pedigree_path=None, sites_path=None,
-                 relationships=None, sample=None, reference=None, min_mapq=20, min_baseq=20, threads=1,
-                 alpha=0.05, absent_as_ref=False, command=None, y_build=None, y_regions=None, y_controls=(),
-                 y_min_mapq=30, seed=None, report=True, progress=False, counts=None,
-                 max_depth_ratio=MAX_DEPTH_RATIO) -> dict:
+def run_pipeline(bams, *, outdir, inputs: SampleInputs, filters: CountFilters | None = None,
+                 options: QuantifyOptions | None = None, ychrom: YChromOptions | None = None,
+                 reference=None, threads: int = 1, seed=None, report: bool = True, progress: bool = False,
+                 counts=None, command: str | None = None) -> QuantifyResult:
     """Count alleles in ``bams`` and quantify: writes ``outdir/counts.parquet`` and ``outdir/result.json``.
 
     Also writes ``outdir/result.tsv``, the MultiQC custom-content file
@@ -120,47 +140,46 @@ def run_pipeline(bams, *, outdir, host, donors=None, genotypes_path=None, pedigr
     :class:`~microchimera.count.AlleleCounts` already made from ``bams``, e.g. region by region
     on a cluster) skips the counting step; everything after it is the same.
 
-    Sites come from ``sites_path``, else from the genotypes VCF.  With ``y_build`` or ``y_regions``
-    (and optional female ``y_controls``) a female host also gets the chrY male-DNA estimate beside
-    the SNP estimates (``ychrom`` block, per-donor ``y_comparison``; :mod:`microchimera.ychrom.inrun`).
+    Sites come from ``inputs.sites``, else from the genotypes VCF.  With ``ychrom`` enabled
+    (a Y build or regions, optional female controls) a female host also gets the chrY
+    male-DNA estimate beside the SNP estimates (``ychrom`` block, per-donor
+    ``y_comparison``; :mod:`microchimera.ychrom.inrun`).
     """
     from .count import count_alleles, write_counts
     from .io.sites import read_sites
 
+    filters = filters or CountFilters()
+    ychrom = ychrom or YChromOptions()
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
-    site_source = sites_path or genotypes_path
+    site_source = inputs.sites or inputs.genotypes
     if not site_source:
         raise UsageError("give --sites (or --genotypes, whose sites are then used)")
     if counts is None:
-        counts = count_alleles([Path(b) for b in bams], read_sites(site_source), reference=reference,
-                               min_mapq=min_mapq, min_baseq=min_baseq, threads=threads, progress=progress)
+        counts = count_alleles([Path(b) for b in bams], read_sites(site_source), filters=filters,
+                               reference=reference, threads=threads, progress=progress)
     counts_path = outdir / "counts.parquet"
     write_counts(counts, counts_path)
-    doc = quantify_files(counts_path, host=host, donors=donors, genotypes_path=genotypes_path,
-                         pedigree_path=pedigree_path, sites_path=sites_path, relationships=relationships,
-                         sample=sample, alpha=alpha, absent_as_ref=absent_as_ref, command=command, counts=counts,
-                         max_depth_ratio=max_depth_ratio)
-    if y_build is not None or y_regions is not None:
+    result = quantify_files(counts_path, inputs, options, counts=counts, command=command, seed=seed)
+    if ychrom.enabled:
         from .io.pedigree import read_ped
         from .ychrom.inrun import add_y_estimate
 
-        add_y_estimate(doc, bams, pedigree=read_ped(pedigree_path) if pedigree_path else None, host=host,
-                       build=y_build, regions=y_regions, controls=y_controls, min_mapq=y_min_mapq,
-                       reference=reference)
-    if seed is not None:
-        doc["provenance"]["seed"] = seed
-    write_result(doc, outdir / "result.json")
+        result = add_y_estimate(result, bams, pedigree=read_ped(inputs.pedigree) if inputs.pedigree else None,
+                                options=ychrom, reference=reference)
+    write_result(result, outdir / "result.json")
     from .report import write_multiqc, write_report
 
+    doc = result.to_json()
     write_multiqc(doc, outdir)
     if report:
         write_report(doc, outdir / "report.html")
-    return doc
+    return result
 
 
-def run_demo(outdir, rng: np.random.Generator, *, seed=None, command=None, threads=1, progress=False):
-    """Simulate the built-in demo family, count, quantify; returns (result document, truth fractions)."""
+def run_demo(outdir, rng: np.random.Generator, *, seed=None, command=None, threads=1,
+             progress=False) -> tuple[QuantifyResult, dict]:
+    """Simulate the built-in demo family, count, quantify; returns (result, truth fractions)."""
     from .sim import builtin_scenario, simulate
 
     outdir = Path(outdir)
@@ -168,26 +187,33 @@ def run_demo(outdir, rng: np.random.Generator, *, seed=None, command=None, threa
     scenario = builtin_scenario("demo")
     sim = simulate(scenario, outdir / "simulated", rng, progress, seed=seed, command=command)
     sample = scenario.samples[0]
-    doc = run_pipeline([sim.bams[sample.name]], outdir=outdir, host=sample.host, donors=list(dict(sample.donors)),
-                       genotypes_path=sim.family_vcf, pedigree_path=sim.ped, sites_path=sim.sites_vcf,
-                       sample=sample.name, threads=threads, command=command, seed=seed, progress=progress)
-    truth = dict(sample.donors)
-    return doc, truth
+    inputs = SampleInputs(host=sample.host, donors=tuple(dict(sample.donors)), genotypes=sim.family_vcf,
+                          pedigree=sim.ped, sites=sim.sites_vcf, sample=sample.name)
+    result = run_pipeline([sim.bams[sample.name]], outdir=outdir, inputs=inputs, threads=threads,
+                          command=command, seed=seed, progress=progress)
+    return result, dict(sample.donors)
 
 
-def summary_table(doc: dict, truth: dict | None = None) -> str:
-    """A plain-text table: donor, truth, estimate, 95% CI, gEq/100k, detected."""
+def summary_table(result: QuantifyResult | dict, truth: dict | None = None) -> str:
+    """A plain-text table of :func:`~microchimera.result.donor_rows`: donor, truth, estimate,
+    95% CI, gEq/100k, p-value, detected."""
+    doc = result.to_json() if isinstance(result, QuantifyResult) else result
     head = ["donor", "relationship", "truth", "estimate", "95% CI", "gEq/100k (95% CI)", "p-value", "detected"]
     rows = []
-    for d in doc["donors"]:
-        t = (truth or {}).get(d["name"])
-        if d["fraction"] is None:
-            rows.append([d["name"], d["relationship"], "-" if t is None else f"{t:.2g}", "n/a", "", "", "", "no"])
+
+    def g(v, spec):
+        return "NA" if v is None else format(v, spec)
+
+    for r in donor_rows(doc):
+        t = (truth or {}).get(r.donor)
+        t = "-" if t is None else f"{t:.2g}"
+        if r.fraction is None:
+            rows.append([r.donor, r.relationship, t, "n/a", "", "", "", "no"])
             continue
-        rows.append([d["name"], d["relationship"], "-" if t is None else f"{t:.2g}", f"{d['fraction']:.3g}",
-                     f"[{d['ci95'][0]:.2g}, {d['ci95'][1]:.2g}]",
-                     f"{d['geq_per_100k']:.1f} ({d['geq_per_100k_ci95'][0]:.1f}-{d['geq_per_100k_ci95'][1]:.1f})",
-                     f"{d['p_value']:.2g}", "yes" if d["detected"] else "no"])
+        rows.append([r.donor, r.relationship, t, g(r.fraction, ".3g"),
+                     f"[{g(r.ci95_low, '.2g')}, {g(r.ci95_high, '.2g')}]",
+                     f"{g(r.geq_per_100k, '.1f')} ({g(r.geq_ci95_low, '.1f')}-{g(r.geq_ci95_high, '.1f')})",
+                     g(r.p_value, ".2g"), "yes" if r.detected else "no"])
     widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     out = [fmt.format(*head), fmt.format(*("-" * w for w in widths))]

@@ -32,7 +32,7 @@ def simulated_result(seed: int = 7, n_sites: int = 4000, depth: float = 80, frac
                              depth=depth, rng=rng, sample=sample)
     typed = GenotypeMatrix(("mum", "son", "dau"), g[[ids.index(p) for p in ("mum", "son", "dau")]].astype(np.int8),
                            np.full(n_sites, np.nan))
-    doc = quantify(counts, host="mum", donors=["son", "dau"], pedigree=ped, genotypes=typed, sites=sites)
+    doc = quantify(counts, host="mum", donors=["son", "dau"], pedigree=ped, genotypes=typed, sites=sites).to_json()
     doc["provenance"] = get_provenance(command="microchimera run mum.bam --seed 7", seed=seed,
                                        parameters={"alpha": 0.05})
     return doc

@@ -21,15 +21,15 @@ import os
 import socket
 import time
 import traceback
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .. import __version__
 from .._atomic import write_text_atomic
-from ..conventions import MAX_DEPTH_RATIO
 from ..errors import InputError, MicrochimeraError
+from ..options import CountFilters, QuantifyOptions, YChromOptions
 from ..provenance import file_checksum
 from .manifest import SampleSpec
 
@@ -45,27 +45,28 @@ MIN_SITES_PER_REGION = 100
 
 @dataclass(frozen=True)
 class SampleOptions:
-    """Per-sample settings shared by the whole cohort (the ``run`` options).
+    """Per-sample settings shared by the whole cohort: the ``run`` options.
 
-    ``threads`` and ``split_bytes`` change speed, not results, so they are not part of a
-    sample's fingerprint; ``report`` (the per-sample ``report.html`` that ``run`` writes) is
+    ``filters`` and ``quantify`` are the count and model settings, ``ychrom_min_mapq`` the
+    chrY MAPQ threshold (a row's Y build or regions come from the manifest).  ``threads`` and
+    ``split_bytes`` change speed, not results, so they are not part of a sample's
+    fingerprint; ``report`` (the per-sample ``report.html`` that ``run`` writes) is
     presentation only, so neither is it.
     """
 
-    min_mapq: int = 20
-    min_baseq: int = 20
-    alpha: float = 0.05
-    max_depth_ratio: float | None = MAX_DEPTH_RATIO
-    absent_as_ref: bool = False
-    ychrom_min_mapq: int = 30
+    filters: CountFilters = field(default_factory=CountFilters)
+    quantify: QuantifyOptions = field(default_factory=QuantifyOptions)
+    ychrom_min_mapq: int = YChromOptions.min_mapq
     report: bool = True
     threads: int = 1
     split_bytes: int = 2 * 1024**3
 
     def result_parameters(self) -> dict:
-        return {"min_mapq": int(self.min_mapq), "min_baseq": int(self.min_baseq), "alpha": float(self.alpha),
-                "max_depth_ratio": self.max_depth_ratio,
-                "absent_as_ref": bool(self.absent_as_ref), "ychrom_min_mapq": int(self.ychrom_min_mapq)}
+        q = self.quantify
+        return {"min_mapq": int(self.filters.min_mapq), "min_baseq": int(self.filters.min_baseq),
+                "alpha": float(q.alpha), "max_depth_ratio": q.max_depth_ratio, "absent_as_ref": bool(q.absent_as_ref),
+                "ychrom_min_mapq": int(self.ychrom_min_mapq),
+                **({"proper_pairs": True} if self.filters.require_proper_pairs else {})}
 
 
 def sample_dir(outdir, sample: str) -> Path:
@@ -273,8 +274,8 @@ def count_region(spec: SampleSpec, options: SampleOptions, region: str):
     from ..count import count_alleles
 
     try:
-        return count_alleles(list(spec.bams), _sites(spec), reference=spec.reference, min_mapq=options.min_mapq,
-                             min_baseq=options.min_baseq, threads=options.threads, region=region)
+        return count_alleles(list(spec.bams), _sites(spec), filters=options.filters,
+                             reference=spec.reference, threads=options.threads, region=region)
     except MicrochimeraError as exc:
         return {"error": exc, "region": region}
 
@@ -293,13 +294,13 @@ def process_sample(spec: SampleSpec, options: SampleOptions, outdir, fp: dict, r
         for part in parts:
             if isinstance(part, dict):
                 raise part["error"]
-        doc = _run(spec, options, directory, regions, parts, command)
+        result = _run(spec, options, directory, regions, parts, command)
         # Whatever `run` wrote (counts, result, MultiQC file, report); dotfiles are temporaries.
         outputs = sorted(f.name for f in directory.iterdir() if f.is_file() and not f.name.startswith(".")
                          and f.name not in (RECORD_NAME, FAILURE_NAME))
         record = {"schema": RECORD_SCHEMA, "sample": spec.sample, "status": "ok", "fingerprint": _normalise(fp),
                   "outputs": _output_entries(directory, outputs), "n_regions": max(1, len(regions)),
-                  "ychrom": (doc.get("ychrom") or {}).get("status"), "seconds": round(time.time() - started, 3),
+                  "ychrom": None if result.ychrom is None else result.ychrom.status, "seconds": round(time.time() - started, 3),
                   "worker": f"{socket.gethostname()}:{os.getpid()}"}
         write_text_atomic(directory / RECORD_NAME, json.dumps(record, indent=2) + "\n")
         with contextlib.suppress(FileNotFoundError):
@@ -309,19 +310,17 @@ def process_sample(spec: SampleSpec, options: SampleOptions, outdir, fp: dict, r
         return write_failure(outdir, spec, exc, stage="process")
 
 
-def _run(spec, options, directory, regions, parts, command) -> dict:
-    from ..workflow import run_pipeline
+def _run(spec, options, directory, regions, parts, command):
+    from ..workflow import SampleInputs, run_pipeline
 
-    kwargs = dict(host=spec.host, donors=_list(spec.donors), genotypes_path=spec.genotypes,
-                  pedigree_path=spec.pedigree, sites_path=spec.sites, relationships=_list(spec.relationships),
-                  reference=spec.reference, alpha=options.alpha, absent_as_ref=options.absent_as_ref,
-                  max_depth_ratio=options.max_depth_ratio,
-                  command=command, y_build=spec.ychrom_build, y_regions=spec.ychrom_regions,
-                  y_min_mapq=options.ychrom_min_mapq, report=options.report)
+    inputs = SampleInputs(host=spec.host, donors=_list(spec.donors), genotypes=spec.genotypes,
+                          pedigree=spec.pedigree, sites=spec.sites, relationships=_list(spec.relationships))
+    ychrom = YChromOptions(build=spec.ychrom_build, regions=spec.ychrom_regions, min_mapq=options.ychrom_min_mapq)
     # The very function behind `microchimera run`; a split sample hands it the merged counts.
     counts = merge_counts(_sites(spec), regions, parts) if regions else None
-    return run_pipeline(list(spec.bams), outdir=directory, min_mapq=options.min_mapq,
-                        min_baseq=options.min_baseq, threads=options.threads, counts=counts, **kwargs)
+    return run_pipeline(list(spec.bams), outdir=directory, inputs=inputs, filters=options.filters,
+                        options=options.quantify, ychrom=ychrom, reference=spec.reference, threads=options.threads,
+                        report=options.report, counts=counts, command=command)
 
 
 def _list(values):

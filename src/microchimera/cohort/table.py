@@ -5,8 +5,8 @@ always agrees with them; columns are documented in ``docs/cohort.md``.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
-import math
 from pathlib import Path
 
 import pyarrow as pa
@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 
 from .. import __version__
 from .._atomic import atomic_path, write_text_atomic
+from ..result import DonorRow, donor_rows, male_columns, tsv_cell
 from .sample import sample_dir
 
 #: Column name -> Arrow type, in output order.
@@ -48,29 +49,16 @@ SCHEMA = pa.schema([
 ])
 
 
-def _num(v):
-    return None if v is None or (isinstance(v, float) and not math.isfinite(v)) else v
-
-
-def _pair(v):
-    return (None, None) if not v else (_num(v[0]), _num(v[1]))
-
-
-def _ychrom_columns(doc: dict) -> dict:
-    """The chrY columns from the ``ychrom`` block that ``run`` adds to result.json."""
-    block = doc.get("ychrom") or {}
-    cols = {"male_status": block.get("status"), "male_fraction": None, "male_ci95_low": None,
-            "male_ci95_high": None, "male_p_value": None, "male_detected": None}
-    m = block.get("male_fraction") if block.get("status") == "estimated" else None
-    if m:
-        lo, hi = _pair(m.get("ci95"))
-        cols.update(male_fraction=_num(m.get("estimate")), male_ci95_low=lo, male_ci95_high=hi,
-                    male_p_value=_num(m.get("p_value")), male_detected=m.get("detected"))
-    return cols
+#: The columns that come from a result's :func:`~microchimera.result.donor_rows`.
+_RESULT_COLUMNS = [c for c in SCHEMA.names if c in {f.name for f in dataclasses.fields(DonorRow)}]
 
 
 def cohort_rows(outcomes, outdir) -> list[dict]:
-    """Rows of the cohort table (dicts keyed by :data:`SCHEMA` names), in manifest order."""
+    """Rows of the cohort table (dicts keyed by :data:`SCHEMA` names), in manifest order.
+
+    The per-donor columns are those of :func:`microchimera.result.donor_rows` of each
+    sample's ``result.json``; the cohort adds the sample's status, tissue and failure.
+    """
     rows = []
     for o in outcomes:
         spec = o.spec
@@ -83,30 +71,13 @@ def cohort_rows(outcomes, outdir) -> list[dict]:
         directory = sample_dir(outdir, spec.sample)
         doc = json.loads((directory / "result.json").read_text(encoding="utf-8"))
         base["host"] = doc.get("host", spec.host)
-        base.update(_ychrom_columns(doc))
-        for d in doc.get("donors", []) or [None]:
-            if d is None:
-                rows.append(base)
-                continue
-            lo, hi = _pair(d.get("ci95"))
-            glo, ghi = _pair(d.get("geq_per_100k_ci95"))
-            rows.append({**base, "donor": d.get("name"), "relationship": d.get("relationship"),
-                         "fraction": _num(d.get("fraction")), "ci95_low": lo, "ci95_high": hi,
-                         "p_value": _num(d.get("p_value")), "detected": d.get("detected"),
-                         "geq_per_100k": _num(d.get("geq_per_100k")), "geq_ci95_low": glo, "geq_ci95_high": ghi,
-                         "lod": _num(d.get("lod")), "informative_sites": d.get("informative_sites"),
-                         "informative_reads": d.get("informative_reads")})
+        base.update(male_columns(doc))
+        donors = donor_rows(doc)
+        if not donors:
+            rows.append(base)
+        for r in donors:
+            rows.append({**base, **{c: getattr(r, c) for c in _RESULT_COLUMNS if c not in ("sample", "host")}})
     return rows
-
-
-def _tsv_cell(v) -> str:
-    if v is None:
-        return "NA"
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, float):
-        return f"{v:.6g}"
-    return str(v).replace("\t", " ").replace("\n", " ")
 
 
 def write_cohort_table(outcomes, outdir) -> tuple[Path, Path]:
@@ -118,6 +89,6 @@ def write_cohort_table(outcomes, outdir) -> tuple[Path, Path]:
     parquet, tsv = outdir / "cohort.parquet", outdir / "cohort.tsv"
     with atomic_path(parquet, suffix=".parquet") as tmp:
         pq.write_table(table, tmp)
-    lines = ["\t".join(SCHEMA.names)] + ["\t".join(_tsv_cell(r[c]) for c in SCHEMA.names) for r in rows]
+    lines = ["\t".join(SCHEMA.names)] + ["\t".join(tsv_cell(r[c]) for c in SCHEMA.names) for r in rows]
     write_text_atomic(tsv, "\n".join(lines) + "\n")
     return parquet, tsv

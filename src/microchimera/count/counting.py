@@ -34,6 +34,7 @@ from ..io.alignments import AlignmentInfo, check_reference_alleles, open_alignme
 from ..io.allele_counts import AlleleCounts
 from ..io.contigs import match_contigs, region_mask
 from ..io.sites import SiteTable
+from ..options import CountFilters
 from . import _kernels as K
 from .fragments import FragmentTable
 
@@ -141,13 +142,12 @@ def _split(spans: _Spans, bai: list, parts: int) -> list:
 class _KernelState:
     """All arrays of one kernel run (one alignment file), grown on demand."""
 
-    def __init__(self, spans: _Spans, *, min_mapq, min_baseq, proper, fragments,
-                 k=32, e=4096, c=1 << 16):
+    def __init__(self, spans: _Spans, *, filters: CountFilters, fragments, k=32, e=4096, c=1 << 16):
         self.spans = spans
         n_sites = len(spans.pos)
         self.params = np.zeros(K.N_PARAMS, dtype=np.int64)
         self.params[[K.P_MIN_MAPQ, K.P_MIN_BASEQ, K.P_PROPER, K.P_FRAGMENTS, K.P_MATE_QDIFF]] = (
-            min_mapq, min_baseq, int(proper), int(fragments), MATE_QDIFF)
+            filters.min_mapq, filters.min_baseq, int(filters.require_proper_pairs), int(fragments), MATE_QDIFF)
         self.state = np.zeros(K.N_STATE, dtype=np.int64)
         self.state[K.ST_TID] = -1
         self.state[K.ST_POS] = -1
@@ -434,9 +434,9 @@ def _feed(kst, parts, info):
         raise _kernel_error(status, info, "(decoded by htslib)")
 
 
-def count_alleles(alignments, sites: SiteTable, *, reference=None, min_mapq: int = 20,
-                  min_baseq: int = 20, threads: int = 1, region=None, require_proper_pairs: bool = False,
-                  fragments: bool = False, build_index: bool = False, progress: bool = False):
+def count_alleles(alignments, sites: SiteTable, *, filters: CountFilters | None = None, reference=None,
+                  threads: int = 1, region=None, fragments: bool = False, build_index: bool = False,
+                  progress: bool = False):
     """Count ref/alt/other bases per fragment at every site, for each alignment file.
 
     Parameters
@@ -446,10 +446,11 @@ def count_alleles(alignments, sites: SiteTable, *, reference=None, min_mapq: int
         stem when there is no ``@RG``).  Files of the same sample are added together.
     sites : SiteTable
         Biallelic SNPs (:func:`microchimera.io.sites.read_sites`).
+    filters : CountFilters, optional
+        Minimum mapping quality of a read, base quality of a base, and whether only proper
+        pairs count (default :class:`~microchimera.options.CountFilters()`).
     reference : str or Path, optional
         FASTA: needed for CRAM; when given, every site's REF is checked against it.
-    min_mapq, min_baseq : int
-        Minimum mapping quality of a read and base quality of a base.
     threads : int
         BAM with a BAI index: the sites are cut into ``threads`` slices of about equal BAM
         bytes, each counted by its own reader and kernel concurrently (same counts; the
@@ -458,8 +459,6 @@ def count_alleles(alignments, sites: SiteTable, *, reference=None, min_mapq: int
         inflating BGZF blocks ahead of a single counting loop.
     region : str, optional
         ``chrom[:start-end]`` (1-based, inclusive): count only the sites inside.
-    require_proper_pairs : bool
-        Count only reads flagged as a proper pair (drops orphans, single-end reads).
     fragments : bool
         Also return the table of fragments showing two or more sites.
     build_index : bool
@@ -486,9 +485,7 @@ def count_alleles(alignments, sites: SiteTable, *, reference=None, min_mapq: int
         raise UsageError("no alignment files given")
     if threads < 1:
         raise UsageError(f"threads: expected >= 1, found {threads}")
-    for name, value in (("min_mapq", min_mapq), ("min_baseq", min_baseq)):
-        if not 0 <= int(value) <= 255:
-            raise UsageError(f"{name}: expected 0..255, found {value}")
+    filters = filters or CountFilters()
     if region is not None:
         sites = sites.take(region_mask(region, sites))
         if sites.n_sites == 0:
@@ -503,8 +500,7 @@ def count_alleles(alignments, sites: SiteTable, *, reference=None, min_mapq: int
     for info in infos:
         s = samples.index(info.sample)
         spans = _plan(sites, info)
-        kwargs = dict(min_mapq=min_mapq, min_baseq=min_baseq, proper=require_proper_pairs,
-                      fragments=fragments, **_INITIAL)
+        kwargs = dict(filters=filters, fragments=fragments, **_INITIAL)
         fast = info.format == "BAM" and info.index_kind == "bai"
         with progress_bar(progress, f"count {info.path.name}", unit="MB inflated") as advance:
             if fast and threads > 1 and not fragments:
@@ -532,8 +528,8 @@ def count_alleles(alignments, sites: SiteTable, *, reference=None, min_mapq: int
                 frag_parts.append((np.full(len(fid), s, np.int32), fid + next_fragment[s],
                                    spans.order[fsite], allele, qual, rev, mates))
             next_fragment[s] += kst.state[K.ST_FRAG_ID]
-    parameters = {"min_mapq": int(min_mapq), "min_baseq": int(min_baseq),
-                  "require_proper_pairs": bool(require_proper_pairs), "mate_min_qual_diff": MATE_QDIFF,
+    parameters = {"min_mapq": filters.min_mapq, "min_baseq": filters.min_baseq,
+                  "require_proper_pairs": filters.require_proper_pairs, "mate_min_qual_diff": MATE_QDIFF,
                   "region": region, "reference": None if reference is None else str(reference),
                   "alignments": [str(p) for p in paths], "stats": stats}
     counts = AlleleCounts(tuple(samples), sites, *(np.ascontiguousarray(totals[:, i]) for i in range(6)),

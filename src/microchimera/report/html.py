@@ -17,6 +17,7 @@ from pathlib import Path
 from .. import __version__
 from .._atomic import write_text_atomic
 from ..errors import FormatError, InputError
+from ..result import donor_rows, verdict
 from . import figures
 
 logger = logging.getLogger(__name__)
@@ -140,12 +141,6 @@ def _y_estimate(doc: dict, ydocs: list[dict]) -> dict | None:
             "warnings": s.get("warnings", [])}
 
 
-def _verdict(d: dict) -> str:
-    if d.get("fraction") is None:
-        return "no estimate"
-    return "detected" if d.get("detected") else "not detected"
-
-
 def _sample_view(index: int, source: str, doc: dict, ydocs: list[dict], draw: bool) -> dict:
     donors = doc.get("donors", [])
     pid = f"s{index}"
@@ -167,7 +162,7 @@ def _sample_view(index: int, source: str, doc: dict, ydocs: list[dict], draw: bo
     for d in donors:
         rows.append({
             "name": d.get("name"), "relationship": d.get("relationship", "n/a"), "typed": _fmt(d.get("typed")),
-            "verdict": _verdict(d), "detected": bool(d.get("detected")),
+            "verdict": verdict(d), "detected": bool(d.get("detected")),
             "fraction": _fmt(d.get("fraction")), "ci": _ci(d.get("ci95")),
             "geq": _fmt(d.get("geq_per_100k")), "geq_ci": _ci(d.get("geq_per_100k_ci95")),
             "p_value": _fmt(d.get("p_value"), 2), "lod": _fmt(d.get("lod")),
@@ -214,14 +209,17 @@ def _sample_view(index: int, source: str, doc: dict, ydocs: list[dict], draw: bo
 
 
 def cohort_rows(docs: list[dict]) -> list[dict]:
-    """gEq/100k per (sample or tissue, donor), one dict per donor entry of every document."""
+    """gEq/100k per (sample or tissue, donor): :func:`~microchimera.result.donor_rows` of every
+    document, labelled by tissue when the document has one."""
     rows = []
     for doc in docs:
-        label = doc.get("tissue") or doc.get("sample") or "?"
-        for d in doc.get("donors", []):
-            rows.append({"sample": str(label), "host": doc.get("host"), "donor": str(d.get("name")),
-                         "geq": d.get("geq_per_100k"), "ci": d.get("geq_per_100k_ci95"),
-                         "detected": bool(d.get("detected")), "verdict": _verdict(d)})
+        if not isinstance(doc.get("donors"), list):
+            continue
+        label = str(doc.get("tissue") or doc.get("sample") or "?")
+        for r in donor_rows(doc):
+            ci = None if r.geq_ci95_low is None else [r.geq_ci95_low, r.geq_ci95_high]
+            rows.append({"sample": label, "host": r.host, "donor": str(r.donor), "geq": r.geq_per_100k, "ci": ci,
+                         "detected": bool(r.detected), "verdict": r.verdict})
     return rows
 
 

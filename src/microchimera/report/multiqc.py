@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .._atomic import write_text_atomic
 from ..errors import UsageError
+from ..result import donor_rows
 
 SECTION_ID = "microchimera"
 SUFFIX = "_mqc.json"
@@ -33,22 +34,23 @@ _HEADERS = {
 }
 
 
+#: The columns of :func:`~microchimera.result.donor_rows` shown, in order (``headers`` keys).
+COLUMNS = tuple(_HEADERS)
+
+
 def multiqc_document(result: dict) -> dict:
-    """The custom-content document of one result (rows: ``"<sample> | <donor>"``)."""
+    """The custom-content document of one result document (rows: ``"<sample> | <donor>"``).
+
+    Values are those of :func:`microchimera.result.donor_rows` (``detected`` a boolean);
+    missing values are left out of a row.
+    """
     if not isinstance(result, dict) or not isinstance(result.get("donors"), list):
         raise UsageError("write_multiqc: expected a result document with a 'donors' list")
-    sample = str(result.get("sample", "sample"))
     data = {}
-    for d in result["donors"]:
-        gci = d.get("geq_per_100k_ci95") or [None, None]
-        row = {"donor": d.get("name"), "relationship": d.get("relationship"),
-               "detected": "yes" if d.get("detected") else ("no" if d.get("fraction") is not None else "n/a"),
-               "fraction": d.get("fraction"), "geq_per_100k": d.get("geq_per_100k"),
-               "geq_ci95_low": gci[0], "geq_ci95_high": gci[1], "p_value": d.get("p_value"),
-               "lod_geq_per_100k": d.get("lod_geq_per_100k"), "informative_sites": d.get("informative_sites")}
+    for r in donor_rows(result):
         # MultiQC reads a "/" in a sample name as a path and keeps only the last part.
-        key = f"{sample} | {d.get('name')}".replace("/", "_").replace("\\", "_")
-        data[key] = {k: v for k, v in row.items() if v is not None}
+        key = f"{r.sample} | {r.donor}".replace("/", "_").replace("\\", "_")
+        data[key] = {c: v for c, v in zip(COLUMNS, r.select(COLUMNS), strict=True) if v is not None}
     return {
         "id": SECTION_ID,
         "section_name": "microchimera",

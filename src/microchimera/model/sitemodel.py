@@ -1,0 +1,41 @@
+"""One pedigree model of a sample: the genotype prior of its members and the likelihood data
+over the sites it can use."""
+from __future__ import annotations
+
+import numpy as np
+
+from .likelihood import ModelData
+from .prior import genotype_prior
+
+
+class SiteModel:
+    """Genotype prior of ``members`` (host first, then donors) and, once built, its
+    :class:`ModelData`.
+
+    ``mask`` (bool, shape ``(n_all_sites,)``) is narrowed to the sites where the prior is
+    valid (e.g. no Mendel contradiction); ``typed`` maps typed people to int8 dosages.
+    """
+
+    def __init__(self, ped, typed, members, af, mask):
+        self.members = list(members)
+        self.prior = genotype_prior(ped, typed, members, af)
+        self.typed_dosage = {i: typed[m] for i, m in enumerate(members) if m in typed}
+        self.mask = mask & self.prior.valid
+        self.data = None
+
+    def build(self, n, x, site_class, error_rate, block) -> ModelData:
+        """The likelihood data at the model's sites (``n``/``x``: ref+alt and alt fragments)."""
+        self.data = ModelData.build(self.members[1:], self.prior.weights, self.prior.config_genotypes,
+                                    self.typed_dosage, n, x, site_class, error_rate, block, self.mask)
+        return self.data
+
+    def certain_background(self) -> tuple[np.ndarray, np.ndarray]:
+        """bool (n_all_sites,) pair: sites where every member is certainly hom-ref / hom-alt."""
+        w = self.prior.weights
+        best = w.argmax(axis=1)
+        certain = w[np.arange(len(w)), best] >= 0.999
+        g = np.empty((len(self.members), len(w)), dtype=np.int64)
+        for m in range(len(self.members)):
+            g[m] = self.typed_dosage[m] if m in self.typed_dosage else self.prior.config_genotypes[m, best]
+        ok = certain & self.mask
+        return ok & (g == 0).all(axis=0), ok & (g == 2).all(axis=0)

@@ -1,0 +1,454 @@
+"""The result of quantifying one sample, typed, and the one flattening of it into rows.
+
+:class:`QuantifyResult` is what :func:`microchimera.model.quantify` returns; its
+:meth:`~QuantifyResult.to_json` writes the ``result.json`` document (schema
+``docs/result.schema.json``, fields ``docs/result.md``) key for key.  The chrY channel
+(:mod:`microchimera.ychrom.inrun`) adds its block with :meth:`QuantifyResult.with_ychrom`
+instead of editing a dict.
+
+Every per-donor table downstream — ``result.tsv``, the terminal table, ``cohort.tsv`` /
+``cohort.parquet``, the MultiQC file and the HTML report — is a selection of the columns of
+:func:`donor_rows`, which reads the JSON form (the contract: the report and the cohort
+table are built from ``result.json`` files alone), and every TSV cell is spelled by
+:func:`tsv_cell`.  So one donor shows the same values everywhere.
+
+Units: ``fraction`` is the donor's share of the sample's genome equivalents (0..1);
+``geq_per_100k`` is donor genome equivalents per 100,000 host genome equivalents; ``lod`` is a
+fraction; CIs are ``1 - alpha`` two-sided profile intervals.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+#: Version of the ``result.json`` schema (``docs/result.schema.json``).
+RESULT_SCHEMA_VERSION = "1"
+
+
+class JsonBlock(Protocol):
+    """A typed block of the result with its JSON form (e.g. the chrY block)."""
+
+    def to_json(self) -> dict: ...
+
+
+def _pair(v) -> list | None:
+    return None if v is None else [v[0], v[1]]
+
+
+# ----------------------------------------------------------------------------- per donor
+@dataclass(frozen=True)
+class ContigEstimate:
+    """Donor fraction fitted on one contig alone (others fixed at the genome-wide MLE); Wald CI."""
+
+    contig: str
+    fraction: float
+    ci95: tuple[float, float] | None
+    informative_sites: int
+    informative_reads: int
+
+    def to_json(self) -> dict:
+        return {"contig": self.contig, "fraction": self.fraction, "ci95": _pair(self.ci95),
+                "informative_sites": self.informative_sites, "informative_reads": self.informative_reads}
+
+
+@dataclass(frozen=True)
+class LikelihoodProfile:
+    """Log-likelihood drop of one donor's fraction on a grid (fractions), others at their MLE."""
+
+    fraction: tuple[float, ...]
+    delta_loglik: tuple[float, ...]
+    others: str = "fixed_at_mle"
+
+    def to_json(self) -> dict:
+        return {"fraction": list(self.fraction), "delta_loglik": list(self.delta_loglik), "others": self.others}
+
+
+@dataclass(frozen=True)
+class DonorYComparison:
+    """The chrY channel's view of one donor: sex from the PED and, for a male donor of a
+    female host, the joint comparison of the chrY and SNP estimates."""
+
+    donor_sex: str
+    in_y_channel: bool
+    status: str | None = None
+    z: float | None = None
+    y_fraction: float | None = None
+    y_ci95: tuple[float, float] | None = None
+    male_donors: tuple[str, ...] | None = None
+
+    def to_json(self) -> dict:
+        out: dict[str, Any] = {"donor_sex": self.donor_sex, "in_y_channel": self.in_y_channel}
+        if self.status is not None:
+            out.update(status=self.status, z=self.z, y_fraction=self.y_fraction, y_ci95=_pair(self.y_ci95),
+                       male_donors=list(self.male_donors or ()))
+        return out
+
+
+@dataclass(frozen=True)
+class DonorEstimate:
+    """One donor's estimate in one sample.
+
+    ``fraction`` is None when the donor has no informative site (then every statistic is
+    None, ``detected`` is False and ``informative_sites`` is 0).  ``ci_inflation`` is the
+    block-sandwich factor (>= 1) applied to the CI threshold and the test statistic.
+    """
+
+    name: str
+    relationship: str
+    typed: bool
+    fraction: float | None = None
+    ci95: tuple[float, float] | None = None
+    p_value: float | None = None
+    lrt_statistic: float | None = None
+    detected: bool = False
+    geq_per_100k: float | None = None
+    geq_per_100k_ci95: tuple[float, float] | None = None
+    lod: float | None = None
+    lod_geq_per_100k: float | None = None
+    informative_sites: int = 0
+    informative_reads: int = 0
+    ci_inflation: float = 1.0
+    profile: LikelihoodProfile | None = None
+    per_chromosome: tuple[ContigEstimate, ...] = ()
+    #: Set by the chrY channel; written to JSON only when the result has a ``ychrom`` block.
+    y_comparison: DonorYComparison | None = None
+
+    @property
+    def estimated(self) -> bool:
+        """Whether the donor had informative sites (and so an estimate)."""
+        return self.fraction is not None
+
+    def to_json(self, with_y: bool = False) -> dict:
+        out = {"name": self.name, "relationship": self.relationship, "typed": self.typed,
+               "fraction": self.fraction, "ci95": _pair(self.ci95), "p_value": self.p_value,
+               "lrt_statistic": self.lrt_statistic, "detected": self.detected,
+               "geq_per_100k": self.geq_per_100k, "geq_per_100k_ci95": _pair(self.geq_per_100k_ci95),
+               "lod": self.lod, "lod_geq_per_100k": self.lod_geq_per_100k,
+               "informative_sites": self.informative_sites, "informative_reads": self.informative_reads,
+               "ci_inflation": self.ci_inflation, "profile": None if self.profile is None else self.profile.to_json(),
+               "per_chromosome": [c.to_json() for c in self.per_chromosome]}
+        if with_y:
+            out["y_comparison"] = None if self.y_comparison is None else self.y_comparison.to_json()
+        return out
+
+
+# ----------------------------------------------------------------------------- per sample
+@dataclass(frozen=True)
+class ClassErrorRate:
+    """Sequencing error rate of one substitution class (per base call) and where it came from."""
+
+    rate: float
+    source: str
+    background_sites: int
+    background_reads: int
+    background_errors: int
+    other_base_rate: float
+    other_base_reads: int
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class Overdispersion:
+    """Fitted nuisance parameters: beta-binomial ``rho``, sites it was fitted on, the alt share
+    of a heterozygote's reads, and the multiplier applied to every class error rate."""
+
+    rho: float = 0.0
+    sites: int = 0
+    het_alt_share: float = 0.5
+    error_scale: float = 1.0
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class SiteSummary:
+    """How many sites each filter kept or dropped (``dropped``: reason -> number of sites)."""
+
+    in_counts: int
+    autosomal: int
+    used: int
+    informative: int
+    reads_used: int
+    max_depth: int | None
+    dropped: Mapping[str, int]
+    af_source: str
+    blocks: int
+
+    def to_json(self) -> dict:
+        return {"in_counts": self.in_counts, "autosomal": self.autosomal, "used": self.used,
+                "informative": self.informative, "reads_used": self.reads_used, "max_depth": self.max_depth,
+                "dropped": dict(self.dropped), "af_source": self.af_source, "blocks": self.blocks}
+
+
+@dataclass(frozen=True)
+class MendelCheck:
+    """Mendel errors of one typed child against its typed parents."""
+
+    child: str
+    parents: tuple[str, ...]
+    errors: int
+    checked: int
+
+    def to_json(self) -> dict:
+        return {"child": self.child, "parents": list(self.parents), "errors": self.errors, "checked": self.checked}
+
+
+@dataclass(frozen=True)
+class RelatednessVerdict:
+    """Named relationship vs its alternative for one donor (log-likelihoods in nats).
+
+    ``conclusion`` is the hypothesis, the alternative, ``undetermined``,
+    ``donor_not_detected`` or ``not_tested`` (then ``note`` says why and there are no
+    log-likelihoods).
+    """
+
+    donor: str
+    hypothesis: str
+    alternative: str
+    conclusion: str
+    loglik_hypothesis: float | None = None
+    loglik_alternative: float | None = None
+    log_likelihood_ratio: float | None = None
+    note: str | None = None
+
+    def to_json(self) -> dict:
+        out: dict[str, Any] = {"donor": self.donor, "hypothesis": self.hypothesis, "alternative": self.alternative}
+        if self.note is not None:
+            out.update(conclusion=self.conclusion, note=self.note)
+        else:
+            out.update(loglik_hypothesis=self.loglik_hypothesis, loglik_alternative=self.loglik_alternative,
+                       log_likelihood_ratio=self.log_likelihood_ratio, conclusion=self.conclusion)
+        return out
+
+
+@dataclass(frozen=True)
+class RelatednessTest:
+    """The relatedness test of every estimated donor; ``threshold_log_lr`` None when not run."""
+
+    donors: tuple[RelatednessVerdict, ...] = ()
+    threshold_log_lr: float | None = None
+
+    def to_json(self) -> dict:
+        out: dict[str, Any] = {} if self.threshold_log_lr is None else {"threshold_log_lr": self.threshold_log_lr}
+        out["donors"] = [d.to_json() for d in self.donors]
+        return out
+
+
+@dataclass(frozen=True, kw_only=True)
+class AltBin:
+    """Observed vs expected alt reads in one bin of sites: by host genotype (``host_genotype``)
+    or, at host hom-ref sites, by allele-frequency bin (``af_low``..``af_high``)."""
+
+    host_genotype: int | None = None
+    af_low: float | None = None
+    af_high: float | None = None
+    sites: int
+    reads: int
+    observed_alt: int
+    expected_alt: float
+    expected_alt_no_donor: float
+
+    def to_json(self) -> dict:
+        key = ({"host_genotype": self.host_genotype} if self.host_genotype is not None
+               else {"af_low": self.af_low, "af_high": self.af_high})
+        return {**key, "sites": self.sites, "reads": self.reads, "observed_alt": self.observed_alt,
+                "expected_alt": self.expected_alt, "expected_alt_no_donor": self.expected_alt_no_donor}
+
+
+@dataclass(frozen=True)
+class ObservedVsExpected:
+    """Model check: alt reads observed vs expected at the MLE and with no donor DNA.
+    ``af_bins_host_genotype`` is the host genotype of the AF bins (None: no bins made)."""
+
+    by_host_genotype: tuple[AltBin, ...] = ()
+    by_af_bin: tuple[AltBin, ...] = ()
+    af_bins_host_genotype: int | None = None
+
+    def to_json(self) -> dict:
+        out: dict[str, Any] = {"by_host_genotype": [b.to_json() for b in self.by_host_genotype],
+                               "by_af_bin": [b.to_json() for b in self.by_af_bin]}
+        if self.af_bins_host_genotype is not None:
+            out["af_bins_host_genotype"] = self.af_bins_host_genotype
+        return out
+
+
+@dataclass(frozen=True)
+class QuantifyResult:
+    """Everything quantify found in one sample (``result.json``).
+
+    ``mode`` is ``family`` (pedigree + genotypes) or ``no_family`` (``--relationship``).
+    ``provenance`` is the block of :func:`microchimera.provenance.get_provenance` (None from
+    the library call, which has no command line or input files to record); ``ychrom`` the
+    chrY channel's block when ``run`` asked for it.
+    """
+
+    sample: str
+    host: str
+    mode: str
+    alpha: float
+    donors: tuple[DonorEstimate, ...]
+    error_rates: Mapping[str, ClassErrorRate]
+    overdispersion: Overdispersion
+    sites: SiteSummary
+    untyped_people: tuple[str, ...]
+    mendel: tuple[MendelCheck, ...]
+    warnings: tuple[str, ...]
+    relatedness_test: RelatednessTest
+    observed_vs_expected: ObservedVsExpected
+    provenance: Mapping[str, Any] | None = None
+    ychrom: JsonBlock | None = None
+    schema_version: str = field(default=RESULT_SCHEMA_VERSION)
+
+    def donor(self, name: str) -> DonorEstimate:
+        """The estimate of donor ``name``; KeyError if it was not fitted."""
+        for d in self.donors:
+            if d.name == name:
+                return d
+        raise KeyError(name)
+
+    def with_provenance(self, provenance: Mapping[str, Any]) -> QuantifyResult:
+        return dataclasses.replace(self, provenance=provenance)
+
+    def with_ychrom(self, block: JsonBlock, donors: Sequence[DonorEstimate],
+                    warnings: Sequence[str] = ()) -> QuantifyResult:
+        """A copy with the chrY block, the donors' chrY views and any chrY warnings added."""
+        return dataclasses.replace(self, ychrom=block, donors=tuple(donors),
+                                   warnings=(*self.warnings, *warnings))
+
+    def to_json(self) -> dict:
+        """The ``result.json`` document (key order as in ``docs/result.md``)."""
+        with_y = self.ychrom is not None
+        out: dict[str, Any] = {
+            "schema_version": self.schema_version, "sample": self.sample, "host": self.host, "mode": self.mode,
+            "alpha": self.alpha, "donors": [d.to_json(with_y) for d in self.donors],
+            "error_rates": {k: v.to_json() for k, v in self.error_rates.items()},
+            "overdispersion": self.overdispersion.to_json(), "sites": self.sites.to_json(),
+            "untyped_people": list(self.untyped_people), "mendel": [m.to_json() for m in self.mendel],
+            "warnings": list(self.warnings), "relatedness_test": self.relatedness_test.to_json(),
+            "observed_vs_expected": self.observed_vs_expected.to_json(),
+        }
+        if self.provenance is not None:
+            out["provenance"] = dict(self.provenance)
+        if with_y:
+            out["ychrom"] = self.ychrom.to_json()
+        return out
+
+    def rows(self) -> list[DonorRow]:
+        """:func:`donor_rows` of this result."""
+        return donor_rows(self.to_json())
+
+
+# ----------------------------------------------------------------------------- the rows
+@dataclass(frozen=True)
+class DonorRow:
+    """One (sample, donor) line: the headline numbers every per-donor table shows.
+
+    Non-finite numbers are None.  ``detected`` is the JSON value (False for a donor without
+    an estimate, whose ``verdict`` is ``no estimate``).  ``male_*`` come from the chrY block
+    (``male_status`` None when the chrY channel was not asked for).
+    """
+
+    sample: str
+    host: str | None
+    donor: str | None
+    relationship: str | None
+    fraction: float | None
+    ci95_low: float | None
+    ci95_high: float | None
+    p_value: float | None
+    detected: bool | None
+    geq_per_100k: float | None
+    geq_ci95_low: float | None
+    geq_ci95_high: float | None
+    lod: float | None
+    lod_geq_per_100k: float | None
+    informative_sites: int | None
+    informative_reads: int | None
+    verdict: str
+    male_status: str | None = None
+    male_fraction: float | None = None
+    male_ci95_low: float | None = None
+    male_ci95_high: float | None = None
+    male_p_value: float | None = None
+    male_detected: bool | None = None
+
+    def select(self, columns: Sequence[str]) -> list:
+        return [getattr(self, c) for c in columns]
+
+
+#: The columns of ``result.tsv``, in order.
+RESULT_TSV_COLUMNS = ("sample", "host", "donor", "relationship", "fraction", "ci95_low", "ci95_high", "p_value",
+                      "detected", "geq_per_100k", "geq_ci95_low", "geq_ci95_high", "lod", "informative_sites",
+                      "informative_reads")
+
+
+def _num(v):
+    return None if v is None or (isinstance(v, float) and not math.isfinite(v)) else v
+
+
+def _ends(v) -> tuple:
+    return (None, None) if not v else (_num(v[0]), _num(v[1]))
+
+
+def verdict(donor: Mapping) -> str:
+    """``detected`` / ``not detected`` / ``no estimate`` of one donor entry of ``result.json``."""
+    if donor.get("fraction") is None:
+        return "no estimate"
+    return "detected" if donor.get("detected") else "not detected"
+
+
+def male_columns(doc: Mapping) -> dict:
+    """The ``male_*`` columns of a result document (from its ``ychrom`` block)."""
+    block = doc.get("ychrom") or {}
+    cols = {"male_status": block.get("status")}
+    m = block.get("male_fraction") if block.get("status") == "estimated" else None
+    if m:
+        lo, hi = _ends(m.get("ci95"))
+        cols.update(male_fraction=_num(m.get("estimate")), male_ci95_low=lo, male_ci95_high=hi,
+                    male_p_value=_num(m.get("p_value")), male_detected=m.get("detected"))
+    return cols
+
+
+def donor_rows(doc: Mapping) -> list[DonorRow]:
+    """The (sample, donor) rows of one ``result.json`` document (a dict, as read from the file).
+
+    A document with no donors gives no rows.  This is the only flattening of a result: see
+    the module docstring.
+    """
+    if not isinstance(doc, Mapping) or not isinstance(doc.get("donors"), list):
+        from .errors import InputError
+
+        raise InputError("expected a result document with a 'donors' list")
+    male = male_columns(doc)
+    rows = []
+    for d in doc["donors"]:
+        lo, hi = _ends(d.get("ci95"))
+        glo, ghi = _ends(d.get("geq_per_100k_ci95"))
+        rows.append(DonorRow(
+            sample=str(doc.get("sample")), host=doc.get("host"), donor=d.get("name"),
+            relationship=d.get("relationship"), fraction=_num(d.get("fraction")), ci95_low=lo, ci95_high=hi,
+            p_value=_num(d.get("p_value")), detected=d.get("detected"), geq_per_100k=_num(d.get("geq_per_100k")),
+            geq_ci95_low=glo, geq_ci95_high=ghi, lod=_num(d.get("lod")),
+            lod_geq_per_100k=_num(d.get("lod_geq_per_100k")), informative_sites=d.get("informative_sites"),
+            informative_reads=d.get("informative_reads"), verdict=verdict(d), **male))
+    return rows
+
+
+def tsv_cell(v) -> str:
+    """One TSV cell: ``NA`` for missing, ``true``/``false``, floats to 6 significant digits."""
+    if v is None or isinstance(v, bool):
+        return {None: "NA", True: "true", False: "false"}[v]
+    text = f"{v:.6g}" if isinstance(v, float) else str(v)
+    return text.replace("\t", " ").replace("\n", " ")
+
+
+def rows_tsv(rows: Sequence[DonorRow], columns: Sequence[str] = RESULT_TSV_COLUMNS) -> str:
+    """Rows as tab-separated text with a header line."""
+    lines = ["\t".join(columns)] + ["\t".join(tsv_cell(v) for v in r.select(columns)) for r in rows]
+    return "\n".join(lines) + "\n"
