@@ -1,6 +1,6 @@
 """Benchmark: allele counting on a 20,000-site panel against the BAM decode floor (issue 3).
 
-Usage: python benchmarks/bench_count.py [--depth 200 1000] [--repeats 3] [--workdir DIR]
+Usage: python benchmarks/bench_count.py [--depth 200 1000] [--repeats 3] [--workdir DIR] [--baseline-python PY]
 
 Builds the BAMs with the simulator (benchmarks/bench_simulate.py scenario: 20,000 sites
 1 kb apart, 2x150 reads, fragments 250 +- 60 bp) unless ``DIR/d<depth>`` exists, then
@@ -58,6 +58,9 @@ def main() -> None:
     ap.add_argument("--depth", type=float, nargs="+", default=[200, 1000])
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--workdir", default=None)
+    ap.add_argument("--baseline-python", metavar="PYTHON", default=None,
+                    help="also time `count` with this interpreter's microchimera (an earlier install), "
+                         "interleaved with the current one, for a before/after ratio in one run")
     args = ap.parse_args()
     for tool in ("samtools", "bcftools"):
         if shutil.which(tool) is None:
@@ -84,6 +87,12 @@ def main() -> None:
             "microchimera count --threads 2":
                 f"{mc} count {bam} --sites {sites} --out {d}/c2.parquet -q --threads 2",
         }
+        if args.baseline_python:
+            base = f"{args.baseline_python} -m microchimera"
+            subprocess.run(f"{base} count {bam} --sites {sites} --out {d}/warm.parquet -q", shell=True, check=True)
+            cmds["baseline microchimera count (1 thread)"] = f"{base} count {bam} --sites {sites} --out {d}/b1.parquet -q"
+            cmds["baseline microchimera count --threads 2"] = (f"{base} count {bam} --sites {sites} "
+                                                              f"--out {d}/b2.parquet -q --threads 2")
         res = timed(cmds, args.repeats)
         floor = res["`samtools view -c` (floor)"][0]
         size = bam.stat().st_size / 1e6
