@@ -167,13 +167,17 @@ def test_quantify_calibration_small():
     """CI version: few replicates, loose bounds (the slow test applies the issue's bounds)."""
     grid = [("typed", 1e-2), ("untyped", 1e-2), ("typed", 0.0), ("nofam", 1e-2)]
     rows = run(reps=12, procs=2, grid=grid)
-    assert not _check(summarise(rows), strict=False)
+    summary = summarise(rows)
+    assert len(rows) == 12 * len(grid) and len(summary) == len(grid)  # no cell silently missing
+    assert not _check(summary, strict=False)
 
 
 @pytest.mark.slow
 def test_quantify_calibration_full():
     rows = run(reps=400, procs=2)
-    problems = _check(summarise(rows))
+    summary = summarise(rows)
+    assert summary and len(rows) == 400 * len(summary)  # no cell silently missing
+    problems = _check(summary)
     assert not problems, problems
 
 
