@@ -106,13 +106,14 @@ def result_tsv(result: QuantifyResult | dict) -> str:
     return rows_tsv(donor_rows(doc))
 
 
-def write_result(result: QuantifyResult, path, tsv: bool = True) -> None:
-    """Write ``result.json`` (and ``<stem>.tsv`` beside it) atomically."""
+def write_result(result: QuantifyResult, path, tsv: bool = True) -> dict:
+    """Write ``result.json`` (and ``<stem>.tsv`` beside it) atomically; returns the document."""
     path = Path(path)
     doc = result.to_json()
     write_text_atomic(path, json.dumps(doc, indent=2, default=_json_default) + "\n")
     if tsv:
         write_text_atomic(path.with_suffix(".tsv"), result_tsv(doc))
+    return doc
 
 
 def _json_default(o):
@@ -167,10 +168,9 @@ def run_pipeline(bams, *, outdir, inputs: SampleInputs, filters: CountFilters | 
 
         result = add_y_estimate(result, bams, pedigree=read_ped(inputs.pedigree) if inputs.pedigree else None,
                                 options=ychrom, reference=reference)
-    write_result(result, outdir / "result.json")
+    doc = write_result(result, outdir / "result.json")
     from .report import write_multiqc, write_report
 
-    doc = result.to_json()
     write_multiqc(doc, outdir)
     if report:
         write_report(doc, outdir / "report.html")
