@@ -1,8 +1,9 @@
 """microchimera: detect and quantify microchimerism from sequencing data.
 
 The public API: the packages ``microchimera.sim``, ``count``, ``model``, ``ychrom``,
-``report`` and ``cohort`` (``docs/architecture.md`` says what each owns), and the names
-most scripts need, importable from here::
+``report`` and ``cohort`` (``docs/architecture.md`` says what each owns), the modules
+``options`` (each step's settings) and ``result`` (the typed result), and the names most
+scripts need, importable from here::
 
     from microchimera import CountFilters, QuantifyOptions, count_alleles, quantify
 
@@ -15,7 +16,8 @@ import importlib
 
 __version__ = "0.1.0"
 
-_SUBPACKAGES = ("cohort", "count", "io", "model", "report", "sim", "ychrom")
+#: Subpackages and modules reachable as attributes (``microchimera.options`` ...).
+_SUBPACKAGES = ("cohort", "count", "io", "model", "options", "report", "result", "sim", "ychrom")
 #: Public name -> module that defines it.
 _NAMES = {
     "AlleleCounts": "io.allele_counts",
