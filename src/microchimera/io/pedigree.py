@@ -78,6 +78,31 @@ class Pedigree:
         phi = self.kinship()
         return [self.ids[j] for j in range(self.n_people) if j != i and phi[i, j] > 0]
 
+    def connected(self, person: str) -> set[str]:
+        """Everyone linked to ``person`` through parent-child links (``person`` included): the
+        family a PED line belongs to, partners who share a child included."""
+        i = self.index(person)
+        seen, stack = {i}, [i]
+        while stack:
+            j = stack.pop()
+            linked = [int(k) for k in (self.father[j], self.mother[j]) if k >= 0]
+            linked += [k for k in range(self.n_people) if self.father[k] == j or self.mother[k] == j]
+            for k in linked:
+                if k not in seen:
+                    seen.add(k)
+                    stack.append(k)
+        return {self.ids[j] for j in seen}
+
+    def records(self) -> list[tuple]:
+        """``(family, id, father_or_None, mother_or_None, sex)`` per person (as :meth:`from_records` takes)."""
+        return [(self.family[i], p, self.ids[self.father[i]] if self.father[i] >= 0 else None,
+                 self.ids[self.mother[i]] if self.mother[i] >= 0 else None, int(self.sex[i]))
+                for i, p in enumerate(self.ids)]
+
+    def with_people(self, records, source: str = "pedigree") -> Pedigree:
+        """A copy with the people of ``records`` (tuples as :meth:`from_records` takes) added."""
+        return Pedigree.from_records([*self.records(), *records], source=source)
+
     @classmethod
     def from_records(cls, records, source: str = "pedigree") -> Pedigree:
         """Build from ``(family, id, father_or_None, mother_or_None, sex)`` tuples.
