@@ -5,13 +5,14 @@ Public API:
 - :func:`load_scenario`, :func:`builtin_scenario` -> :class:`Scenario` (validated TOML)
 - :func:`simulate` -> :class:`SimulationResult` (FASTA, VCFs, PED, BAMs, truth.json)
 - :func:`simulate_family` -> :class:`Family` (genotypes with recombination)
-- :func:`simulate_counts` -> :class:`~microchimera.io.allele_counts.AlleleCounts` (no reads)
+- :func:`simulate_counts` -> :class:`~microchimera.io.allele_counts.AlleleCounts` (no reads);
+  :func:`site_error_spread` per-site error multipliers for it
 """
 from .family import Family, simulate_family
-from .reads import error_matrix, mixture_alt_share, simulate_counts
+from .reads import error_matrix, mixture_alt_share, simulate_counts, site_error_spread
 from .scenario import Scenario, builtin_scenario, load_scenario
 from .simulate import SimulationResult, scenario_pedigree, simulate
 
 __all__ = ["Family", "Scenario", "SimulationResult", "builtin_scenario", "error_matrix",
            "load_scenario", "mixture_alt_share", "scenario_pedigree", "simulate", "simulate_counts",
-           "simulate_family"]
+           "simulate_family", "site_error_spread"]

@@ -72,10 +72,29 @@ def mixture_alt_share(host_genotype, donor_genotypes, fractions) -> np.ndarray:
     return (1.0 - f.sum()) * g_h / 2.0 + (f[:, None] * g_d / 2.0).sum(axis=0)
 
 
+def site_error_spread(n_sites: int, rng: np.random.Generator, *, sigma: float = 1.0,
+                      hot_share: float = 0.01, hot_rate: float = 2e-2,
+                      base_rate: float = DEFAULT_ERROR_RATE) -> np.ndarray:
+    """Per-site error multipliers like a real panel's, float64 (n_sites,), for ``site_error_scale``.
+
+    Log-normal spread with log-sd ``sigma`` and mean 1 (context-dependent error: ultra-deep
+    amplicon data show a >100-fold range within one substitution class), and a share
+    ``hot_share`` of *hot* sites whose total error per base is ``hot_rate`` (about
+    ``hot_rate / base_rate`` times the panel's ``base_rate``).  Draw it once per panel and
+    pass the same array to every sample of the panel: real hot sites are hot in every sample.
+    """
+    if sigma < 0 or not 0 <= hot_share <= 1 or hot_rate < 0 or base_rate <= 0:
+        raise ValueError("site_error_spread: expected sigma >= 0, hot_share in [0, 1], hot_rate >= 0, base_rate > 0")
+    scale = np.exp(rng.normal(-0.5 * sigma * sigma, sigma, n_sites))
+    hot = rng.random(n_sites) < hot_share
+    scale[hot] = hot_rate / base_rate
+    return scale
+
+
 def simulate_counts(sites: SiteTable, host_genotype, donor_genotypes, fractions, *, depth,
                     rng: np.random.Generator, depth_model: str = "poisson", error_rates=None,
                     overdispersion: float = 0.0, sample: str = "sample",
-                    n_replicates: int | None = None) -> AlleleCounts:
+                    n_replicates: int | None = None, site_error_scale=None) -> AlleleCounts:
     """Simulate fragment counts of a host sample carrying donor DNA.
 
     Per site *i*: depth ``n_i`` (Poisson(depth) or fixed); the fragment-level alt share
@@ -107,6 +126,9 @@ def simulate_counts(sites: SiteTable, host_genotype, donor_genotypes, fractions,
         Sample name (or prefix ``<sample>_<r>`` when ``n_replicates`` is given).
     n_replicates : int, optional
         Draw this many independent replicate samples (rows) at once.
+    site_error_scale : array_like, float64, shape (n_sites,), optional
+        Per-site multiplier of every error rate (real panels: context-dependent spread and
+        hot sites shared by every sample of the panel; see :func:`site_error_spread`).
 
     Returns
     -------
@@ -144,6 +166,9 @@ def simulate_counts(sites: SiteTable, host_genotype, donor_genotypes, fractions,
     if not 0.0 <= overdispersion < 1.0:
         raise ValueError(f"overdispersion: expected a number in [0, 1), found {overdispersion}")
     e = error_matrix(error_rates)
+    scale = np.ones(n) if site_error_scale is None else np.asarray(site_error_scale, dtype=np.float64)
+    if scale.shape != (n,) or (scale < 0).any() or not np.isfinite(scale).all():
+        raise ValueError(f"site_error_scale: expected {n} finite values >= 0")
     reps = 1 if n_replicates is None else int(n_replicates)
     shape = (reps, n)
 
@@ -161,10 +186,13 @@ def simulate_counts(sites: SiteTable, host_genotype, donor_genotypes, fractions,
     true_ref = n_frag - true_alt
 
     ref_b, alt_b = sites.ref.astype(np.intp), sites.alt.astype(np.intp)
-    e_ra = e[ref_b, alt_b]                          # ref read as alt
-    e_ro = e[ref_b].sum(axis=1) - e_ra              # ref read as a third base
-    e_ar = e[alt_b, ref_b]
-    e_ao = e[alt_b].sum(axis=1) - e_ar
+    # Per-site rates: the class rate times the site's multiplier, each base's total kept < 1.
+    cap_r = np.minimum(scale, 0.5 / np.maximum(e[ref_b].sum(axis=1), 1e-300))
+    cap_a = np.minimum(scale, 0.5 / np.maximum(e[alt_b].sum(axis=1), 1e-300))
+    e_ra = e[ref_b, alt_b] * cap_r                  # ref read as alt
+    e_ro = e[ref_b].sum(axis=1) * cap_r - e_ra      # ref read as a third base
+    e_ar = e[alt_b, ref_b] * cap_a
+    e_ao = e[alt_b].sum(axis=1) * cap_a - e_ar
     # multinomial(ref fragments; stay, ->alt, ->other) by sequential binomials
     r_to_a = rng.binomial(true_ref, e_ra)
     r_to_o = rng.binomial(true_ref - r_to_a, np.clip(e_ro / np.maximum(1 - e_ra, 1e-300), 0, 1))
