@@ -228,6 +228,16 @@ def test_process_sample__ychrom_when_asked_and_host_not_male(small_cohort_fixtur
     parquet, _ = write_cohort_table(outcomes, tmp_path)
     rows = pq.read_table(parquet).to_pylist()
     assert [(r["sample"], r["donor"], r["male_status"]) for r in rows] == [
-        (spec.sample, "son", "estimated"), (spec.sample, "daughter", "estimated"), ("plain", "son", None),
-        ("plain", "daughter", None), ("male_host", "son", "skipped")]
+        (spec.sample, "son", "estimated"), (spec.sample, "daughter", "estimated"), (spec.sample, "contamination", None),
+        ("plain", "son", None), ("plain", "daughter", None), ("plain", "contamination", None),
+        ("male_host", "son", "skipped"), ("male_host", "contamination", None)]
     assert [r["male_fraction"] >= 0 for r in rows[:2]] == [True, True] and rows[2]["male_fraction"] is None
+    assert rows[3]["male_fraction"] is None
+
+
+def test_read_manifest__contaminants_column(tmp_path):
+    head = "sample\tbam\thost\tdonors\tcontaminants\tgenotypes\tpedigree\n"
+    (spec,) = read_manifest(_write(tmp_path, head + "a\ta.bam\tmum\tson\tctrl,other\tg.vcf\tf.ped\n")).samples
+    assert spec.donors == ("son",) and spec.contaminants == ("ctrl", "other")
+    with pytest.raises(FormatError, match="'son' listed both in 'donors' and in 'contaminants'"):
+        read_manifest(_write(tmp_path, head + "a\ta.bam\tmum\tson\tson\tg.vcf\tf.ped\n", name="m2.tsv"))

@@ -103,13 +103,13 @@ def test_cohort__19_results_one_recorded_failure_exit_3(reference_fixture):
     assert "s19.bam" in failure["message"]
     table = pq.read_table(outdir / "cohort.parquet").to_pylist()
     assert {r["sample"] for r in table if r["status"] == "done"} == set(GOOD)
-    assert len([r for r in table if r["status"] == "done"]) == 2 * len(GOOD)  # son + daughter
+    assert len([r for r in table if r["status"] == "done"]) == 3 * len(GOOD)  # son, daughter, contamination
     (bad,) = [r for r in table if r["status"] == "failed"]
     assert bad["sample"] == CORRUPT and bad["error"] and bad["manifest_line"] == N_SAMPLES + 1
     son = [r["fraction"] for r in table if r["donor"] == "son"]
     assert len(son) == len(GOOD) and all(0.005 < f < 0.05 for f in son)  # truth 0.02; sanity only, calibration lives in validation/
     tsv = (outdir / "cohort.tsv").read_text().splitlines()
-    assert len(tsv) == 1 + 2 * len(GOOD) + 1
+    assert len(tsv) == 1 + 3 * len(GOOD) + 1
     summary = json.loads((outdir / "cohort.json").read_text())
     assert (summary["n_done"], summary["n_failed"]) == (19, 1)
     html = (outdir / "cohort.html").read_text()  # the report package's cohort view

@@ -14,7 +14,7 @@ from microchimera.cohort.manifest import SampleSpec
 from microchimera.cohort.table import write_cohort_table
 from microchimera.report.html import cohort_rows as html_cohort_rows
 from microchimera.report.multiqc import multiqc_document
-from microchimera.result import RESULT_TSV_COLUMNS, donor_rows, tsv_cell
+from microchimera.result import CONTAMINATION_ROW, RESULT_TSV_COLUMNS, donor_rows, tsv_cell
 from microchimera.workflow import result_tsv, summary_table
 
 NUMERIC = ("fraction", "ci95_low", "ci95_high", "p_value", "geq_per_100k", "geq_ci95_low", "geq_ci95_high", "lod")
@@ -48,12 +48,16 @@ def _read_tsv(path) -> dict:
 def test_donor_rows__one_row_per_donor_with_json_values(outputs_fixture):
     doc = outputs_fixture[0]
     rows = donor_rows(doc)
-    assert [r.donor for r in rows] == ["son", "dau", "loss"]
+    assert [r.donor for r in rows] == ["son", "dau", "loss", CONTAMINATION_ROW]
     son = rows[0]
     assert son.detected is True and son.verdict == "detected"
     assert son.fraction == doc["donors"][0]["fraction"]
     assert (son.ci95_low, son.ci95_high) == tuple(doc["donors"][0]["ci95"])
     assert rows[2].fraction is None and rows[2].verdict == "no estimate"
+    # The contamination component is the last row, from the document's top-level block.
+    c = rows[3]
+    assert c.relationship == "unknown unrelated" and c.fraction == doc["contamination"]["fraction"]
+    assert c.verdict == ("detected: contamination" if doc["contamination"]["detected"] else "not detected")
 
 
 def test_flatteners__result_tsv_cohort_tsv_parquet_and_multiqc_agree(outputs_fixture):
@@ -64,15 +68,15 @@ def test_flatteners__result_tsv_cohort_tsv_parquet_and_multiqc_agree(outputs_fix
     table = pq.read_table(parquet_path).to_pylist()
     parquet = {r["donor"]: r for r in table}
     rows = donor_rows(doc)
-    assert len(rows) == 3 and set(result) == set(cohort) == set(parquet) == {"son", "dau", "loss"}
+    assert len(rows) == 4 and set(result) == set(cohort) == set(parquet) == {"son", "dau", "loss", CONTAMINATION_ROW}
     for r in rows:
         # Text files: the same cell, spelled by the one cell formatter, for every shared column.
         for col in RESULT_TSV_COLUMNS:
             assert result[r.donor][col] == cohort[r.donor][col] == tsv_cell(getattr(r, col)), (r.donor, col)
         # Parquet and MultiQC carry the values themselves.
-        assert parquet[r.donor]["detected"] is r.detected
+        assert parquet[r.donor]["detected"] is r.detected and parquet[r.donor]["verdict"] == r.verdict
         key = f"{doc['sample']} | {r.donor}"
-        assert mqc[key]["detected"] is r.detected
+        assert mqc[key]["detected"] is r.detected and mqc[key]["verdict"] == r.verdict
         for col in NUMERIC:
             v = getattr(r, col)
             assert parquet[r.donor][col] == v
@@ -89,7 +93,7 @@ def test_flatteners__terminal_and_html_rows_show_the_row_values(outputs_fixture)
     rows = donor_rows(doc)
     html = {r["donor"]: r for r in html_cohort_rows([doc])}
     text = summary_table(doc).splitlines()[2:]
-    assert len(text) == len(rows) == len(html) == 3
+    assert len(text) == len(rows) == len(html) == 4
     for r, line in zip(rows, text, strict=True):
         assert line.split()[0] == r.donor
         assert html[r.donor]["verdict"] == r.verdict and html[r.donor]["detected"] is bool(r.detected)
@@ -97,4 +101,5 @@ def test_flatteners__terminal_and_html_rows_show_the_row_values(outputs_fixture)
         if r.fraction is not None:
             assert f"{r.fraction:.3g}" in line
             assert math.isclose(html[r.donor]["ci"][1], r.geq_ci95_high)
-    assert text[0].rstrip().endswith("yes") and text[2].rstrip().endswith("no")
+    assert text[0].rstrip().endswith("detected") and text[1].rstrip().endswith("not detected")
+    assert text[2].rstrip().endswith("no estimate")

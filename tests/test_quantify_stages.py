@@ -11,11 +11,17 @@ from microchimera.io.genotypes import GenotypeMatrix
 from microchimera.io.pedigree import Pedigree
 from microchimera.io.sites import SiteTable
 from microchimera.model import quantify
-from microchimera.model.people import no_family_pedigree, relationship_label, resolve_people
+from microchimera.model.people import (
+    CONTAMINANT,
+    KNOWN_CONTAMINANT_LABEL,
+    no_family_pedigree,
+    relationship_label,
+    resolve_people,
+)
 from microchimera.model.quantify import (
     build_error_model,
     complete_allele_frequencies,
-    donor_estimates,
+    component_estimates,
     fit_with_outlier_refit,
     select_sites,
 )
@@ -71,6 +77,33 @@ def test_resolve_people__family_and_no_family(sample_fixture):
         resolve_people(sample="s", host="mom", donors=["mom"], pedigree=PED, genotypes=None, relationships=None)
 
 
+def test_resolve_people__contamination_component_typed_strangers_and_known_contaminants(sample_fixture):
+    _, _, gm = sample_fixture
+    ped = PED.with_people([("G", "control", None, None, 1), ("G", "ghost", None, None, 1)])
+    typed = GenotypeMatrix(("mom", "kid", "control"), np.concatenate([gm.dosage, gm.dosage[:1]]), gm.af)
+    people = resolve_people(sample="s", host="mom", donors=None, pedigree=ped, genotypes=typed,
+                            relationships=None, contamination_component=True)
+    # Typed non-relatives are fitted (they can be told from the unknown contributor); the
+    # untyped ones (dad, ghost) are left to the contamination component, which comes last.
+    assert people.donors == ("kid", "control") and people.contaminant == CONTAMINANT
+    assert people.members == ["mom", "kid", "control", CONTAMINANT]
+    assert people.labels["control"] == "unrelated" and CONTAMINANT in people.pedigree.ids
+    known = resolve_people(sample="s", host="mom", donors=None, pedigree=ped, genotypes=typed, relationships=None,
+                           contaminants=["control"])
+    assert known.donors == ("kid", "control") and known.labels["control"] == KNOWN_CONTAMINANT_LABEL
+    with pytest.raises(UsageError, match="both as a donor and as a contaminant"):
+        resolve_people(sample="s", host="mom", donors=["kid", "control"], pedigree=ped, genotypes=typed,
+                       relationships=None, contaminants=["control"])
+    with pytest.raises(UsageError, match="names nobody"):
+        resolve_people(sample="s", host="mom", donors=[], pedigree=ped, genotypes=typed, relationships=None)
+    alone = Pedigree.from_records([("F", "mom", None, None, 2)])
+    with pytest.raises(InputError, match="no relatives"):
+        resolve_people(sample="s", host="mom", donors=None, pedigree=alone, genotypes=None, relationships=None)
+    only = resolve_people(sample="s", host="mom", donors=None, pedigree=alone, genotypes=None, relationships=None,
+                          contamination_component=True)
+    assert only.donors == () and only.components == (CONTAMINANT,)
+
+
 def test_no_family_pedigree__relationships_have_the_kinship_they_name():
     ped, donors, labels = no_family_pedigree("h", ["child", "parent", "sibling", "grandchild", "unrelated"])
     k = ped.kinship()
@@ -101,15 +134,16 @@ def test_complete_allele_frequencies__needs_af_only_for_the_untyped(sample_fixtu
 
 def test_stages__chained_by_hand_give_what_quantify_gives(sample_fixture):
     counts, sites, gm = sample_fixture
-    whole = quantify(counts, host="mom", donors=["kid"], pedigree=PED, genotypes=gm, sites=sites)
+    whole = quantify(counts, host="mom", donors=["kid"], pedigree=PED, genotypes=gm, sites=sites,
+                     options=QuantifyOptions(contamination=False))
     sel = select_sites(counts, "s", sites)
     people = resolve_people(sample="s", host="mom", donors=["kid"], pedigree=PED, genotypes=gm, relationships=None)
     af, _, _ = complete_allele_frequencies(sel, people, gm)
     stage = build_error_model(sel, people, af, QuantifyOptions().block_size)
     assert stage.data.n_sites == int(stage.model.mask.sum()) > 2000
-    fitted = fit_with_outlier_refit(stage.data, stage.errors.rate)
-    assert fitted.data.n_sites == stage.data.n_sites - fitted.n_outliers
-    estimates, warnings = donor_estimates(fitted, people, sel.sites, alpha=0.05)
+    fitted = fit_with_outlier_refit(stage, sel)
+    assert fitted.data.n_sites == stage.data.n_sites - fitted.n_outliers == int(fitted.keep.sum())
+    estimates, warnings = component_estimates(fitted, people, sel.sites, alpha=0.05)
     assert not warnings
     (kid,) = estimates
     assert kid == whole.donor("kid")
@@ -121,7 +155,8 @@ def test_quantify_result__typed_fields_and_json_agree(sample_fixture):
     res = quantify(counts, host="mom", donors=["kid"], pedigree=PED, genotypes=gm, sites=sites)
     assert isinstance(res, QuantifyResult) and res.provenance is None and res.ychrom is None
     doc = res.to_json()
-    assert list(doc)[:6] == ["schema_version", "sample", "host", "mode", "alpha", "donors"]
+    assert list(doc)[:7] == ["schema_version", "sample", "host", "mode", "alpha", "contamination", "donors"]
+    assert doc["contamination"]["fitted"] and doc["contamination"]["fraction"] == res.contamination.estimate.fraction
     assert "provenance" not in doc and "ychrom" not in doc
     assert doc["donors"][0]["fraction"] == res.donors[0].fraction
     assert doc["sites"]["dropped"]["not_autosomal"] == 200
@@ -136,3 +171,20 @@ def test_quantify__options_change_the_result_as_documented(sample_fixture):
                    options=QuantifyOptions(alpha=0.01, relatedness=False))
     assert res.alpha == 0.01 and res.relatedness_test.threshold_log_lr is None
     assert res.to_json()["relatedness_test"] == {"donors": []}
+
+
+def test_stages__the_contamination_component_is_the_last_fraction(sample_fixture):
+    counts, sites, gm = sample_fixture
+    whole = quantify(counts, host="mom", donors=["kid"], pedigree=PED, genotypes=gm, sites=sites)
+    sel = select_sites(counts, "s", sites)
+    people = resolve_people(sample="s", host="mom", donors=["kid"], pedigree=PED, genotypes=gm, relationships=None,
+                            contamination_component=True)
+    af, _, _ = complete_allele_frequencies(sel, people, gm)
+    fitted = fit_with_outlier_refit(build_error_model(sel, people, af, QuantifyOptions().block_size), sel)
+    kid, contam = component_estimates(fitted, people, sel.sites, alpha=0.05)[0]
+    assert kid == whole.donor("kid") and contam == whole.contamination.estimate
+    assert contam.relationship == "unknown unrelated" and contam.name == CONTAMINANT
+    # No contaminant in this sample: the component must not take the son's DNA.  (It is
+    # detected here at p = 0.02, one of the 5% false positives at alpha = 0.05 - the
+    # validation measures that rate - but it stays under a tenth of the son's fraction.)
+    assert kid.ci95[0] <= 0.01 <= kid.ci95[1] and contam.fraction < 0.1 * kid.fraction

@@ -107,7 +107,7 @@ def test_write_report__returns_path(tmp_path, result_fixture):
 def test_multiqc_document__one_row_per_donor(result_fixture):
     doc = multiqc_document(result_fixture)
     assert doc["id"] == "microchimera" and doc["plot_type"] == "table"
-    assert set(doc["data"]) == {"mum_brain | son", "mum_brain | dau"}
+    assert set(doc["data"]) == {"mum_brain | son", "mum_brain | dau", "mum_brain | contamination"}
     assert doc["data"]["mum_brain | son"]["geq_per_100k"] == result_fixture["donors"][0]["geq_per_100k"]
 
 
@@ -125,7 +125,7 @@ def test_write_multiqc__real_multiqc_finds_our_section(tmp_path, result_fixture)
     assert proc.returncode == 0, proc.stderr[-2000:]
     mqc = json.loads((out / "multiqc_data" / "multiqc_data.json").read_text())
     table = mqc["report_saved_raw_data"]["multiqc_microchimera_table"]
-    assert set(table) == {"brain | son", "brain | dau", "heart | son", "heart | dau"}
+    assert set(table) == {f"{s} | {d}" for s in ("brain", "heart") for d in ("son", "dau", "contamination")}
     assert table["brain | son"]["geq_per_100k"] == pytest.approx(result_fixture["donors"][0]["geq_per_100k"])
     assert "microchimera_table" in mqc["report_plot_data"]
     assert "microchimera: donor fractions" in (out / "multiqc_report.html").read_text()

@@ -105,8 +105,8 @@ def count_filters(args):
 
 
 def add_quantify_arguments(group) -> None:
-    """``--alpha``, ``--max-depth-ratio``, ``--absent-genotypes-as-ref``:
-    :class:`~microchimera.options.QuantifyOptions`."""
+    """``--alpha``, ``--max-depth-ratio``, ``--absent-genotypes-as-ref``,
+    ``--no-contamination-component``: :class:`~microchimera.options.QuantifyOptions`."""
     from .options import QuantifyOptions
 
     d = QuantifyOptions()
@@ -117,13 +117,16 @@ def add_quantify_arguments(group) -> None:
                             f"0 keeps every site (default {d.max_depth_ratio:g})")
     group.add_argument("--absent-genotypes-as-ref", action="store_true",
                        help="sites absent from the genotypes VCF are hom-ref for everyone in it (variant-only VCFs)")
+    group.add_argument("--no-contamination-component", dest="contamination", action="store_false",
+                       help="do not fit the unknown unrelated contributor (by default DNA of nobody in the PED is "
+                            "estimated as 'contamination' beside the donors, so a relative cannot absorb it)")
 
 
 def quantify_options(args):
     from .options import QuantifyOptions
 
     return QuantifyOptions(alpha=args.alpha, max_depth_ratio=args.max_depth_ratio,
-                           absent_as_ref=args.absent_genotypes_as_ref)
+                           absent_as_ref=args.absent_genotypes_as_ref, contamination=args.contamination)
 
 
 def add_y_min_mapq_argument(group, *old_names: str) -> None:
@@ -375,7 +378,11 @@ def _add_family_options(p) -> None:
     g.add_argument("--genotypes", metavar="VCF", help="genotypes of typed relatives (VCF/BCF)")
     g.add_argument("--pedigree", metavar="PED", help="PLINK PED of the family")
     g.add_argument("--host", metavar="ID", help="host ID in the PED (no-family mode: a label)")
-    g.add_argument("--donors", metavar="ID,ID", type=comma_list, help="donor IDs (default: every relative of the host)")
+    g.add_argument("--donors", metavar="ID,ID", type=comma_list,
+                   help="donor IDs (default: every relative of the host and every typed person of the PED)")
+    g.add_argument("--contaminants", metavar="ID,ID", type=comma_list,
+                   help="people of the PED known to be possible contaminants (a lab control, another sample of the "
+                        "run): fitted beside the donors, not tested for relatedness")
     n = p.add_argument_group("no family genotypes")
     n.add_argument("--relationship", metavar="REL", type=_relationship, action="append",
                    help="an unknown donor related to the host as child|parent|sibling|grandchild|unrelated "
@@ -390,7 +397,8 @@ def sample_inputs(args):
     from .workflow import SampleInputs
 
     return SampleInputs(host=args.host, donors=args.donors, genotypes=args.genotypes, pedigree=args.pedigree,
-                        sites=args.sites, relationships=args.relationship, sample=args.sample)
+                        sites=args.sites, relationships=args.relationship, sample=args.sample,
+                        contaminants=args.contaminants)
 
 
 def _depth_ratio(text: str):

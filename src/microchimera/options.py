@@ -67,6 +67,10 @@ class QuantifyOptions:
         Run the "named relative vs unrelated person" test.
     absent_as_ref : bool
         Sites absent from the genotypes VCF are hom-ref for everyone in it (variant-only VCFs).
+    contamination : bool
+        Fit an unknown unrelated contributor (genotypes from HWE at the AF) beside the named
+        donors, so that DNA of nobody in the PED is not absorbed by a relative and is
+        reported as ``contamination`` (``--no-contamination-component`` switches it off).
     """
 
     alpha: float = 0.05
@@ -74,6 +78,7 @@ class QuantifyOptions:
     max_depth_ratio: float | None = MAX_DEPTH_RATIO
     relatedness: bool = True
     absent_as_ref: bool = False
+    contamination: bool = True
 
     def __post_init__(self):
         check_alpha(self.alpha)
@@ -85,7 +90,8 @@ class QuantifyOptions:
     def provenance_parameters(self, relationships=()) -> dict:
         """The parameters recorded in a result's provenance."""
         return {"alpha": self.alpha, "block_size": self.block_size, "max_depth_ratio": self.max_depth_ratio,
-                "relationships": list(relationships or []), "absent_genotypes_as_ref": self.absent_as_ref}
+                "relationships": list(relationships or []), "absent_genotypes_as_ref": self.absent_as_ref,
+                "contamination_component": self.contamination}
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 #: Version of the ``result.json`` schema (``docs/result.schema.json``).
-RESULT_SCHEMA_VERSION = "1"
+RESULT_SCHEMA_VERSION = "2"
 
 
 class JsonBlock(Protocol):
@@ -201,11 +201,14 @@ class MendelCheck:
 
 @dataclass(frozen=True)
 class RelatednessVerdict:
-    """Named relationship vs its alternative for one donor (log-likelihoods in nats).
+    """Named relationship vs the alternative sources for one donor (log-likelihoods in nats).
 
-    ``conclusion`` is the hypothesis, the alternative, ``undetermined``,
-    ``donor_not_detected`` or ``not_tested`` (then ``note`` says why and there are no
-    log-likelihoods).
+    ``alternatives`` maps each alternative source (``unrelated``, ``child``) to its
+    log-likelihood; ``alternative`` is the best of them and ``log_likelihood_ratio`` the
+    named hypothesis's log-likelihood minus that one's.  ``conclusion`` is the winning
+    source (the hypothesis or an alternative), ``undetermined``, ``donor_not_detected`` or
+    ``not_tested`` (then ``note`` says why and there are no log-likelihoods); ``verdict`` the
+    three-way reading: ``relative``, ``unrelated``, ``undetermined`` (None when not decided).
     """
 
     donor: str
@@ -216,6 +219,8 @@ class RelatednessVerdict:
     loglik_alternative: float | None = None
     log_likelihood_ratio: float | None = None
     note: str | None = None
+    verdict: str | None = None
+    alternatives: Mapping[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict:
         out: dict[str, Any] = {"donor": self.donor, "hypothesis": self.hypothesis, "alternative": self.alternative}
@@ -224,6 +229,7 @@ class RelatednessVerdict:
         else:
             out.update(loglik_hypothesis=self.loglik_hypothesis, loglik_alternative=self.loglik_alternative,
                        log_likelihood_ratio=self.log_likelihood_ratio, conclusion=self.conclusion)
+        out.update(verdict=self.verdict, alternatives=dict(self.alternatives))
         return out
 
 
@@ -279,6 +285,49 @@ class ObservedVsExpected:
 
 
 @dataclass(frozen=True)
+class ContaminationEstimate:
+    """The unknown unrelated contributor of one sample (DNA of nobody in the PED).
+
+    ``fitted`` is False when the component was switched off (``--no-contamination-component``)
+    or could not be fitted (``note`` says why: a donor that is itself an untyped unrelated
+    person); then there is no ``estimate``.  ``estimate`` holds its fraction, CI, test and LoD exactly as
+    a donor's.  ``identifiability`` is ``good`` or ``weak``: weak when the estimate of its
+    fraction is correlated beyond :data:`WEAK_IDENTIFIABILITY_CORRELATION` (in absolute value)
+    with a named donor's (``correlated_with``, ``correlation``; from the observed information
+    of the fractions at the fit).  Without typed donors (no-family mode, an untyped child) a
+    child at ``f`` and an unrelated person at ``f / 2`` give the same expected allele shares,
+    so the two trade off: both CIs are profile intervals over the other, and so widen.
+    """
+
+    fitted: bool
+    estimate: DonorEstimate | None = None
+    identifiability: str | None = None
+    correlation: float | None = None
+    correlated_with: str | None = None
+    note: str | None = None
+
+    @property
+    def detected(self) -> bool:
+        return bool(self.estimate is not None and self.estimate.detected)
+
+    def to_json(self) -> dict:
+        if not self.fitted:
+            return {"fitted": False} if self.note is None else {"fitted": False, "note": self.note}
+        e = self.estimate
+        return {"fitted": True, "fraction": e.fraction, "ci95": _pair(e.ci95), "p_value": e.p_value,
+                "lrt_statistic": e.lrt_statistic, "detected": e.detected, "geq_per_100k": e.geq_per_100k,
+                "geq_per_100k_ci95": _pair(e.geq_per_100k_ci95), "lod": e.lod,
+                "lod_geq_per_100k": e.lod_geq_per_100k, "informative_sites": e.informative_sites,
+                "informative_reads": e.informative_reads, "ci_inflation": e.ci_inflation,
+                "identifiability": self.identifiability, "correlation": self.correlation,
+                "correlated_with": self.correlated_with}
+
+
+#: Largest |correlation| of the contamination estimate with a donor's still called identifiable.
+WEAK_IDENTIFIABILITY_CORRELATION = 0.9
+
+
+@dataclass(frozen=True)
 class QuantifyResult:
     """Everything quantify found in one sample (``result.json``).
 
@@ -301,6 +350,7 @@ class QuantifyResult:
     warnings: tuple[str, ...]
     relatedness_test: RelatednessTest
     observed_vs_expected: ObservedVsExpected
+    contamination: ContaminationEstimate = field(default_factory=lambda: ContaminationEstimate(False))
     provenance: Mapping[str, Any] | None = None
     ychrom: JsonBlock | None = None
     schema_version: str = field(default=RESULT_SCHEMA_VERSION)
@@ -326,7 +376,8 @@ class QuantifyResult:
         with_y = self.ychrom is not None
         out: dict[str, Any] = {
             "schema_version": self.schema_version, "sample": self.sample, "host": self.host, "mode": self.mode,
-            "alpha": self.alpha, "donors": [d.to_json(with_y) for d in self.donors],
+            "alpha": self.alpha, "contamination": self.contamination.to_json(),
+            "donors": [d.to_json(with_y) for d in self.donors],
             "error_rates": {k: v.to_json() for k, v in self.error_rates.items()},
             "overdispersion": self.overdispersion.to_json(), "sites": self.sites.to_json(),
             "untyped_people": list(self.untyped_people), "mendel": [m.to_json() for m in self.mendel],
@@ -384,7 +435,7 @@ class DonorRow:
 
 #: The columns of ``result.tsv``, in order.
 RESULT_TSV_COLUMNS = ("sample", "host", "donor", "relationship", "fraction", "ci95_low", "ci95_high", "p_value",
-                      "detected", "geq_per_100k", "geq_ci95_low", "geq_ci95_high", "lod", "informative_sites",
+                      "detected", "verdict", "geq_per_100k", "geq_ci95_low", "geq_ci95_high", "lod", "informative_sites",
                       "informative_reads")
 
 
@@ -396,11 +447,44 @@ def _ends(v) -> tuple:
     return (None, None) if not v else (_num(v[0]), _num(v[1]))
 
 
-def verdict(donor: Mapping) -> str:
-    """``detected`` / ``not detected`` / ``no estimate`` of one donor entry of ``result.json``."""
+#: Name of the contamination component's row in every per-donor table.
+CONTAMINATION_ROW = "contamination"
+#: Verdicts whose reader must look twice: DNA that looks unrelated, or a detected contaminant.
+VERDICT_LOOKS_UNRELATED = "detected, looks unrelated: contamination?"
+VERDICT_CONTAMINATION = "detected: contamination"
+VERDICT_SOURCE_UNDETERMINED = "detected, could be contamination"
+
+
+def verdict(donor: Mapping, doc: Mapping | None = None) -> str:
+    """The verdict of one donor entry of ``result.json`` (``doc`` is the whole document).
+
+    ``no estimate`` / ``not detected`` / ``detected``; :data:`VERDICT_LOOKS_UNRELATED` when
+    the relatedness test of ``doc`` finds the detected DNA unrelated to the host;
+    :data:`VERDICT_SOURCE_UNDETERMINED` when the contamination component is weakly separable
+    from this donor and the relatedness test does not find the DNA related.
+    """
     if donor.get("fraction") is None:
         return "no estimate"
-    return "detected" if donor.get("detected") else "not detected"
+    if not donor.get("detected"):
+        return "not detected"
+    doc = doc or {}
+    related = None
+    for test in (doc.get("relatedness_test") or {}).get("donors", []):
+        if test.get("donor") == donor.get("name"):
+            related = test.get("verdict")
+    if related == "unrelated":
+        return VERDICT_LOOKS_UNRELATED
+    c = doc.get("contamination") or {}
+    if c.get("identifiability") == "weak" and c.get("correlated_with") == donor.get("name") and related != "relative":
+        return VERDICT_SOURCE_UNDETERMINED
+    return "detected"
+
+
+def verdict_class(text: str) -> str:
+    """CSS class of a verdict badge: ``detected``, ``not-detected``, ``no-estimate`` or ``warning``."""
+    if text in (VERDICT_LOOKS_UNRELATED, VERDICT_CONTAMINATION, VERDICT_SOURCE_UNDETERMINED):
+        return "warning"
+    return text.replace(" ", "-")
 
 
 def male_columns(doc: Mapping) -> dict:
@@ -418,25 +502,33 @@ def male_columns(doc: Mapping) -> dict:
 def donor_rows(doc: Mapping) -> list[DonorRow]:
     """The (sample, donor) rows of one ``result.json`` document (a dict, as read from the file).
 
-    A document with no donors gives no rows.  This is the only flattening of a result: see
-    the module docstring.
+    One row per donor, then a :data:`CONTAMINATION_ROW` row when the contamination component
+    was fitted.  A document with no donors and no contamination component gives no rows.
+    This is the only flattening of a result: see the module docstring.
     """
     if not isinstance(doc, Mapping) or not isinstance(doc.get("donors"), list):
         from .errors import InputError
 
         raise InputError("expected a result document with a 'donors' list")
     male = male_columns(doc)
+    entries = [(d, verdict(d, doc), d.get("name"), d.get("relationship")) for d in doc["donors"]]
+    c = doc.get("contamination") or {}
+    if c.get("fitted"):
+        text = "no estimate" if c.get("fraction") is None else (
+            VERDICT_CONTAMINATION if c.get("detected") else "not detected")
+        entries.append((c, text, CONTAMINATION_ROW, "unknown unrelated"))
     rows = []
-    for d in doc["donors"]:
+    for d, text, name, relationship in entries:
         lo, hi = _ends(d.get("ci95"))
         glo, ghi = _ends(d.get("geq_per_100k_ci95"))
         rows.append(DonorRow(
-            sample=str(doc.get("sample")), host=doc.get("host"), donor=d.get("name"),
-            relationship=d.get("relationship"), fraction=_num(d.get("fraction")), ci95_low=lo, ci95_high=hi,
+            sample=str(doc.get("sample")), host=doc.get("host"), donor=name,
+            relationship=relationship, fraction=_num(d.get("fraction")), ci95_low=lo, ci95_high=hi,
             p_value=_num(d.get("p_value")), detected=d.get("detected"), geq_per_100k=_num(d.get("geq_per_100k")),
             geq_ci95_low=glo, geq_ci95_high=ghi, lod=_num(d.get("lod")),
             lod_geq_per_100k=_num(d.get("lod_geq_per_100k")), informative_sites=d.get("informative_sites"),
-            informative_reads=d.get("informative_reads"), verdict=verdict(d), **male))
+            informative_reads=d.get("informative_reads"), verdict=text,
+            **(male if name != CONTAMINATION_ROW else {})))
     return rows
 
 

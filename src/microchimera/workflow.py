@@ -26,7 +26,8 @@ class SampleInputs:
     and who is host and donor.
 
     Family mode: ``pedigree`` (PED) and usually ``genotypes`` (VCF/BCF), ``host`` an ID in
-    the PED, ``donors`` IDs in it (default: every relative of the host).  No-family mode:
+    the PED, ``donors`` IDs in it (default: every relative of the host and every typed
+    person), ``contaminants`` IDs of known possible contaminants in it.  No-family mode:
     ``relationships`` (one donor each, ``child``/``parent``/...), ``host`` only a label.
     ``sites`` is the site list the counts were made from (checked; its INFO/AF used);
     ``sample`` picks one sample of multi-sample counts.
@@ -39,9 +40,10 @@ class SampleInputs:
     sites: str | Path | None = None
     relationships: tuple[str, ...] | None = None
     sample: str | None = None
+    contaminants: tuple[str, ...] | None = None
 
     def __post_init__(self):
-        for name in ("donors", "relationships"):
+        for name in ("donors", "relationships", "contaminants"):
             v = getattr(self, name)
             if v is not None:
                 object.__setattr__(self, name, tuple(v))
@@ -80,7 +82,7 @@ def quantify_files(counts_path, inputs: SampleInputs, options: QuantifyOptions |
         pedigree = read_ped(inputs.pedigree)
         if inputs.genotypes:
             present = set(vcf_samples(inputs.genotypes))
-            for d in [host, *(donors or ())] if host else (donors or ()):
+            for d in [*([host] if host else []), *(donors or ()), *(inputs.contaminants or ())]:
                 pedigree.index(d)
             people = [p for p in pedigree.ids if p in present]
             genotypes = read_genotypes(inputs.genotypes, counts.sites, people, absent_as_ref=options.absent_as_ref)
@@ -88,7 +90,8 @@ def quantify_files(counts_path, inputs: SampleInputs, options: QuantifyOptions |
                 logger.warning("host %r is not in %s: the host's genotypes are inferred from the sample",
                                host, inputs.genotypes)
     result = quantify(counts, sample=sample, host=host, donors=donors, pedigree=pedigree, genotypes=genotypes,
-                      sites=sites, relationships=inputs.relationships, options=options)
+                      sites=sites, relationships=inputs.relationships, contaminants=inputs.contaminants,
+                      options=options)
     files = [p for p in (counts_path, *inputs.files()) if p]
     return result.with_provenance(get_provenance(
         command=command, inputs=[p for p in files if Path(p).exists()], seed=seed,
@@ -196,9 +199,9 @@ def run_demo(outdir, rng: np.random.Generator, *, seed=None, command=None, threa
 
 def summary_table(result: QuantifyResult | dict, truth: dict | None = None) -> str:
     """A plain-text table of :func:`~microchimera.result.donor_rows`: donor, truth, estimate,
-    95% CI, gEq/100k, p-value, detected."""
+    95% CI, gEq/100k, p-value, verdict (the contamination component is the last row)."""
     doc = result.to_json() if isinstance(result, QuantifyResult) else result
-    head = ["donor", "relationship", "truth", "estimate", "95% CI", "gEq/100k (95% CI)", "p-value", "detected"]
+    head = ["donor", "relationship", "truth", "estimate", "95% CI", "gEq/100k (95% CI)", "p-value", "verdict"]
     rows = []
 
     def g(v, spec):
@@ -208,12 +211,12 @@ def summary_table(result: QuantifyResult | dict, truth: dict | None = None) -> s
         t = (truth or {}).get(r.donor)
         t = "-" if t is None else f"{t:.2g}"
         if r.fraction is None:
-            rows.append([r.donor, r.relationship, t, "n/a", "", "", "", "no"])
+            rows.append([r.donor, r.relationship, t, "n/a", "", "", "", r.verdict])
             continue
         rows.append([r.donor, r.relationship, t, g(r.fraction, ".3g"),
                      f"[{g(r.ci95_low, '.2g')}, {g(r.ci95_high, '.2g')}]",
                      f"{g(r.geq_per_100k, '.1f')} ({g(r.geq_ci95_low, '.1f')}-{g(r.geq_ci95_high, '.1f')})",
-                     g(r.p_value, ".2g"), "yes" if r.detected else "no"])
+                     g(r.p_value, ".2g"), r.verdict])
     widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     out = [fmt.format(*head), fmt.format(*("-" * w for w in widths))]

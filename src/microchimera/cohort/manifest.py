@@ -18,7 +18,10 @@ COLUMNS = {
     "sample": (True, "unique sample name (letters, digits, . _ -); names the output directory"),
     "bam": (True, "indexed BAM/CRAM; several files of the same sample separated by commas"),
     "host": (False, "the host's ID in the pedigree/VCF (required unless 'relationship' is given)"),
-    "donors": (False, "comma-separated donor IDs from the pedigree (empty: every relative)"),
+    "donors": (False, "comma-separated donor IDs from the pedigree (empty: every relative and every typed "
+                      "person outside the host's family)"),
+    "contaminants": (False, "comma-separated IDs from the pedigree of known possible contaminants (a lab "
+                            "control, another sample of the run)"),
     "genotypes": (False, "genotypes VCF of typed family members"),
     "pedigree": (False, "PED file of the family (required unless 'relationship' is given)"),
     "sites": (False, "SNP panel (VCF/BED/TSV; default: the genotypes VCF)"),
@@ -42,6 +45,7 @@ class SampleSpec:
     bams: tuple
     host: str | None = None
     donors: tuple | None = None
+    contaminants: tuple | None = None
     genotypes: Path | None = None
     pedigree: Path | None = None
     sites: Path | None = None
@@ -181,6 +185,7 @@ def _parse_row(row: dict, lineno: int, base: Path):
         problems.append("empty 'bam'")
     relationships = _split(row.get("relationship", "")) or None
     donors = _split(row.get("donors", "")) or None
+    contaminants = _split(row.get("contaminants", "")) or None
     host = get("host")
     if relationships:
         from ..model import RELATIONSHIPS
@@ -201,6 +206,9 @@ def _parse_row(row: dict, lineno: int, base: Path):
         problems.append(f"the host {host!r} is also listed as a donor")
     if donors and len(set(donors)) != len(donors):
         problems.append(f"repeated donor in {row['donors']!r}")
+    both = sorted(set(donors or ()) & set(contaminants or ()))
+    if both:
+        problems.append(f"{', '.join(map(repr, both))} listed both in 'donors' and in 'contaminants'")
     if not (get("sites") or get("genotypes")):
         problems.append("no SNP panel: give 'sites' or 'genotypes'")
     ychrom = get("ychrom")
@@ -210,7 +218,7 @@ def _parse_row(row: dict, lineno: int, base: Path):
         return None, problems
     paths = {c: as_path(row[c]) if get(c) else None for c in _PATH_COLUMNS}
     spec = SampleSpec(
-        sample=sample, bams=tuple(as_path(b) for b in bams), host=host, donors=donors,
+        sample=sample, bams=tuple(as_path(b) for b in bams), host=host, donors=donors, contaminants=contaminants,
         relationships=relationships, tissue=get("tissue"),
         ychrom=None if ychrom is None else (ychrom if ychrom in YCHROM_BUILDS else str(as_path(ychrom))),
         line=lineno, **paths)

@@ -65,7 +65,7 @@ class SampleOptions:
         q = self.quantify
         return {"min_mapq": int(self.filters.min_mapq), "min_baseq": int(self.filters.min_baseq),
                 "alpha": float(q.alpha), "max_depth_ratio": q.max_depth_ratio, "absent_as_ref": bool(q.absent_as_ref),
-                "ychrom_min_mapq": int(self.ychrom_min_mapq),
+                "contamination_component": bool(q.contamination), "ychrom_min_mapq": int(self.ychrom_min_mapq),
                 **({"proper_pairs": True} if self.filters.require_proper_pairs else {})}
 
 
@@ -314,7 +314,8 @@ def _run(spec, options, directory, regions, parts, command):
     from ..workflow import SampleInputs, run_pipeline
 
     inputs = SampleInputs(host=spec.host, donors=_list(spec.donors), genotypes=spec.genotypes,
-                          pedigree=spec.pedigree, sites=spec.sites, relationships=_list(spec.relationships))
+                          pedigree=spec.pedigree, sites=spec.sites, relationships=_list(spec.relationships),
+                          contaminants=_list(spec.contaminants))
     ychrom = YChromOptions(build=spec.ychrom_build, regions=spec.ychrom_regions, min_mapq=options.ychrom_min_mapq)
     # The very function behind `microchimera run`; a split sample hands it the merged counts.
     counts = merge_counts(_sites(spec), regions, parts) if regions else None

@@ -30,6 +30,7 @@ SCHEMA = pa.schema([
     ("ci95_high", pa.float64()),
     ("p_value", pa.float64()),
     ("detected", pa.bool_()),
+    ("verdict", pa.string()),           # detected / not detected / ..., contamination? (result.verdict)
     ("geq_per_100k", pa.float64()),     # donor genome equivalents per 100,000 host genomes
     ("geq_ci95_low", pa.float64()),
     ("geq_ci95_high", pa.float64()),

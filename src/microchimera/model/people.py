@@ -6,6 +6,7 @@ else is untyped (summed out over genotypes from the allele frequencies).
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,15 +17,26 @@ from ..io.genotypes import GenotypeMatrix
 from ..io.pedigree import SEX_UNKNOWN, Pedigree
 
 RELATIONSHIPS = ("child", "parent", "sibling", "grandchild", "unrelated")
+#: Name of the unknown unrelated contributor: an untyped founder added to the pedigree, whose
+#: genotypes are summed out by Hardy–Weinberg from the AF (names starting with ``_`` are the
+#: model's own people, never a PED ID a user can name).
+CONTAMINANT = "_contamination"
+#: Its label (relationship to the host) in results.
+CONTAMINANT_LABEL = "unknown unrelated"
+#: Label of a person named with ``contaminants``: fitted like a donor, not tested for relatedness.
+KNOWN_CONTAMINANT_LABEL = "known contaminant"
 
 
 @dataclass(frozen=True)
 class People:
     """The people of one sample's model.
 
-    ``members`` is the host followed by the donors (the order of the fitted fractions);
-    ``labels`` maps each donor to its relationship to the host; ``typed`` maps each typed
-    person to genotype dosages (int8, shape ``(n_sites,)``, -1 missing).
+    ``donors`` are the named people whose fractions are estimated (relatives, typed
+    non-relatives, known contaminants); ``contaminant`` is :data:`CONTAMINANT` when the
+    unknown unrelated contributor is in the model (None otherwise).  ``components`` are the
+    donors then the contaminant (the order of the fitted fractions) and ``members`` the host
+    followed by them.  ``labels`` maps each component to its relationship to the host;
+    ``typed`` maps each typed person to genotype dosages (int8, shape ``(n_sites,)``, -1 missing).
     """
 
     pedigree: Pedigree
@@ -33,10 +45,35 @@ class People:
     labels: dict[str, str]
     typed: dict[str, np.ndarray] = field(default_factory=dict)
     mode: str = "family"
+    contaminant: str | None = None
+    #: Why the contamination component was not added although asked for (None otherwise).
+    no_contaminant_reason: str | None = None
+
+    @property
+    def components(self) -> tuple[str, ...]:
+        return self.donors + ((self.contaminant,) if self.contaminant else ())
 
     @property
     def members(self) -> list[str]:
-        return [self.host, *self.donors]
+        return [self.host, *self.components]
+
+    def with_contamination_component(self) -> People:
+        """A copy with the unknown unrelated contributor (:data:`CONTAMINANT`) added as an
+        untyped founder of the pedigree and the last component.
+
+        Not added when a donor is itself an untyped unrelated person (``--relationship
+        unrelated``, an untyped stranger named with ``--donors``): that donor *is* the same
+        model, and two copies of it cannot be told apart; ``no_contaminant_reason`` says so.
+        """
+        same = [d for d in self.donors if self.labels[d] == "unrelated" and d not in self.typed]
+        if same:
+            return dataclasses.replace(self, no_contaminant_reason=(
+                f"not fitted: donor {same[0]!r} is itself an untyped unrelated person, the same model as the "
+                f"unknown contributor"))
+        ped = self.pedigree.with_people([("_model", CONTAMINANT, None, None, SEX_UNKNOWN)],
+                                        source="pedigree with the contamination component")
+        return dataclasses.replace(self, pedigree=ped, labels={**self.labels, CONTAMINANT: CONTAMINANT_LABEL},
+                                   contaminant=CONTAMINANT)
 
 
 def no_family_pedigree(host: str, relationships) -> tuple[Pedigree, list[str], dict]:
@@ -117,43 +154,79 @@ def relationship_label(ped: Pedigree, host: str, donor: str) -> str:
     return "unrelated" if phi == 0 else f"relative (kinship {phi:g})"
 
 
+def _id_list(names, what: str) -> list[str]:
+    names = list(names)
+    if not names or any(not str(n).strip() for n in names):
+        raise UsageError(f"{what} names nobody (found {names!r}); give person IDs from the PED, "
+                         f"comma-separated")
+    if len(set(names)) != len(names):
+        raise UsageError(f"a person is listed twice in {what}: {', '.join(names)}")
+    return names
+
+
 def resolve_people(*, sample: str, host: str | None, donors, pedigree: Pedigree | None,
-                   genotypes: GenotypeMatrix | None, relationships) -> People:
+                   genotypes: GenotypeMatrix | None, relationships, contaminants=None,
+                   contamination_component: bool = False) -> People:
     """The host, donors and typed people of one sample, checked against the pedigree.
+
+    Without ``donors``, the donors are the host's relatives (non-zero kinship) and the typed
+    people of the PED outside the host's family (a stranger, a lab control, another sample of
+    the run: typed, they can be told from the unknown contributor); untyped strangers are left
+    to the contamination component.  The host's partner (linked through a child, kinship 0)
+    is not a default donor: half of each child's genome is theirs, so fitting them would take
+    DNA from an untyped child.  ``contaminants`` are people of the PED known
+    to be possible contaminants (fitted like donors, labelled :data:`KNOWN_CONTAMINANT_LABEL`).
+    With ``contamination_component`` the unknown unrelated contributor is added
+    (:meth:`People.with_contamination_component`), and a sample with no donor at all is
+    allowed (a contamination-only check).
 
     Raises
     ------
     UsageError
         Both or neither of a pedigree and relationships; no host; a donor that is the host
-        or is listed twice.
+        or is listed twice; ``donors`` or ``contaminants`` that name nobody; a person named
+        both as a donor and as a contaminant.
     InputError
-        Host or donor absent from the PED; a host with no relatives and no ``donors``.
+        Host or donor absent from the PED; nobody to fit (no donor and no contamination
+        component).
     """
     if relationships:
         if pedigree is not None:
             raise UsageError("give either a pedigree (--pedigree) or --relationship, not both")
+        if contaminants:
+            raise UsageError("known contaminants (--contaminants) need a pedigree and genotypes")
         host = host or sample
         ped, names, labels = no_family_pedigree(host, relationships)
-        return People(ped, host, tuple(names), labels, {}, "no_family")
+        people = People(ped, host, tuple(names), labels, {}, "no_family")
+        return people.with_contamination_component() if contamination_component else people
     if pedigree is None:
         raise UsageError("give a pedigree (--pedigree with --genotypes) or --relationship for no-family mode")
     if host is None:
         raise UsageError("give the host's ID (--host)")
     pedigree.index(host)
-    if donors is None:
-        donors = pedigree.relatives(host)
-        if not donors:
-            raise InputError(f"{host!r} has no relatives in the pedigree; name the donors with --donors")
-    donors = list(donors)
-    for d in donors:
-        if d == host:
-            raise UsageError(f"donor {d!r} is the host; a donor must be another person")
-        pedigree.index(d)
-    if len(set(donors)) != len(donors):
-        raise UsageError(f"a donor is listed twice: {', '.join(donors)}")
     typed = {}
     if genotypes is not None:
         typed = {p: np.asarray(genotypes.get(p), dtype=GENOTYPE_DTYPE)
                  for p in genotypes.samples if p in pedigree.ids}
+    known = [] if contaminants is None else _id_list(contaminants, "--contaminants")
+    if donors is None:
+        relatives, family = set(pedigree.relatives(host)), pedigree.connected(host)
+        donors = [p for p in pedigree.ids if p != host and p not in known
+                  and (p in relatives or (p in typed and p not in family))]
+    else:
+        donors = _id_list(donors, "--donors")
+    both = sorted(set(donors) & set(known))
+    if both:
+        raise UsageError(f"{', '.join(map(repr, both))} named both as a donor and as a contaminant; "
+                         f"name each person once")
+    for d in [*donors, *known]:
+        if d == host:
+            raise UsageError(f"donor {d!r} is the host; a donor must be another person")
+        pedigree.index(d)
+    if not donors and not known and not contamination_component:
+        raise InputError(f"{host!r} has no relatives and no typed people in the pedigree to fit; name the "
+                         f"donors with --donors, or keep the contamination component on")
     labels = {d: relationship_label(pedigree, host, d) for d in donors}
-    return People(pedigree, host, tuple(donors), labels, typed, "family")
+    labels.update(dict.fromkeys(known, KNOWN_CONTAMINANT_LABEL))
+    people = People(pedigree, host, tuple(donors + known), labels, typed, "family")
+    return people.with_contamination_component() if contamination_component else people

@@ -33,7 +33,9 @@ from ..io.pedigree import Pedigree
 from ..io.sites import SiteTable
 from ..options import QuantifyOptions
 from ..result import (
+    WEAK_IDENTIFIABILITY_CORRELATION,
     ClassErrorRate,
+    ContaminationEstimate,
     DonorEstimate,
     MendelCheck,
     ObservedVsExpected,
@@ -45,7 +47,7 @@ from ..result import (
 from . import fit as fitmod
 from .diagnostics import observed_vs_expected, per_chromosome, profile_grid
 from .likelihood import ModelData
-from .people import RELATIONSHIPS, People, resolve_people
+from .people import CONTAMINANT, RELATIONSHIPS, People, resolve_people
 from .prior import check_mendel, estimate_af_from_founders
 from .relatedness import SampleData, relatedness_test
 from .seqerror import ErrorModel, estimate_error_rates, substitution_class
@@ -224,16 +226,23 @@ class ErrorModelStage:
     inputs: SampleData
 
 
+def class_error_rates(sel: SiteSelection, model: SiteModel, exclude: np.ndarray | None = None) -> ErrorModel:
+    """Per-class error rates from the sites the model uses, less ``exclude`` (bool,
+    ``(n_all_sites,)``: the outliers once the fit has found them)."""
+    contaminant = [m for m, p in enumerate(model.members) if p == CONTAMINANT]
+    bg_ref, bg_alt = model.certain_background(ignore=contaminant)
+    used = model.mask if exclude is None else model.mask & ~exclude  # not chrX/Y, not too deep
+    return estimate_error_rates(sel.ref * used, sel.alt * used, sel.other * used, sel.sites.ref, sel.sites.alt,
+                                bg_ref & used, bg_alt & used)
+
+
 def build_error_model(sel: SiteSelection, people: People, af: np.ndarray, block_size: float) -> ErrorModelStage:
     """Stage 3: genotype prior, per-class error rates and likelihood data."""
     csites = sel.sites
     site_class = substitution_class(csites.ref, csites.alt)
     block = fitmod.make_blocks(csites.contig_id, csites.pos, block_size)
     model = SiteModel(people.pedigree, people.typed, people.members, af, sel.mask)
-    bg_ref, bg_alt = model.certain_background()
-    used = model.mask  # error rates from the sites the model uses (not chrX/Y, not too deep)
-    errors = estimate_error_rates(sel.ref * used, sel.alt * used, sel.other * used, csites.ref, csites.alt,
-                                  bg_ref, bg_alt)
+    errors = class_error_rates(sel, model)
     n = sel.n
     data = model.build(n, sel.alt, site_class, errors.rate, block)
     return ErrorModelStage(model, errors, data, SampleData(n, sel.alt, site_class, errors.rate, block))
@@ -245,14 +254,21 @@ class FittedModel:
     """The joint fit after the outlier refit.
 
     ``data`` holds every site kept (outliers dropped), ``data_inf`` the informative ones,
-    both with the fitted het share and error rates (``base_rate * fit.error_scale``).
+    both with the fitted het share and error rates (``base_rate * fit.error_scale``);
+    ``errors`` are the per-class rates estimated without the outliers (``base_rate`` is
+    their ``rate``) and ``keep`` (bool, ``(n_all_sites,)``) the sites of ``data``.
     """
 
     fit: fitmod.FitResult
     data: ModelData
     data_inf: ModelData
-    base_rate: np.ndarray
+    errors: ErrorModel
     n_outliers: int
+    keep: np.ndarray
+
+    @property
+    def base_rate(self) -> np.ndarray:
+        return self.errors.rate
 
     @property
     def error_rate(self) -> np.ndarray:
@@ -270,16 +286,25 @@ def _fit_once(data: ModelData, data_inf: ModelData, base_rate: np.ndarray):
             dataclasses.replace(data_inf, het_share=fit.het_share, error_rate=rate))
 
 
-def fit_with_outlier_refit(data: ModelData, base_rate: np.ndarray) -> FittedModel:
+def fit_with_outlier_refit(stage: ErrorModelStage, sel: SiteSelection) -> FittedModel:
     """Stage 4: fit the fractions (with rho, het share and error multiplier), drop the sites
-    no genotype configuration explains (mapping artefacts), and refit once."""
+    no genotype configuration explains (mapping artefacts, hot error sites), re-estimate the
+    per-class error rates without them (a hot site must not raise its class's rate for every
+    other site), and refit once."""
+    data, errors = stage.data, stage.errors
     data_inf = data.subset(data.informative())
-    fit, data, data_inf = _fit_once(data, data_inf, base_rate)
+    fit, data, data_inf = _fit_once(data, data_inf, errors.rate)
     out = data.outliers(fit.fraction)
+    keep = np.zeros(sel.sites.n_sites, dtype=bool)
+    keep[data.site_index] = True
     if out.any():
-        data = data.subset(~out)
-        fit, data, data_inf = _fit_once(data, data.subset(data.informative()), base_rate)
-    return FittedModel(fit, data, data_inf, base_rate, int(out.sum()))
+        keep[data.site_index[out]] = False
+        errors = class_error_rates(sel, stage.model, exclude=stage.model.mask & ~keep)
+        # The refit starts from the first fit's error multiplier (rho and the het share are
+        # estimated on ``data`` with its rates) applied to the rates without the outliers.
+        data = dataclasses.replace(data.subset(~out), error_rate=errors.rate * fit.error_scale)
+        fit, data, data_inf = _fit_once(data, data.subset(data.informative()), errors.rate)
+    return FittedModel(fit, data, data_inf, errors, int(out.sum()), keep)
 
 
 # ----------------------------------------------------------------------------- 5. per donor
@@ -287,20 +312,24 @@ def _empty_donor(name: str, people: People) -> DonorEstimate:
     return DonorEstimate(name, people.labels[name], name in people.typed)
 
 
-def donor_estimates(fitted: FittedModel, people: People, csites: SiteTable,
-                    alpha: float) -> tuple[tuple[DonorEstimate, ...], list[str]]:
-    """Stage 5: each donor's CI, boundary test, LoD, gEq/100k, profile and per-contig fits.
+def component_estimates(fitted: FittedModel, people: People, csites: SiteTable,
+                        alpha: float) -> tuple[tuple[DonorEstimate, ...], list[str]]:
+    """Stage 5: each component's CI, boundary test, LoD, gEq/100k, profile and per-contig fits.
 
-    Returns the estimates (in donor order) and warnings (donors with no informative site).
+    Returns the estimates in ``people.components`` order (the named donors, then the
+    contamination component if fitted) and warnings (donors with no informative site).
+    The CI and the test of one component re-fit every other (the unknown contributor
+    included), so a component that trades off with another gets the wider interval.
     """
     fit, data, data_inf = fitted.fit, fitted.data, fitted.data_inf
     lam = fitmod.block_inflation(data_inf, fit)
     total = float(fit.fraction.sum())
     out, warnings = [], []
-    for j, d in enumerate(people.donors):
+    for j, d in enumerate(people.components):
         inf_j = data.informative(j)
         if not inf_j.any():
-            warnings.append(f"donor {d!r}: no informative sites")
+            if d != people.contaminant:
+                warnings.append(f"donor {d!r}: no informative sites")
             out.append(_empty_donor(d, people))
             continue
         thr = fitmod.CHI2_95 * lam[j]
@@ -323,6 +352,96 @@ def donor_estimates(fitted: FittedModel, people: People, csites: SiteTable,
     return tuple(out), warnings
 
 
+def contamination_estimate(fit: fitmod.FitResult, people: People,
+                           estimate: DonorEstimate | None) -> ContaminationEstimate:
+    """The contamination block: its estimate and how well the data separate it from the donors.
+
+    The correlation of the fraction estimates comes from the observed information of the
+    fractions at the fit (``fit.hess``); beyond :data:`WEAK_IDENTIFIABILITY_CORRELATION` in
+    absolute value with some donor (or an information matrix that is not positive definite)
+    the component is ``weak``.
+    """
+    if people.contaminant is None:
+        return ContaminationEstimate(False, note=people.no_contaminant_reason)
+    if estimate is None:
+        estimate = _empty_donor(people.contaminant, people)
+    if estimate.fraction is None:
+        return ContaminationEstimate(True, estimate)
+    if not people.donors:
+        return ContaminationEstimate(True, estimate, "good")
+    c = len(people.components) - 1
+    info = -np.asarray(fit.hess, dtype=np.float64)
+    try:
+        ok = bool(np.all(np.linalg.eigvalsh(info) > 0))
+        cov = np.linalg.inv(info) if ok else None
+    except np.linalg.LinAlgError:
+        ok, cov = False, None
+    if not ok:
+        return ContaminationEstimate(True, estimate, "weak")
+    sd = np.sqrt(np.diag(cov))
+    corr = cov[c, :c] / (sd[c] * sd[:c])
+    j = int(np.argmax(np.abs(corr)))
+    r = float(corr[j])
+    return ContaminationEstimate(True, estimate, "weak" if abs(r) > WEAK_IDENTIFIABILITY_CORRELATION else "good",
+                                 r, people.donors[j])
+
+
+def _widen(alone: DonorEstimate, joint: DonorEstimate) -> DonorEstimate:
+    """``alone`` (fitted without the component) with its CIs stretched to cover ``joint``'s."""
+    if alone.fraction is None or joint.fraction is None:
+        return alone
+
+    def hull(a, b):
+        return (min(a[0], b[0]), max(a[1], b[1]))
+
+    return dataclasses.replace(alone, ci95=hull(alone.ci95, joint.ci95),
+                               geq_per_100k_ci95=hull(alone.geq_per_100k_ci95, joint.geq_per_100k_ci95))
+
+
+def weakly_separable_donors(sel: SiteSelection, people: People, af: np.ndarray, options: QuantifyOptions,
+                            joint: tuple[DonorEstimate, ...]) -> tuple[DonorEstimate, ...]:
+    """The donors' estimates when the contamination component is weakly identifiable.
+
+    The joint fit then cannot split the non-host DNA between a donor and the unknown
+    contributor: its maximum sits anywhere on a ridge (a child at ``f`` or an unrelated
+    person at ``f/2``), so the donor's point estimate and test would depend on which way the
+    ridge tilts by chance.  The donor's point estimate, test and LoD are those of the named
+    hypothesis alone (the model without the component, as the user named the source); its CI
+    is the hull of that interval and the joint profile interval, which re-fits the component
+    and so reaches down to what remains if the DNA were a stranger's.  The verdict and a
+    warning say that the source is undetermined (:data:`~microchimera.result.VERDICT_SOURCE_UNDETERMINED`).
+    """
+    alone = dataclasses.replace(people, contaminant=None)
+    fitted = fit_with_outlier_refit(build_error_model(sel, alone, af, options.block_size), sel)
+    estimates, _ = component_estimates(fitted, alone, sel.sites, options.alpha)
+    return tuple(_widen(a, j) for a, j in zip(estimates, joint, strict=True))
+
+
+def source_warnings(donors: tuple[DonorEstimate, ...], contamination: ContaminationEstimate,
+                    rel: RelatednessTest) -> list[str]:
+    """What a reader must not miss about where the non-host DNA comes from."""
+    out = []
+    c = contamination.estimate
+    if contamination.detected:
+        out.append(f"contamination: DNA of an unknown unrelated person detected at {c.fraction:.3g} "
+                   f"(95% CI {c.ci95[0]:.3g}-{c.ci95[1]:.3g}); the named donors' estimates are net of it")
+    if contamination.identifiability == "weak" and contamination.correlation is not None:
+        out.append(f"contamination and {contamination.correlated_with!r} are weakly separable here "
+                   f"(estimate correlation {contamination.correlation:.2f}): {contamination.correlated_with!r} "
+                   f"is estimated as named, with a CI that also allows the DNA to be an unrelated person's")
+    elif contamination.identifiability == "weak":
+        out.append("contamination is weakly separable from the named donors here (their information matrix is "
+                   "singular): their CIs allow either source")
+    for v in rel.donors:
+        if v.verdict == "unrelated":
+            out.append(f"donor {v.donor!r}: the minor DNA looks unrelated to the host (log LR "
+                       f"{v.log_likelihood_ratio:.1f} for {v.hypothesis!r} vs unrelated): contamination?")
+    if not contamination.fitted and contamination.note is None and any(d.detected for d in donors):
+        out.append("no contamination component was fitted: DNA of an unrelated person would be counted as a "
+                   "named donor's")
+    return out
+
+
 # ----------------------------------------------------------------------------- the whole
 def _error_rates(errors: ErrorModel, used_classes, scale: float | None) -> dict[str, ClassErrorRate]:
     rates = {k: ClassErrorRate(**v) for k, v in errors.to_dict(used_classes).items()}
@@ -334,9 +453,9 @@ def _error_rates(errors: ErrorModel, used_classes, scale: float | None) -> dict[
 
 def quantify(counts: AlleleCounts, *, sample: str | None = None, host: str | None = None, donors=None,
              pedigree: Pedigree | None = None, genotypes: GenotypeMatrix | None = None,
-             sites: SiteTable | None = None, relationships=None,
+             sites: SiteTable | None = None, relationships=None, contaminants=None,
              options: QuantifyOptions | None = None) -> QuantifyResult:
-    """Estimate each donor's fraction in one sample.
+    """Estimate each donor's fraction in one sample, and the unknown unrelated contributor's.
 
     Parameters
     ----------
@@ -347,7 +466,8 @@ def quantify(counts: AlleleCounts, *, sample: str | None = None, host: str | Non
     host : str
         The host's ID in the pedigree (no-family mode: a label, default the sample name).
     donors : sequence of str, optional
-        Donor IDs in the pedigree (default: every relative of the host).
+        Donor IDs in the pedigree (default: every relative of the host and every typed
+        non-relative; see :func:`~microchimera.model.people.resolve_people`).
     pedigree : Pedigree, optional
         Family mode.  People absent from ``genotypes`` are untyped and summed out.
     genotypes : GenotypeMatrix, optional
@@ -356,28 +476,34 @@ def quantify(counts: AlleleCounts, *, sample: str | None = None, host: str | Non
         The site list the counts were made from (checked) and its AF.
     relationships : sequence of str, optional
         No-family mode: one donor per entry of ``RELATIONSHIPS``.
+    contaminants : sequence of str, optional
+        People of the PED known to be possible contaminants (a lab control, another sample
+        of the run): fitted like donors, not tested for relatedness.
     options : QuantifyOptions, optional
-        Test level, linkage block size, depth cap, relatedness test (defaults: see
-        :class:`~microchimera.options.QuantifyOptions`).
+        Test level, linkage block size, depth cap, relatedness test, contamination
+        component (defaults: see :class:`~microchimera.options.QuantifyOptions`).
 
     Returns
     -------
     QuantifyResult
-        Without ``provenance``; ``.to_json()`` is the ``result.json`` document.
+        Without ``provenance``; ``.to_json()`` is the ``result.json`` document.  Fractions
+        are shares of the sample's genome equivalents (0..1).
 
     Raises
     ------
     UsageError
-        Inconsistent options (donor = host, neither pedigree nor relationships, ...).
+        Inconsistent options (donor = host, neither pedigree nor relationships, a person
+        named as donor and contaminant, ``donors`` naming nobody, ...).
     InputError
-        Host/donor absent from the PED, a Mendel-contradicting pedigree, counts from a
-        different site list, missing allele frequencies.
+        Host or donor absent from the PED, a Mendel-contradicting pedigree, counts from a
+        different site list, missing allele frequencies, nobody to fit.
     """
     options = options or QuantifyOptions()
     sample = choose_sample(counts, sample)
     sel = select_sites(counts, sample, sites, options.max_depth_ratio)
     people = resolve_people(sample=sample, host=host, donors=donors, pedigree=pedigree, genotypes=genotypes,
-                            relationships=list(relationships) if relationships else None)
+                            relationships=list(relationships) if relationships else None,
+                            contaminants=contaminants, contamination_component=options.contamination)
     mendel = check_mendel(people.pedigree, people.typed) if people.typed else []
     af, af_source, warnings = complete_allele_frequencies(sel, people, genotypes)
     stage = build_error_model(sel, people, af, options.block_size)
@@ -389,7 +515,8 @@ def quantify(counts: AlleleCounts, *, sample: str | None = None, host: str | Non
                "high_depth": int(sel.high_depth.sum()), "no_reads": int((stage.model.mask & (sel.n == 0)).sum())}
     common = dict(
         sample=sample, host=people.host, mode=people.mode, alpha=options.alpha,
-        untyped_people=tuple(p for p in prior.untyped_people if not p.startswith("_") or people.mode == "family"),
+        untyped_people=tuple(p for p in prior.untyped_people
+                             if p != people.contaminant and (not p.startswith("_") or people.mode == "family")),
         mendel=tuple(MendelCheck(m["child"], tuple(m["parents"]), m["errors"], m["checked"]) for m in mendel))
 
     def site_summary(data, n_inf, **more):
@@ -400,6 +527,7 @@ def quantify(counts: AlleleCounts, *, sample: str | None = None, host: str | Non
             blocks=int(len(np.unique(data0.block))) if data0.n_sites else 0)
 
     rho_sites = int(min(data0.n_sites, fitmod.RHO_SUBSAMPLE))
+    n_donors = len(people.donors)
     if n_inf0 == 0:
         warnings.append("no informative sites: no site where a donor can carry an allele the host lacks "
                         "has reads; fractions cannot be estimated")
@@ -408,20 +536,26 @@ def quantify(counts: AlleleCounts, *, sample: str | None = None, host: str | Non
             error_rates=_error_rates(stage.errors, used_classes, None),
             overdispersion=Overdispersion(sites=rho_sites), sites=site_summary(data0, 0),
             warnings=tuple(warnings), relatedness_test=RelatednessTest(),
-            observed_vs_expected=ObservedVsExpected())
+            observed_vs_expected=ObservedVsExpected(),
+            contamination=contamination_estimate(None, people, None))
 
-    fitted = fit_with_outlier_refit(data0, stage.errors.rate)
+    fitted = fit_with_outlier_refit(stage, sel)
     fit = fitted.fit
-    estimates, donor_warnings = donor_estimates(fitted, people, sel.sites, options.alpha)
-    warnings += donor_warnings
+    estimates, donor_warnings = component_estimates(fitted, people, sel.sites, options.alpha)
+    estimates, contaminant = estimates[:n_donors], (estimates[n_donors] if people.contaminant else None)
+    contamination = contamination_estimate(fit, people, contaminant)
+    if contamination.identifiability == "weak" and people.donors:
+        estimates = weakly_separable_donors(sel, people, af, options, estimates)
     rel = RelatednessTest()
     if options.relatedness:
         rel = relatedness_test(stage.model, fit, people, af,
-                               dataclasses.replace(stage.inputs, error_rate=fitted.error_rate), estimates)
+                               dataclasses.replace(stage.inputs, error_rate=fitted.error_rate), estimates,
+                               fitted.keep)
+    warnings += donor_warnings + source_warnings(estimates, contamination, rel)
     return QuantifyResult(
-        **common, donors=estimates, error_rates=_error_rates(stage.errors, used_classes, fit.error_scale),
+        **common, donors=estimates, error_rates=_error_rates(fitted.errors, used_classes, fit.error_scale),
         overdispersion=Overdispersion(rho=fit.rho, sites=rho_sites, het_alt_share=fit.het_share,
                                       error_scale=fit.error_scale),
         sites=site_summary(fitted.data, int(fitted.data_inf.n_sites), outlier=fitted.n_outliers),
         warnings=tuple(warnings), relatedness_test=rel,
-        observed_vs_expected=observed_vs_expected(fitted.data, fit, af))
+        observed_vs_expected=observed_vs_expected(fitted.data, fit, af), contamination=contamination)

@@ -29,13 +29,24 @@ class SiteModel:
                                     self.typed_dosage, n, x, site_class, error_rate, block, self.mask)
         return self.data
 
-    def certain_background(self) -> tuple[np.ndarray, np.ndarray]:
-        """bool (n_all_sites,) pair: sites where every member is certainly hom-ref / hom-alt."""
-        w = self.prior.weights
+    def certain_background(self, ignore=()) -> tuple[np.ndarray, np.ndarray]:
+        """bool (n_all_sites,) pair: sites where every member is certainly hom-ref / hom-alt.
+
+        Members whose index is in ``ignore`` do not count (the unknown unrelated contributor:
+        its genotype is never certain, and at a small fraction it moves a site's alt share
+        far less than the other members' genotypes do; the fitted error multiplier absorbs
+        the rest).
+        """
+        keep = [m for m in range(len(self.members)) if m not in set(ignore)]
+        cfg = self.prior.config_genotypes[keep]
+        _, group = np.unique(cfg, axis=1, return_inverse=True)
+        group = np.asarray(group).reshape(-1)
+        w = self.prior.weights @ np.eye(group.max() + 1)[group]  # (n_sites, n_groups): marginal weights
         best = w.argmax(axis=1)
         certain = w[np.arange(len(w)), best] >= 0.999
-        g = np.empty((len(self.members), len(w)), dtype=np.int64)
-        for m in range(len(self.members)):
-            g[m] = self.typed_dosage[m] if m in self.typed_dosage else self.prior.config_genotypes[m, best]
+        first = np.array([np.flatnonzero(group == k)[0] for k in range(group.max() + 1)])
+        g = np.empty((len(keep), len(w)), dtype=np.int64)
+        for i, m in enumerate(keep):
+            g[i] = self.typed_dosage[m] if m in self.typed_dosage else self.prior.config_genotypes[m, first[best]]
         ok = certain & self.mask
         return ok & (g == 0).all(axis=0), ok & (g == 2).all(axis=0)

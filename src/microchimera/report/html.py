@@ -17,7 +17,7 @@ from pathlib import Path
 from .. import __version__
 from .._atomic import write_text_atomic
 from ..errors import FormatError, InputError
-from ..result import donor_rows, verdict
+from ..result import donor_rows, verdict_class
 from . import figures
 
 logger = logging.getLogger(__name__)
@@ -159,10 +159,15 @@ def _sample_view(index: int, source: str, doc: dict, ydocs: list[dict], draw: bo
             "y_vs_snp": figures.y_vs_snp_plot(y, donors, f"{pid}-y"),
         }
     rows = []
-    for d in donors:
+    flat = {r.donor: r for r in donor_rows(doc)}
+    contamination = doc.get("contamination") or {}
+    entries = list(donors) + ([{**contamination, "name": "contamination", "relationship": "unknown unrelated",
+                                "typed": False}] if contamination.get("fitted") else [])
+    for d in entries:
+        text = flat[d.get("name")].verdict
         rows.append({
             "name": d.get("name"), "relationship": d.get("relationship", "n/a"), "typed": _fmt(d.get("typed")),
-            "verdict": verdict(d), "detected": bool(d.get("detected")),
+            "verdict": text, "badge": verdict_class(text), "detected": bool(d.get("detected")),
             "fraction": _fmt(d.get("fraction")), "ci": _ci(d.get("ci95")),
             "geq": _fmt(d.get("geq_per_100k")), "geq_ci": _ci(d.get("geq_per_100k_ci95")),
             "p_value": _fmt(d.get("p_value"), 2), "lod": _fmt(d.get("lod")),

@@ -20,6 +20,8 @@ _HEADERS = {
     "donor": {"title": "Donor", "description": "donor ID"},
     "relationship": {"title": "Relationship", "description": "donor's relationship to the host"},
     "detected": {"title": "Detected", "description": "boundary LRT p-value below alpha"},
+    "verdict": {"title": "Verdict", "description": "detected / not detected, and whether the DNA looks unrelated "
+                "(contamination?); the 'contamination' row is the unknown unrelated contributor"},
     "fraction": {"title": "Fraction", "description": "donor share of the sample's genome equivalents", "format": "{:,.2e}"},
     "geq_per_100k": {"title": "gEq/100k", "description": "donor genome equivalents per 100,000 host genomes",
                      "format": "{:,.2f}", "scale": "Blues"},
