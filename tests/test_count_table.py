@@ -8,6 +8,7 @@ from microchimera.io.allele_counts import (
     COUNTS_SCHEMA_VERSION,
     AlleleCounts,
     read_counts,
+    read_counts_any,
     write_counts,
     write_counts_tsv,
 )
@@ -53,6 +54,32 @@ def test_write_counts_tsv__has_header_and_rows(tmp_path, counts):
     lines = path.read_text().splitlines()
     assert lines[0].split("\t")[:5] == ["sample", "chrom", "pos", "ref", "alt"]
     assert len(lines) == 7
+
+
+def test_read_counts_any__reads_the_tsv_that_count_writes(tmp_path, counts):
+    """Issue 16: quantify rejected the README's own ``count --tsv`` output."""
+    path = tmp_path / "c.tsv"
+    write_counts_tsv(counts, path)
+    back = read_counts_any(path)
+    assert back.samples == counts.samples and back.sites.chrom.tolist() == counts.sites.chrom.tolist()
+    np.testing.assert_array_equal(back.sites.pos, counts.sites.pos)
+    np.testing.assert_array_equal(back.sites.af, counts.sites.af)  # NaN where the sites had none
+    for name in ("ref_fwd", "ref_rev", "alt_fwd", "alt_rev", "other_fwd", "other_rev"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(counts, name))
+    write_counts(counts, tmp_path / "c.parquet")
+    assert read_counts_any(tmp_path / "c.parquet").samples == counts.samples
+
+
+def test_read_counts_any__names_the_accepted_formats(tmp_path, counts):
+    junk = tmp_path / "junk.txt"
+    junk.write_text("hello\tworld\n")
+    with pytest.raises(FormatError, match="not a counts file; expected one of: microchimera counts Parquet.*TSV.*GATK"):
+        read_counts_any(junk)
+    ragged = tmp_path / "ragged.tsv"
+    write_counts_tsv(counts, ragged)
+    ragged.write_text(ragged.read_text() + "s1\tchr1\n")
+    with pytest.raises(FormatError, match="ragged.tsv: not a microchimera counts TSV"):
+        read_counts_any(ragged)
 
 
 def test_read_counts__rejects_non_counts_files(tmp_path):

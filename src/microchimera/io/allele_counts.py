@@ -1,5 +1,6 @@
 """The :class:`AlleleCounts` table and its Parquet/TSV form (:func:`read_counts`,
-:func:`write_counts`, :func:`write_counts_tsv`; :func:`read_counts_any` also reads GATK tables).
+:func:`read_counts_tsv`, :func:`write_counts`, :func:`write_counts_tsv`; :func:`read_counts_any`
+reads either and GATK tables).
 
 In memory the counts are matrices of shape ``(n_samples, n_sites)`` over one
 :class:`~microchimera.io.sites.SiteTable`.  On disk (Parquet, and TSV on request) they are
@@ -214,6 +215,38 @@ def read_counts(path) -> AlleleCounts:
     """
     path = Path(path)
     table, meta = read_parquet(path, "counts", "Parquet counts file")
+    return _counts_from_table(path, table, meta)
+
+
+def read_counts_tsv(path) -> AlleleCounts:
+    """Read a counts TSV written by :func:`write_counts_tsv` (``count --tsv``): the Parquet
+    columns as tab-separated text with a header line (no metadata: no skipped-site tally).
+
+    Raises
+    ------
+    InputError
+        If the file is missing.
+    FormatError
+        If it is not such a table (a row with the wrong number of fields, missing columns,
+        unequal site lists), naming the file and what is wrong.
+    """
+    from pyarrow import csv
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: counts file not found")
+    types = {"sample": "string", "chrom": "string", "ref": "string", "alt": "string", "pos": "int64",
+             "af": "float64"}
+    try:
+        table = csv.read_csv(path, parse_options=csv.ParseOptions(delimiter="\t"),
+                             convert_options=csv.ConvertOptions(column_types=types, null_values=["NaN", "NA", ""],
+                                                                strings_can_be_null=False))
+    except Exception as exc:  # pyarrow.lib.ArrowInvalid for ragged rows or unparsable numbers
+        raise FormatError(f"{path}: not a microchimera counts TSV: {exc}") from exc
+    return _counts_from_table(path, table, {})
+
+
+def _counts_from_table(path: Path, table, meta: dict) -> AlleleCounts:
     missing = [c for c in _REQUIRED if c not in table.column_names]
     if missing:
         raise FormatError(f"{path}: not a microchimera counts table; missing columns {missing}")
@@ -224,7 +257,7 @@ def read_counts(path) -> AlleleCounts:
     n = int(first.sum())
     if n * len(samples) != len(sample_col):
         raise FormatError(f"{path}: samples have different numbers of sites")
-    af = df["af"][first] if "af" in df else np.full(n, np.nan)
+    af = np.asarray(df["af"], dtype=np.float64)[first] if "af" in df else np.full(n, np.nan)
     sites = SiteTable.from_records(
         zip(np.asarray(df["chrom"], dtype=object)[first], df["pos"][first] - 1, df["ref"][first],
             df["alt"][first], [None if not np.isfinite(a) else float(a) for a in af], strict=True),
@@ -251,24 +284,37 @@ def read_counts(path) -> AlleleCounts:
     return AlleleCounts(tuple(samples), sites, *(cols[c] for c in _STRAND_COLUMNS), parameters=params)
 
 
+#: What ``quantify`` reads, for the message when a file is none of them.
+COUNTS_FORMATS = ("microchimera counts Parquet (count --out x.parquet)", "microchimera counts TSV (count --tsv)",
+                  "GATK GetPileupSummaries table")
+
+
 def read_counts_any(path, sample: str | None = None) -> AlleleCounts:
-    """Counts from a microchimera Parquet table or a GATK GetPileupSummaries table (auto-detected).
+    """Counts from a microchimera Parquet or TSV table or a GATK GetPileupSummaries table
+    (detected from the content, not the name).
 
     ``sample`` names the sample of a GATK table (default: its ``SAMPLE=`` metadata); it is not
-    used for Parquet.
+    used for the microchimera tables, which name their samples.
 
     Raises
     ------
     InputError
         If the file is missing.
     FormatError
-        If it is neither format (as :func:`read_counts`).
+        If it is none of :data:`COUNTS_FORMATS` (the message lists them), or a broken one.
     """
     from .pileup_summaries import is_pileup_summaries, read_pileup_summaries
 
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: counts file not found")
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    if head.startswith(b"PAR1"):
+        return read_counts(path)
     if is_pileup_summaries(path):
         return read_pileup_summaries(path, sample)
-    return read_counts(path)
+    first = head.split(b"\n", 1)[0].rstrip(b"\r").split(b"\t")
+    if first[:2] == [b"sample", b"chrom"]:
+        return read_counts_tsv(path)
+    raise FormatError(f"{path}: not a counts file; expected one of: {'; '.join(COUNTS_FORMATS)}")
