@@ -417,7 +417,7 @@ def add_quantify_subcommand(sub, common) -> None:
     p = sub.add_parser("quantify", parents=[common], help="estimate donor fractions from allele counts",
                        description="Estimate each donor's DNA fraction (MLE, profile CI, test, LoD) from allele "
                                    "counts (Parquet or TSV from `count`, or a GATK GetPileupSummaries table).")
-    p.add_argument("counts", metavar="COUNTS", help="counts.parquet or GATK pileup-summaries table")
+    p.add_argument("counts", metavar="COUNTS", help="counts.parquet, counts.tsv or a GATK pileup-summaries table")
     _add_family_options(p)
     p.add_argument("--out", metavar="JSON", required=True, help="result.json (a .tsv summary is written beside it)")
     p.set_defaults(runner=run_quantify)
