@@ -1,8 +1,10 @@
 """CLI tests of quantify: exit codes, messages, result.json against its schema."""
+import dataclasses
 import json
 from pathlib import Path
 
 import jsonschema
+import numpy as np
 import pytest
 
 from microchimera.cli import get_parser, main
@@ -80,3 +82,42 @@ def test_main__demo_end_to_end(tmp_path, capsys):
     assert son["detected"] and son["ci95"][0] <= 1e-3 <= son["ci95"][1]
     assert doc["provenance"]["seed"] == 3
     assert "son" in capsys.readouterr().out
+
+
+def test_quantify__gatk_table_with_a_family_takes_alleles_from_the_vcf(tmp_path, capsys):
+    """Issue 16 item 3: a GetPileupSummaries table has no bases, so every genotype record was an
+    'allele mismatch' and quantify said 'no informative sites' (exit 0)."""
+    from microchimera.io.pedigree import Pedigree
+    from microchimera.io.sites import SiteTable
+    from microchimera.sim import simulate_counts, simulate_family
+
+    rng = np.random.default_rng(4)
+    n = 1500
+    sites = SiteTable(("chr1",), np.zeros(n, np.int32), np.arange(n, dtype=np.int64) * 1000 + 100,
+                      rng.integers(0, 4, n).astype(np.uint8), np.zeros(n, np.uint8), rng.uniform(0.1, 0.9, n))
+    sites = dataclasses.replace(sites, alt=((sites.ref + rng.integers(1, 4, n)) % 4).astype(np.uint8))
+    ped = Pedigree.from_records([("f", "dad", None, None, 1), ("f", "mum", None, None, 2), ("f", "kid", "dad", "mum", 1)])
+    fam = simulate_family(ped, sites, rng, contig_lengths={"chr1": 2_000_000})
+    g = {p: fam.genotype(p) for p in ped.ids}
+    counts = simulate_counts(sites, g["mum"], g["kid"][None], [0.03], depth=60, rng=rng, sample="mum_blood")
+    table = tmp_path / "mum.pileups.table"
+    rows = [f"chr1\t{p + 1}\t{r}\t{a}\t{o}\t{af:.3f}" for p, r, a, o, af in zip(
+        sites.pos, counts.ref_count[0], counts.alt_count[0], counts.other_count[0], sites.af, strict=True)]
+    table.write_text("#<METADATA>SAMPLE=mum_blood\ncontig\tposition\tref_count\talt_count\tother_alt_count\t"
+                     "allele_frequency\n" + "\n".join(rows) + "\n")
+    gt = {0: "0/0", 1: "0/1", 2: "1/1"}
+    vcf = tmp_path / "fam.vcf"
+    vcf.write_text("##fileformat=VCFv4.2\n##contig=<ID=chr1,length=2000000>\n"
+                   '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
+                   "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tmum\tkid\n" + "".join(
+                       f"chr1\t{p + 1}\t.\t{'ACGT'[r]}\t{'ACGT'[a]}\t.\tPASS\t.\tGT\t{gt[int(m)]}\t{gt[int(k)]}\n"
+                       for p, r, a, m, k in zip(sites.pos, sites.ref, sites.alt, g["mum"], g["kid"], strict=True)))
+    pedf = tmp_path / "fam.ped"
+    pedf.write_text("f\tdad\t0\t0\t1\t0\nf\tmum\t0\t0\t2\t0\nf\tkid\tdad\tmum\t1\t0\n")
+    out = tmp_path / "r.json"
+    assert main(["quantify", str(table), "--genotypes", str(vcf), "--pedigree", str(pedf), "--host", "mum",
+                 "--donors", "kid", "--out", str(out), "-q"]) == 0
+    doc = json.loads(out.read_text())
+    kid = doc["donors"][0]
+    assert doc["sites"]["informative"] > 500 and kid["detected"]
+    assert kid["ci95"][0] <= 0.03 <= kid["ci95"][1], kid

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..conventions import BASE_CODE, GENOTYPE_DTYPE, GENOTYPE_MISSING
+from ..conventions import BASE_CODE, BASE_UNKNOWN, GENOTYPE_DTYPE, GENOTYPE_MISSING
 from ..errors import FormatError, InputError
 from .contigs import contig_key
 from .sites import SiteTable
@@ -33,7 +33,9 @@ class GenotypeMatrix:
     af : ndarray, float64, shape (n_sites,)
         ``INFO/AF`` of the genotype VCF where present, else NaN.
     stats : dict
-        ``matched`` (records used), ``flipped`` (REF/ALT swapped), ``allele_mismatch``.
+        ``matched`` (records used), ``flipped`` (REF/ALT swapped), ``allele_mismatch``,
+        ``alleles_from_vcf`` (sites of counts without bases, e.g. GATK tables, whose alleles
+        were taken from the record).
     """
 
     samples: tuple
@@ -114,7 +116,7 @@ def read_genotypes(path, sites: SiteTable, samples=None, *, absent_as_ref: bool 
     dosage = np.full((len(samples), n), fill, dtype=GENOTYPE_DTYPE)
     af = np.full(n, np.nan)
     key = {(contig_key(c), int(p)): i for i, (c, p) in enumerate(zip(sites.chrom, sites.pos, strict=True))}
-    stats = {"matched": 0, "flipped": 0, "allele_mismatch": 0}
+    stats = {"matched": 0, "flipped": 0, "allele_mismatch": 0, "alleles_from_vcf": 0}
     try:
         vf = pysam.VariantFile(str(path))
     except (OSError, ValueError) as exc:
@@ -130,7 +132,12 @@ def read_genotypes(path, sites: SiteTable, samples=None, *, absent_as_ref: bool 
                 alts = rec.alts or ()
                 ref = BASE_CODE.get(rec.ref.upper(), -1)
                 alt = BASE_CODE.get(alts[0].upper(), -1) if len(alts) == 1 else -1
-                if ref == sites.ref[i] and (alt == sites.alt[i] or not alts):
+                if sites.ref[i] == BASE_UNKNOWN and ref >= 0 and (alt >= 0 or not alts):
+                    # Counts without bases (GATK GetPileupSummaries): their ref/alt are the
+                    # resource VCF's, taken to be this record's REF/ALT.
+                    flip = False
+                    stats["alleles_from_vcf"] += 1
+                elif ref == sites.ref[i] and (alt == sites.alt[i] or not alts):
                     flip = False
                 elif ref == sites.alt[i] and alt == sites.ref[i]:
                     flip = True
