@@ -144,9 +144,12 @@ def test_quantify__sample_not_in_vcf_or_ped(inputs_fixture, tmp_path, capsys, ca
     code = main([*base, "--host", "nobody"])
     err = _err(capsys)
     assert code == 1 and "'nobody'" in err and "pedigree" in err
-    with caplog.at_level(logging.WARNING):
-        main([*base, "--host", "mum"])  # typed people are optional: the host is inferred, and we say so
-    assert any("'mum' is not in" in r.getMessage() and "fam.vcf" in r.getMessage() for r in caplog.records)
+    # Typed people are optional: the host is inferred, and we say so on the terminal and in
+    # result.json (issue 16 item 9: it was only logged).
+    assert main([*base, "--host", "mum"]) == 0
+    assert "'mum' is not in" in capsys.readouterr().err
+    warnings = json.loads((tmp_path / "r.json").read_text())["warnings"]
+    assert any("'mum' is not in" in w and "fam.vcf" in w for w in warnings), warnings
 
 
 def test_quantify__malformed_ped(inputs_fixture, tmp_path, capsys):

@@ -365,6 +365,10 @@ class QuantifyResult:
     def with_provenance(self, provenance: Mapping[str, Any]) -> QuantifyResult:
         return dataclasses.replace(self, provenance=provenance)
 
+    def with_warnings(self, warnings: Sequence[str]) -> QuantifyResult:
+        """A copy with ``warnings`` put before the result's own (those of the file reading)."""
+        return dataclasses.replace(self, warnings=(*warnings, *self.warnings))
+
     def with_ychrom(self, block: JsonBlock, donors: Sequence[DonorEstimate],
                     warnings: Sequence[str] = ()) -> QuantifyResult:
         """A copy with the chrY block, the donors' chrY views and any chrY warnings added."""

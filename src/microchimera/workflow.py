@@ -78,6 +78,7 @@ def quantify_files(counts_path, inputs: SampleInputs, options: QuantifyOptions |
         sample = host
     sites = read_sites(inputs.sites) if inputs.sites else None
     pedigree = genotypes = None
+    notes = []
     if not inputs.relationships:
         pedigree = read_ped(inputs.pedigree)
         if inputs.genotypes:
@@ -87,11 +88,11 @@ def quantify_files(counts_path, inputs: SampleInputs, options: QuantifyOptions |
             people = [p for p in pedigree.ids if p in present]
             genotypes = read_genotypes(inputs.genotypes, counts.sites, people, absent_as_ref=options.absent_as_ref)
             if host and host not in present:
-                logger.warning("host %r is not in %s: the host's genotypes are inferred from the sample",
-                               host, inputs.genotypes)
+                notes.append(f"host {host!r} is not in {inputs.genotypes}: the host's genotypes are inferred "
+                             f"from the sample")
     result = quantify(counts, sample=sample, host=host, donors=donors, pedigree=pedigree, genotypes=genotypes,
                       sites=sites, relationships=inputs.relationships, contaminants=inputs.contaminants,
-                      options=options)
+                      options=options).with_warnings(notes)
     files = [p for p in (counts_path, *inputs.files()) if p]
     return result.with_provenance(get_provenance(
         command=command, inputs=[p for p in files if Path(p).exists()], seed=seed,

@@ -70,7 +70,7 @@ class SiteSelection:
     ``alt``, ``other`` and ``n = ref + alt`` fragments (int64); ``mask`` the usable sites;
     ``autosomal`` and ``high_depth`` (above ``max_depth``) what was dropped and why; ``af``
     the alt-allele frequency the inputs give (float64, NaN unknown) and ``af_source`` where
-    it came from (None: no input carries AF).
+    it came from (None: no input carries AF); ``notes`` warnings for the result.
     """
 
     sample: str
@@ -84,6 +84,7 @@ class SiteSelection:
     max_depth: int | None
     af: np.ndarray
     af_source: str | None
+    notes: tuple[str, ...] = ()
 
     @property
     def n(self) -> np.ndarray:
@@ -112,9 +113,6 @@ def _align_sites(counts_sites: SiteTable, sites: SiteTable) -> np.ndarray:
     if bad.sum() > 0.01 * max(1, known.sum()):
         raise InputError(f"the counts were made from a different site list: REF/ALT differ from the sites file "
                          f"at {int(bad.sum())} of {int(known.sum())} shared sites")
-    if not found.all():
-        logger.warning("%d of %d counted sites are not in the sites file; they are not used",
-                       int((~found).sum()), counts_sites.n_sites)
     return idx
 
 
@@ -145,8 +143,11 @@ def select_sites(counts: AlleleCounts, sample: str, sites: SiteTable | None = No
     mask = np.ones(n_all, dtype=bool)
     af = csites.af.copy()
     af_source = "counts" if np.isfinite(af).any() else None
+    notes = ()
     if sites is not None:
         idx = _align_sites(csites, sites)
+        if (idx < 0).any():
+            notes = (f"{int((idx < 0).sum())} of {n_all} counted sites are not in the sites file; they are not used",)
         mask &= idx >= 0
         if sites.has_af():
             af = np.where(idx >= 0, sites.af[np.maximum(idx, 0)], np.nan)
@@ -156,7 +157,7 @@ def select_sites(counts: AlleleCounts, sample: str, sites: SiteTable | None = No
     cap = depth_cap(n[mask & (n > 0)], max_depth_ratio)
     high_depth = mask & (n > cap) if cap is not None else np.zeros(n_all, dtype=bool)
     mask &= ~high_depth
-    return SiteSelection(sample, csites, ref, alt, other, mask, autosomal, high_depth, cap, af, af_source)
+    return SiteSelection(sample, csites, ref, alt, other, mask, autosomal, high_depth, cap, af, af_source, notes)
 
 
 def depth_cap(depth: np.ndarray, ratio: float | None) -> int | None:
@@ -506,6 +507,7 @@ def quantify(counts: AlleleCounts, *, sample: str | None = None, host: str | Non
                             contaminants=contaminants, contamination_component=options.contamination)
     mendel = check_mendel(people.pedigree, people.typed) if people.typed else []
     af, af_source, warnings = complete_allele_frequencies(sel, people, genotypes)
+    warnings = [*sel.notes, *warnings]
     stage = build_error_model(sel, people, af, options.block_size)
     data0 = stage.data
     n_inf0 = int(data0.informative().sum()) if data0.n_sites else 0
