@@ -241,3 +241,34 @@ def test_read_manifest__contaminants_column(tmp_path):
     assert spec.donors == ("son",) and spec.contaminants == ("ctrl", "other")
     with pytest.raises(FormatError, match="'son' listed both in 'donors' and in 'contaminants'"):
         read_manifest(_write(tmp_path, head + "a\ta.bam\tmum\tson\tson\tg.vcf\tf.ped\n", name="m2.tsv"))
+
+
+def test_process_sample__two_tissues_sharing_one_sm_keep_the_manifest_names(small_cohort_fixture, tmp_path):
+    """Issue 16 item 2: outputs were keyed by the BAM's @RG SM, so two tissues of one person
+    whose BAMs share it collided (one MultiQC file, two same-named cohort rows)."""
+    from dataclasses import replace
+
+    import pyarrow.parquet as pq
+
+    from microchimera.cohort import SampleOutcome, write_cohort_table
+    from microchimera.report.html import cohort_rows as html_cohort_rows
+
+    spec = read_manifest(small_cohort_fixture).samples[0]
+    options = SampleOptions(report=False)
+    outcomes, docs = [], []
+    for name, tissue in (("mum_brain", "brain"), ("mum_heart", "heart")):
+        s = replace(spec, sample=name, tissue=tissue)  # the same BAM, so the same SM
+        assert process_sample(s, options, tmp_path, fingerprint(s, options))["status"] == "ok"
+        outcomes.append(SampleOutcome(s, "done", {}))
+        directory = tmp_path / "samples" / name
+        doc = json.loads((directory / "result.json").read_text())
+        assert (doc["label"], doc["tissue"]) == (name, tissue) and doc["sample"] == "mother_mix"
+        (mqc,) = directory.glob("*_mqc.json")
+        assert mqc.name == f"{name}_microchimera_mqc.json"
+        assert {k.split(" | ")[0] for k in json.loads(mqc.read_text())["data"]} == {name}
+        docs.append(doc)
+    parquet, _ = write_cohort_table(outcomes, tmp_path)
+    rows = pq.read_table(parquet).to_pylist()
+    assert {r["sample"] for r in rows} == {"mum_brain", "mum_heart"}
+    assert {(r["sample"], r["tissue"]) for r in rows} == {("mum_brain", "brain"), ("mum_heart", "heart")}
+    assert {r["sample"] for r in html_cohort_rows(docs)} == {"mum_brain (brain)", "mum_heart (heart)"}

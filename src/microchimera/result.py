@@ -334,7 +334,10 @@ class QuantifyResult:
     ``mode`` is ``family`` (pedigree + genotypes) or ``no_family`` (``--relationship``).
     ``provenance`` is the block of :func:`microchimera.provenance.get_provenance` (None from
     the library call, which has no command line or input files to record); ``ychrom`` the
-    chrY channel's block when ``run`` asked for it.
+    chrY channel's block when ``run`` asked for it.  ``label`` is the name a caller gave this
+    result (a cohort manifest's ``sample``), which names its rows and files instead of the
+    counts' sample (the BAM's ``@RG SM``, which two tissues of one person may share), and
+    ``tissue`` the tissue the caller named; both None from a plain ``quantify``.
     """
 
     sample: str
@@ -352,6 +355,8 @@ class QuantifyResult:
     observed_vs_expected: ObservedVsExpected
     contamination: ContaminationEstimate = field(default_factory=lambda: ContaminationEstimate(False))
     provenance: Mapping[str, Any] | None = None
+    label: str | None = None
+    tissue: str | None = None
     ychrom: JsonBlock | None = None
     schema_version: str = field(default=RESULT_SCHEMA_VERSION)
 
@@ -364,6 +369,10 @@ class QuantifyResult:
 
     def with_provenance(self, provenance: Mapping[str, Any]) -> QuantifyResult:
         return dataclasses.replace(self, provenance=provenance)
+
+    def with_label(self, label: str | None, tissue: str | None = None) -> QuantifyResult:
+        """A copy named ``label`` (and ``tissue``) by its caller (see the class docstring)."""
+        return dataclasses.replace(self, label=label, tissue=tissue)
 
     def with_warnings(self, warnings: Sequence[str]) -> QuantifyResult:
         """A copy with ``warnings`` put before the result's own (those of the file reading)."""
@@ -379,8 +388,10 @@ class QuantifyResult:
         """The ``result.json`` document (key order as in ``docs/result.md``)."""
         with_y = self.ychrom is not None
         out: dict[str, Any] = {
-            "schema_version": self.schema_version, "sample": self.sample, "host": self.host, "mode": self.mode,
-            "alpha": self.alpha, "contamination": self.contamination.to_json(),
+            "schema_version": self.schema_version, "sample": self.sample,
+            **({"label": self.label} if self.label is not None else {}),
+            **({"tissue": self.tissue} if self.tissue is not None else {}),
+            "host": self.host, "mode": self.mode, "alpha": self.alpha, "contamination": self.contamination.to_json(),
             "donors": [d.to_json(with_y) for d in self.donors],
             "error_rates": {k: v.to_json() for k, v in self.error_rates.items()},
             "overdispersion": self.overdispersion.to_json(), "sites": self.sites.to_json(),
@@ -507,7 +518,7 @@ def donor_rows(doc: Mapping) -> list[DonorRow]:
     """The (sample, donor) rows of one ``result.json`` document (a dict, as read from the file).
 
     One row per donor, then a :data:`CONTAMINATION_ROW` row when the contamination component
-    was fitted.  A document with no donors and no contamination component gives no rows.
+    was fitted.  ``sample`` is the document's ``label`` when it has one, else its ``sample``.  A document with no donors and no contamination component gives no rows.
     This is the only flattening of a result: see the module docstring.
     """
     if not isinstance(doc, Mapping) or not isinstance(doc.get("donors"), list):
@@ -515,6 +526,7 @@ def donor_rows(doc: Mapping) -> list[DonorRow]:
 
         raise InputError("expected a result document with a 'donors' list")
     male = male_columns(doc)
+    name = str(doc.get("label") or doc.get("sample"))
     entries = [(d, verdict(d, doc), d.get("name"), d.get("relationship")) for d in doc["donors"]]
     c = doc.get("contamination") or {}
     if c.get("fitted"):
@@ -522,17 +534,17 @@ def donor_rows(doc: Mapping) -> list[DonorRow]:
             VERDICT_CONTAMINATION if c.get("detected") else "not detected")
         entries.append((c, text, CONTAMINATION_ROW, "unknown unrelated"))
     rows = []
-    for d, text, name, relationship in entries:
+    for d, text, donor, relationship in entries:
         lo, hi = _ends(d.get("ci95"))
         glo, ghi = _ends(d.get("geq_per_100k_ci95"))
         rows.append(DonorRow(
-            sample=str(doc.get("sample")), host=doc.get("host"), donor=name,
+            sample=name, host=doc.get("host"), donor=donor,
             relationship=relationship, fraction=_num(d.get("fraction")), ci95_low=lo, ci95_high=hi,
             p_value=_num(d.get("p_value")), detected=d.get("detected"), geq_per_100k=_num(d.get("geq_per_100k")),
             geq_ci95_low=glo, geq_ci95_high=ghi, lod=_num(d.get("lod")),
             lod_geq_per_100k=_num(d.get("lod_geq_per_100k")), informative_sites=d.get("informative_sites"),
             informative_reads=d.get("informative_reads"), verdict=text,
-            **(male if name != CONTAMINATION_ROW else {})))
+            **(male if donor != CONTAMINATION_ROW else {})))
     return rows
 
 

@@ -135,7 +135,8 @@ def _json_default(o):
 def run_pipeline(bams, *, outdir, inputs: SampleInputs, filters: CountFilters | None = None,
                  options: QuantifyOptions | None = None, ychrom: YChromOptions | None = None,
                  reference=None, threads: int = 1, seed=None, report: bool = True, progress: bool = False,
-                 counts=None, command: str | None = None) -> QuantifyResult:
+                 counts=None, command: str | None = None, label: str | None = None,
+                 tissue: str | None = None) -> QuantifyResult:
     """Count alleles in ``bams`` and quantify: writes ``outdir/counts.parquet`` and ``outdir/result.json``.
 
     Also writes ``outdir/result.tsv``, the MultiQC custom-content file
@@ -143,7 +144,9 @@ def run_pipeline(bams, *, outdir, inputs: SampleInputs, filters: CountFilters | 
     ``outdir/report.html`` (rendered from the result document alone).  ``seed`` is recorded in
     the provenance when the BAMs came from a seeded simulation.  ``counts`` (an
     :class:`~microchimera.count.AlleleCounts` already made from ``bams``, e.g. region by region
-    on a cluster) skips the counting step; everything after it is the same.
+    on a cluster) skips the counting step; everything after it is the same.  ``label`` and
+    ``tissue`` (a cohort manifest's ``sample`` and ``tissue``) name the result, its rows and its
+    MultiQC file instead of the BAM's sample name (:meth:`QuantifyResult.with_label`).
 
     Sites come from ``inputs.sites``, else from the genotypes VCF.  With ``ychrom`` enabled
     (a Y build or regions, optional female controls) a female host also gets the chrY
@@ -166,6 +169,8 @@ def run_pipeline(bams, *, outdir, inputs: SampleInputs, filters: CountFilters | 
     counts_path = outdir / "counts.parquet"
     write_counts(counts, counts_path)
     result = quantify_files(counts_path, inputs, options, counts=counts, command=command, seed=seed)
+    if label is not None or tissue is not None:
+        result = result.with_label(label, tissue)
     if ychrom.enabled:
         from .io.pedigree import read_ped
         from .ychrom.inrun import add_y_estimate

@@ -321,7 +321,8 @@ def _run(spec, options, directory, regions, parts, command):
     counts = merge_counts(_sites(spec), regions, parts) if regions else None
     return run_pipeline(list(spec.bams), outdir=directory, inputs=inputs, filters=options.filters,
                         options=options.quantify, ychrom=ychrom, reference=spec.reference, threads=options.threads,
-                        report=options.report, counts=counts, command=command)
+                        report=options.report, counts=counts, command=command, label=spec.sample,
+                        tissue=spec.tissue)
 
 
 def _list(values):

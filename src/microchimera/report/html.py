@@ -214,14 +214,15 @@ def _sample_view(index: int, source: str, doc: dict, ydocs: list[dict], draw: bo
 
 
 def cohort_rows(docs: list[dict]) -> list[dict]:
-    """gEq/100k per (sample or tissue, donor): :func:`~microchimera.result.donor_rows` of every
-    document, labelled by tissue when the document has one."""
+    """gEq/100k per (sample, donor): :func:`~microchimera.result.donor_rows` of every document,
+    labelled by the row's sample (the document's ``label`` when it has one) and its tissue."""
     rows = []
     for doc in docs:
         if not isinstance(doc.get("donors"), list):
             continue
-        label = str(doc.get("tissue") or doc.get("sample") or "?")
+        tissue = doc.get("tissue")
         for r in donor_rows(doc):
+            label = f"{r.sample} ({tissue})" if tissue else r.sample
             ci = None if r.geq_ci95_low is None else [r.geq_ci95_low, r.geq_ci95_high]
             rows.append({"sample": label, "host": r.host, "donor": str(r.donor), "geq": r.geq_per_100k, "ci": ci,
                          "detected": bool(r.detected), "verdict": r.verdict})

@@ -73,7 +73,7 @@ def write_multiqc(result: dict, path) -> Path:
     result : dict
         A ``result.json`` document.
     path : path-like
-        Output file, or a directory (then ``<dir>/<sample>_microchimera_mqc.json``).  A file
+        Output file, or a directory (then ``<dir>/<label or sample>_microchimera_mqc.json``).  A file
         name must end in ``_mqc.json`` for MultiQC to find it.
 
     Returns
@@ -88,7 +88,8 @@ def write_multiqc(result: dict, path) -> Path:
     """
     path = Path(path)
     if path.is_dir():
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(result.get("sample", "sample")))
+        name = result.get("label") or result.get("sample", "sample")
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(name))
         path = path / f"{safe}_microchimera{SUFFIX}"
     if not path.name.endswith(SUFFIX):
         raise UsageError(f"{path}: a MultiQC custom-content file name must end in {SUFFIX}")
