@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import os
 
 import numpy as np
 import pysam
@@ -232,3 +233,35 @@ def test_disk_full_mid_write__parquet(inputs_fixture, tmp_path, capsys, monkeypa
     err = _err(capsys)
     assert code == 1 and "No space left on device" in err and "c.parquet" in err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("where", ["file", "readonly"])
+def test_run__output_directory_that_cannot_be_made_is_one_line(inputs_fixture, tmp_path, capsys, where):
+    """Issue 16 item 5: `run` printed a traceback where every other command gives one line."""
+    if where == "file":
+        (tmp_path / "afile").write_text("x")
+        out = tmp_path / "afile"
+    else:
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o500)
+        out = ro / "out"
+        if os.access(ro, os.W_OK):  # root ignores the mode bits: nothing to test there
+            pytest.skip("running as root: a read-only directory is still writable")
+    ped, vcf = _family_files(tmp_path)
+    code = main(["run", str(inputs_fixture["bam"]), "--sites", str(inputs_fixture["sites"]), "--pedigree", str(ped),
+                 "--genotypes", str(vcf), "--host", "mum", "--outdir", str(out)])
+    err = _err(capsys)
+    assert code == 1 and "cannot create output directory" in err and str(out) in err
+
+
+def test_run__a_failed_run_leaves_no_empty_output_directory(inputs_fixture, tmp_path, capsys):
+    """Issue 16 item 5: a run that fails (here: an empty BAM) removed nothing it had made."""
+    empty = sam_to_bam("@HD\tVN:1.6\tSO:coordinate\n@SQ\tSN:chr1\tLN:2000\n@RG\tID:rg\tSM:mum\n",
+                       tmp_path / "empty.bam")
+    ped, vcf = _family_files(tmp_path)
+    out = tmp_path / "new" / "out"
+    code = main(["run", str(empty), "--sites", str(inputs_fixture["sites"]), "--pedigree", str(ped),
+                 "--genotypes", str(vcf), "--host", "mum", "--outdir", str(out)])
+    assert code == 1 and "Traceback" not in capsys.readouterr().err
+    assert not out.exists() and not out.parent.exists()

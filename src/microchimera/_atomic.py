@@ -46,6 +46,36 @@ def atomic_path(path, suffix: str = ""):
         raise
 
 
+@contextlib.contextmanager
+def output_directory(path):
+    """Create the directory ``path`` (and missing parents) for a command's outputs, and yield it.
+
+    If the body fails, the directories this call created are removed again when they are
+    still empty, so a failed ``run`` leaves nothing behind.
+
+    Raises
+    ------
+    InputError
+        If ``path`` cannot be created (an existing file, a read-only place).
+    """
+    path = Path(path)
+    created, p = [], path
+    while not p.exists() and p != p.parent:
+        created.append(p)  # deepest first
+        p = p.parent
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot create output directory: {exc.strerror or exc}") from exc
+    try:
+        yield path
+    except BaseException:
+        for d in created:
+            with contextlib.suppress(OSError):
+                d.rmdir()  # only when empty
+        raise
+
+
 def write_text_atomic(path, text: str) -> None:
     """Write ``text`` to ``path`` atomically (UTF-8)."""
     with atomic_path(path) as tmp:

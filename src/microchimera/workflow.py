@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._atomic import write_text_atomic
+from ._atomic import output_directory, write_text_atomic
 from .errors import UsageError
 from .options import CountFilters, QuantifyOptions, YChromOptions
 from .provenance import get_provenance
@@ -158,32 +158,32 @@ def run_pipeline(bams, *, outdir, inputs: SampleInputs, filters: CountFilters | 
 
     filters = filters or CountFilters()
     ychrom = ychrom or YChromOptions()
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
-    site_source = inputs.sites or inputs.genotypes
-    if not site_source:
-        raise UsageError("give --sites (or --genotypes, whose sites are then used)")
-    if counts is None:
-        counts = count_alleles([Path(b) for b in bams], read_sites(site_source), filters=filters,
-                               reference=reference, threads=threads, progress=progress)
-    counts_path = outdir / "counts.parquet"
-    write_counts(counts, counts_path)
-    result = quantify_files(counts_path, inputs, options, counts=counts, command=command, seed=seed)
-    if label is not None or tissue is not None:
-        result = result.with_label(label, tissue)
-    if ychrom.enabled:
-        from .io.pedigree import read_ped
-        from .ychrom.inrun import add_y_estimate
+    # A failed run removes the output directory again if it made it and it is still empty.
+    with output_directory(outdir) as outdir:
+        site_source = inputs.sites or inputs.genotypes
+        if not site_source:
+            raise UsageError("give --sites (or --genotypes, whose sites are then used)")
+        if counts is None:
+            counts = count_alleles([Path(b) for b in bams], read_sites(site_source), filters=filters,
+                                   reference=reference, threads=threads, progress=progress)
+        counts_path = outdir / "counts.parquet"
+        write_counts(counts, counts_path)
+        result = quantify_files(counts_path, inputs, options, counts=counts, command=command, seed=seed)
+        if label is not None or tissue is not None:
+            result = result.with_label(label, tissue)
+        if ychrom.enabled:
+            from .io.pedigree import read_ped
+            from .ychrom.inrun import add_y_estimate
 
-        result = add_y_estimate(result, bams, pedigree=read_ped(inputs.pedigree) if inputs.pedigree else None,
-                                options=ychrom, reference=reference)
-    doc = write_result(result, outdir / "result.json")
-    from .report import write_multiqc, write_report
+            result = add_y_estimate(result, bams, pedigree=read_ped(inputs.pedigree) if inputs.pedigree else None,
+                                    options=ychrom, reference=reference)
+        doc = write_result(result, outdir / "result.json")
+        from .report import write_multiqc, write_report
 
-    write_multiqc(doc, outdir)
-    if report:
-        write_report(doc, outdir / "report.html")
-    return result
+        write_multiqc(doc, outdir)
+        if report:
+            write_report(doc, outdir / "report.html")
+        return result
 
 
 def run_demo(outdir, rng: np.random.Generator, *, seed=None, command=None, threads=1,
@@ -191,15 +191,14 @@ def run_demo(outdir, rng: np.random.Generator, *, seed=None, command=None, threa
     """Simulate the built-in demo family, count, quantify; returns (result, truth fractions)."""
     from .sim import builtin_scenario, simulate
 
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
-    scenario = builtin_scenario("demo")
-    sim = simulate(scenario, outdir / "simulated", rng, progress, seed=seed, command=command)
-    sample = scenario.samples[0]
-    inputs = SampleInputs(host=sample.host, donors=tuple(dict(sample.donors)), genotypes=sim.family_vcf,
-                          pedigree=sim.ped, sites=sim.sites_vcf, sample=sample.name)
-    result = run_pipeline([sim.bams[sample.name]], outdir=outdir, inputs=inputs, threads=threads,
-                          command=command, seed=seed, progress=progress)
+    with output_directory(outdir) as outdir:
+        scenario = builtin_scenario("demo")
+        sim = simulate(scenario, outdir / "simulated", rng, progress, seed=seed, command=command)
+        sample = scenario.samples[0]
+        inputs = SampleInputs(host=sample.host, donors=tuple(dict(sample.donors)), genotypes=sim.family_vcf,
+                              pedigree=sim.ped, sites=sim.sites_vcf, sample=sample.name)
+        result = run_pipeline([sim.bams[sample.name]], outdir=outdir, inputs=inputs, threads=threads,
+                              command=command, seed=seed, progress=progress)
     return result, dict(sample.donors)
 
 
