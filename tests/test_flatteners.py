@@ -92,7 +92,8 @@ def test_flatteners__terminal_and_html_rows_show_the_row_values(outputs_fixture)
     doc = outputs_fixture[0]
     rows = donor_rows(doc)
     html = {r["donor"]: r for r in html_cohort_rows([doc])}
-    text = summary_table(doc).splitlines()[2:]
+    table = summary_table(doc).splitlines()
+    text = table[2:-2]
     assert len(text) == len(rows) == len(html) == 4
     for r, line in zip(rows, text, strict=True):
         assert line.split()[0] == r.donor
@@ -103,3 +104,10 @@ def test_flatteners__terminal_and_html_rows_show_the_row_values(outputs_fixture)
             assert math.isclose(html[r.donor]["ci"][1], r.geq_ci95_high)
     assert text[0].rstrip().endswith("detected") and text[1].rstrip().endswith("not detected")
     assert text[2].rstrip().endswith("no estimate")
+    # Issue 16 item 10: the LoD is a column, the truth column is the demo's only, and the
+    # units and the verdict are defined under the table with the document's alpha.
+    assert table[0].split()[:4] == ["donor", "relationship", "estimate", "95%"] and "LoD" in table[0]
+    assert f"{rows[0].lod:.2g}" in text[0]
+    assert "gEq/100k: donor genome equivalents per 100,000 host genomes" in table[-2]
+    assert f"alpha = {doc['alpha']:g}" in table[-1]
+    assert summary_table(doc, {"son": 0.003}).splitlines()[0].split()[:3] == ["donor", "relationship", "truth"]

@@ -203,27 +203,36 @@ def run_demo(outdir, rng: np.random.Generator, *, seed=None, command=None, threa
 
 
 def summary_table(result: QuantifyResult | dict, truth: dict | None = None) -> str:
-    """A plain-text table of :func:`~microchimera.result.donor_rows`: donor, truth, estimate,
-    95% CI, gEq/100k, p-value, verdict (the contamination component is the last row)."""
+    """A plain-text table of :func:`~microchimera.result.donor_rows`: donor, relationship,
+    (truth, with ``truth`` only: the demo), estimate, 95% CI, gEq/100k, LoD, p-value and
+    verdict (the contamination component is the last row), then two lines that define the
+    units and the verdict with the document's alpha."""
     doc = result.to_json() if isinstance(result, QuantifyResult) else result
-    head = ["donor", "relationship", "truth", "estimate", "95% CI", "gEq/100k (95% CI)", "p-value", "verdict"]
+    with_truth = truth is not None
+    head = ["donor", "relationship", *(["truth"] if with_truth else []), "estimate", "95% CI",
+            "gEq/100k (95% CI)", "LoD", "p-value", "verdict"]
     rows = []
 
     def g(v, spec):
         return "NA" if v is None else format(v, spec)
 
     for r in donor_rows(doc):
-        t = (truth or {}).get(r.donor)
-        t = "-" if t is None else f"{t:.2g}"
+        t = truth.get(r.donor) if with_truth else None
+        t = ["-" if t is None else f"{t:.2g}"] if with_truth else []
         if r.fraction is None:
-            rows.append([r.donor, r.relationship, t, "n/a", "", "", "", r.verdict])
+            rows.append([r.donor, r.relationship, *t, "n/a", "", "", "", "", r.verdict])
             continue
-        rows.append([r.donor, r.relationship, t, g(r.fraction, ".3g"),
+        rows.append([r.donor, r.relationship, *t, g(r.fraction, ".3g"),
                      f"[{g(r.ci95_low, '.2g')}, {g(r.ci95_high, '.2g')}]",
                      f"{g(r.geq_per_100k, '.1f')} ({g(r.geq_ci95_low, '.1f')}-{g(r.geq_ci95_high, '.1f')})",
-                     g(r.p_value, ".2g"), r.verdict])
+                     g(r.lod, ".2g"), g(r.p_value, ".2g"), r.verdict])
     widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     out = [fmt.format(*head), fmt.format(*("-" * w for w in widths))]
-    out += [fmt.format(*r) for r in rows]
+    out += [fmt.format(*r).rstrip() for r in rows]
+    alpha = doc.get("alpha")
+    out += ["estimate, CI, LoD: share of the sample's genome equivalents; gEq/100k: donor genome "
+            "equivalents per 100,000 host genomes",
+            f"detected: p-value < alpha = {alpha:g} (test of no donor DNA); LoD: the fraction detected with 95% "
+            f"power in this sample" if alpha is not None else "detected: p-value < alpha"]
     return "\n".join(out)
