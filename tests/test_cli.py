@@ -1,5 +1,6 @@
 """Tests of the command-line frame (parser, exit codes, error printing)."""
 import argparse
+import re
 
 import pytest
 
@@ -36,3 +37,20 @@ def test_argument_types__reject_invalid(func, text):
 
 def test_comma_list__drops_empty_items():
     assert cli.comma_list("a, b,,c") == ["a", "b", "c"]
+
+
+def test_logging_format__warnings_are_spelled_like_the_cli_s_own():
+    """Issue 16 item 15: 'WARNING:' (logging) and 'warning:' (the CLI) both appeared."""
+    import logging
+
+    record = logging.LogRecord("microchimera.x", logging.WARNING, __file__, 1, "no @RG line", None, None)
+    assert cli._LowerLevelFormatter("microchimera: %(levelname)s: %(message)s").format(record) == \
+        "microchimera: warning: no @RG line"
+    assert record.levelname == "WARNING"  # the record other handlers see is not changed
+
+
+def test_power__depth_needed_is_written_as_a_number_a_person_reads(capsys):
+    """Issue 16 item 15: 'depth_needed=3.5e+03'."""
+    assert cli.main(["power", "--sites", "20000", "--depth", "100", "--fraction", "1e-4"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"depth_needed=\d{1,3}(,\d{3})+\b", out), out

@@ -71,9 +71,20 @@ def comma_list(text: str) -> list[str]:
     return [item for item in (s.strip() for s in text.split(",")) if item]
 
 
+class _LowerLevelFormatter(logging.Formatter):
+    """``microchimera: warning: ...``, spelled like the warnings the CLI prints itself."""
+
+    def format(self, record):
+        record = logging.makeLogRecord(record.__dict__)
+        record.levelname = record.levelname.lower()
+        return super().format(record)
+
+
 def _setup_logging(verbosity: int, quiet: bool) -> None:
     level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbosity, 2)]
-    logging.basicConfig(level=level, format="microchimera: %(levelname)s: %(message)s", stream=sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_LowerLevelFormatter("microchimera: %(levelname)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
     logging.getLogger().setLevel(level)
 
 
@@ -630,7 +641,7 @@ def run_power(args) -> int:
         print(f"lod\t{lod}\tpower={args.power:g}\talpha={args.alpha:g}")
         if res.fraction is not None:
             t = doc["target"]
-            depth = "not reached" if t["depth_needed"] is None else f"{t['depth_needed']:.3g}"
+            depth = "not reached" if t["depth_needed"] is None else f"{t['depth_needed']:,.0f}"
             print(f"fraction\t{res.fraction:.3g}\tpower={t['power']:.3f}\tsites_needed={t['sites_needed']}"
                   f"\tdepth_needed={depth}")
         for note in res.notes:
