@@ -75,3 +75,35 @@ def test_simulate_cli__runs_and_records_seed(tmp_path, capsys):
 def test_simulate_cli__builtin_unknown(tmp_path, capsys):
     assert main(["simulate", "builtin:nope", "--outdir", str(tmp_path)]) == 2
     assert "no built-in scenario 'nope'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("how", ["sigint", "sigterm"])
+def test_simulate_cli__interrupted_leaves_no_hidden_partial_bam(tmp_path, capsys, monkeypatch, how):
+    """Issue 16 item 6: an interrupted simulate left a hidden '.<sample>.bam.tmp' (159 MB).
+
+    The interruption comes from inside the BAM writer, after it has written part of the file:
+    Ctrl-C as KeyboardInterrupt, SIGTERM as a real signal to this process (the CLI turns it
+    into an exception in the main thread, so the open temporary file is removed)."""
+    import importlib
+    import os
+    import signal
+
+    simulate_module = importlib.import_module("microchimera.sim.simulate")  # the module, not sim.simulate()
+
+    def writer(path, *args, **kwargs):
+        with open(path, "wb") as fh:
+            fh.write(b"\x1f\x8b partial BAM")
+        if how == "sigint":
+            raise KeyboardInterrupt
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise AssertionError("SIGTERM did not interrupt the writer")  # pragma: no cover
+
+    monkeypatch.setattr(simulate_module, "write_sample_bam", writer)
+    path = tmp_path / "good.toml"
+    path.write_text(GOOD)
+    out = tmp_path / "out"
+    code = main(["simulate", str(path), "--outdir", str(out), "--seed", "1", "--quiet"])
+    assert code == (130 if how == "sigint" else 143)
+    assert "Traceback" not in capsys.readouterr().err
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".") or p.suffix in (".tmp", ".bam")]
+    assert signal.getsignal(signal.SIGTERM) is not None  # main() put the previous handler back

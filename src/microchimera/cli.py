@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 
 from . import __version__
 from .errors import MicrochimeraError
@@ -686,6 +688,23 @@ def command_line(argv: list[str]) -> str:
     return shlex.join(["microchimera", *argv])
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that open atomic outputs are removed on the way out
+    (the default action ends the process where it stands, leaving hidden temporary files)."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
+def _terminate_cleanly():
+    """Turn SIGTERM into :class:`Terminated`; returns the previous handler (None when not in the
+    main thread, where handlers cannot be set)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _raise_terminated)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``microchimera`` console script; returns the exit status."""
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
@@ -696,6 +715,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     _setup_logging(args.verbose, args.quiet)
+    previous = _terminate_cleanly()
     try:
         return int(args.runner(args) or 0)
     except MicrochimeraError as exc:
@@ -704,3 +724,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("microchimera: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("microchimera: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)

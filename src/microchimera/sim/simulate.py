@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from .._atomic import write_bytes_atomic, write_text_atomic
+from .._atomic import atomic_path, write_bytes_atomic, write_text_atomic
 from ..conventions import BASES
 from ..errors import InputError
 from ..io.pedigree import SEX_FEMALE, SEX_MALE, Pedigree, write_ped
@@ -173,11 +173,11 @@ def simulate(scenario, outdir, rng: np.random.Generator, progress: bool = False,
             bam = outdir / f"{sample.name}.bam"
             task = bar.add_task(f"simulate {sample.name}", total=None) if bar else None
             cb = (lambda n, task=task: bar.advance(task, n)) if bar else None
-            tmp = outdir / f".{sample.name}.bam.tmp"
-            reads = write_sample_bam(tmp, genome, family, sample, scenario.sequencing,
-                                     np.random.default_rng(seeds[2 + k]), sample_index=k,
-                                     threads=threads, progress=cb)
-            os.replace(tmp, bam)
+            # An interrupted run (Ctrl-C, or SIGTERM through the CLI) leaves no partial BAM.
+            with atomic_path(bam, suffix=".bam") as tmp:
+                reads = write_sample_bam(tmp, genome, family, sample, scenario.sequencing,
+                                         np.random.default_rng(seeds[2 + k]), sample_index=k,
+                                         threads=threads, progress=cb)
             pysam.index(str(bam))
             bams[sample.name] = bam
             if scenario.sequencing.fastq:
