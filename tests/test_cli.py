@@ -54,3 +54,13 @@ def test_power__depth_needed_is_written_as_a_number_a_person_reads(capsys):
     assert cli.main(["power", "--sites", "20000", "--depth", "100", "--fraction", "1e-4"]) == 0
     out = capsys.readouterr().out
     assert re.search(r"depth_needed=\d{1,3}(,\d{3})+\b", out), out
+
+
+def test_quiet__means_results_only_everywhere(capsys):
+    """Issue 16 item 11: `power -q` printed nothing at all while `quantify -q` printed its table."""
+    assert cli.main(["power", "--sites", "20000", "--depth", "100", "-q"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.splitlines()[1].startswith("lod\t") and captured.err == ""
+    help_text = cli.get_parser().format_help() + " ".join(
+        a.help or "" for a in cli.get_parser()._subparsers._group_actions[0].choices["power"]._actions)
+    assert "only the results" in help_text

@@ -108,6 +108,12 @@ def test_run__terminal_table_shows_the_verdicts(runs_fixture, capsys):
     out = capsys.readouterr().out
     assert code == 0
     assert re.search(r"^contamination\s+unknown unrelated\s.*detected: contamination\s*$", out, re.M), out
+    # -q: the table still prints (it is the result), the warnings do not (issue 16 item 11).
+    code = main(["quantify", str(outs["default"] / "counts.parquet"), "--genotypes", str(sim.family_vcf),
+                 "--pedigree", str(sim.ped), "--host", "mother", "--sites", str(sim.sites_vcf), "--out",
+                 str(outs["default"] / "again.json"), "-q"])
+    quiet = capsys.readouterr()
+    assert code == 0 and quiet.err == "" and "detected: contamination" in quiet.out
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (installed by .ci/run)")

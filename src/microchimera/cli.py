@@ -441,11 +441,13 @@ def run_quantify(args) -> int:
 
     result = quantify_files(args.counts, sample_inputs(args), quantify_options(args), command=args.command_line)
     write_result(result, args.out)
-    _print_result(result)
+    _print_result(result, quiet=args.quiet)
     return 0
 
 
-def _print_result(result, truth=None) -> None:
+def _print_result(result, truth=None, quiet: bool = False) -> None:
+    """The result table on stdout (with ``--quiet`` too: it is the result) and, unless
+    ``quiet``, the result's warnings on stderr."""
     from .workflow import summary_table
 
     doc = result.to_json()
@@ -458,7 +460,7 @@ def _print_result(result, truth=None) -> None:
               f"({y['comparison']['status']}: {y['comparison']['message']})")
     elif y:
         print(f"chrY male DNA: {y['status']} ({y.get('reason', '')})")
-    for w in doc["warnings"]:
+    for w in () if quiet else doc["warnings"]:
         print(f"microchimera: warning: {w}", file=sys.stderr)
 
 
@@ -485,7 +487,7 @@ def run_run(args) -> int:
                           options=quantify_options(args), ychrom=ychrom_options(args), reference=args.reference,
                           threads=args.threads, report=not args.no_report, progress=progress_enabled(args),
                           command=args.command_line)
-    _print_result(result)
+    _print_result(result, quiet=args.quiet)
     return 0
 
 
@@ -508,7 +510,7 @@ def run_demo(args) -> int:
     seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % (2**31))
     result, truth = demo(args.outdir, np.random.default_rng(seed), seed=seed, command=args.command_line,
                          threads=args.threads, progress=progress_enabled(args))
-    _print_result(result, truth)
+    _print_result(result, truth, quiet=args.quiet)
     print(f"seed {seed}; outputs in {args.outdir}/ (report.html, result.json, result.tsv, counts.parquet, "
           "simulated/)")
     return 0
@@ -636,16 +638,17 @@ def run_power(args) -> int:
         from .report.power_plot import write_power_plot
 
         write_power_plot(res, args.plot)
+    # The LoD is the result: printed with --quiet too, as quantify's table is.
+    lod = "not reached below 0.5" if res.lod is None else f"{res.lod:.3g} ({doc['lod_geq_per_100k']:.3g} gEq/100k)"
+    print(f"design\tsites={args.sites}\tdepth={args.depth:g}\terror={args.error:g}\t{args.relationship}"
+          f"\t{'typed' if args.typed else 'untyped'}")
+    print(f"lod\t{lod}\tpower={args.power:g}\talpha={args.alpha:g}")
+    if res.fraction is not None:
+        t = doc["target"]
+        depth = "not reached" if t["depth_needed"] is None else f"{t['depth_needed']:,.0f}"
+        print(f"fraction\t{res.fraction:.3g}\tpower={t['power']:.3f}\tsites_needed={t['sites_needed']}"
+              f"\tdepth_needed={depth}")
     if not args.quiet:
-        lod = "not reached below 0.5" if res.lod is None else f"{res.lod:.3g} ({doc['lod_geq_per_100k']:.3g} gEq/100k)"
-        print(f"design\tsites={args.sites}\tdepth={args.depth:g}\terror={args.error:g}\t{args.relationship}"
-              f"\t{'typed' if args.typed else 'untyped'}")
-        print(f"lod\t{lod}\tpower={args.power:g}\talpha={args.alpha:g}")
-        if res.fraction is not None:
-            t = doc["target"]
-            depth = "not reached" if t["depth_needed"] is None else f"{t['depth_needed']:,.0f}"
-            print(f"fraction\t{res.fraction:.3g}\tpower={t['power']:.3f}\tsites_needed={t['sites_needed']}"
-                  f"\tdepth_needed={depth}")
         for note in res.notes:
             print(f"microchimera: note: {note}", file=sys.stderr)
     return 0
@@ -674,7 +677,9 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-v info, -vv debug)")
-    common.add_argument("-q", "--quiet", action="store_true", help="only errors; no progress bars")
+    common.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress bars, warnings or lists of written files: errors on stderr, and on stdout "
+                             "only the results (quantify/run/demo tables, power's LoD)")
     sub = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
     for add in _SUBCOMMANDS:
         add(sub, common)
