@@ -111,3 +111,17 @@ def test_flatteners__terminal_and_html_rows_show_the_row_values(outputs_fixture)
     assert "gEq/100k: donor genome equivalents per 100,000 host genomes" in table[-2]
     assert f"alpha = {doc['alpha']:g}" in table[-1]
     assert summary_table(doc, {"son": 0.003}).splitlines()[0].split()[:3] == ["donor", "relationship", "truth"]
+
+
+def test_verdict__a_named_stranger_detected_is_contamination_not_a_surprise():
+    """A typed unrelated donor (index hopping from another patient) that the relatedness test
+    finds unrelated is what it was named as: 'detected: contamination', not 'looks unrelated'."""
+    from microchimera.result import VERDICT_CONTAMINATION, VERDICT_LOOKS_UNRELATED, verdict
+
+    stranger = {"name": "other", "relationship": "unrelated", "fraction": 1e-3, "detected": True}
+    son = {"name": "son", "relationship": "child", "fraction": 1e-3, "detected": True}
+    doc = {"relatedness_test": {"donors": [{"donor": "other", "verdict": "unrelated"},
+                                           {"donor": "son", "verdict": "unrelated"}]}}
+    assert verdict(stranger, doc) == VERDICT_CONTAMINATION
+    assert verdict(son, doc) == VERDICT_LOOKS_UNRELATED
+    assert verdict({**stranger, "detected": False}, doc) == "not detected"

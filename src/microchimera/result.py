@@ -473,8 +473,9 @@ VERDICT_SOURCE_UNDETERMINED = "detected, could be contamination"
 def verdict(donor: Mapping, doc: Mapping | None = None) -> str:
     """The verdict of one donor entry of ``result.json`` (``doc`` is the whole document).
 
-    ``no estimate`` / ``not detected`` / ``detected``; :data:`VERDICT_LOOKS_UNRELATED` when
-    the relatedness test of ``doc`` finds the detected DNA unrelated to the host;
+    ``no estimate`` / ``not detected`` / ``detected``; :data:`VERDICT_CONTAMINATION` for a
+    detected donor named as unrelated or as a known contaminant; :data:`VERDICT_LOOKS_UNRELATED`
+    when the relatedness test of ``doc`` finds a relative's detected DNA unrelated to the host;
     :data:`VERDICT_SOURCE_UNDETERMINED` when the contamination component is weakly separable
     from this donor and the relatedness test does not find the DNA related.
     """
@@ -482,6 +483,8 @@ def verdict(donor: Mapping, doc: Mapping | None = None) -> str:
         return "no estimate"
     if not donor.get("detected"):
         return "not detected"
+    if donor.get("relationship") in ("unrelated", "known contaminant"):
+        return VERDICT_CONTAMINATION  # a typed stranger, a lab control, another patient: not a relative
     doc = doc or {}
     related = None
     for test in (doc.get("relatedness_test") or {}).get("donors", []):

@@ -434,7 +434,7 @@ def source_warnings(donors: tuple[DonorEstimate, ...], contamination: Contaminat
         out.append("contamination is weakly separable from the named donors here (their information matrix is "
                    "singular): their CIs allow either source")
     for v in rel.donors:
-        if v.verdict == "unrelated":
+        if v.verdict == "unrelated" and v.hypothesis != "unrelated":
             out.append(f"donor {v.donor!r}: the minor DNA looks unrelated to the host (log LR "
                        f"{v.log_likelihood_ratio:.1f} for {v.hypothesis!r} vs unrelated): contamination?")
     if not contamination.fitted and contamination.note is None and any(d.detected for d in donors):
