@@ -265,3 +265,23 @@ def test_run__a_failed_run_leaves_no_empty_output_directory(inputs_fixture, tmp_
                  "--genotypes", str(vcf), "--host", "mum", "--outdir", str(out)])
     assert code == 1 and "Traceback" not in capsys.readouterr().err
     assert not out.exists() and not out.parent.exists()
+
+
+def test_run__a_missing_chrY_control_fails_before_counting(inputs_fixture, tmp_path, capsys, monkeypatch):
+    """Issue 16 item 7: `run --y-build` checked the control BAMs only after counting, and left
+    counts.parquet behind."""
+    def no_counting(*args, **kwargs):  # the check must come first: counting is never reached
+        raise AssertionError("counted before checking the chrY controls")
+
+    # run_pipeline imports count_alleles from microchimera.count when it is called
+    monkeypatch.setattr("microchimera.count.count_alleles", no_counting)
+    bed = tmp_path / "y.bed"
+    bed.write_text("chrY\t0\t1000\n")
+    ped, vcf = _family_files(tmp_path)
+    out = tmp_path / "out"
+    code = main(["run", str(inputs_fixture["bam"]), "--sites", str(inputs_fixture["sites"]), "--pedigree", str(ped),
+                 "--genotypes", str(vcf), "--host", "mum", "--outdir", str(out), "--y-regions", str(bed),
+                 "--y-controls", str(tmp_path / "absent_female.bam")])
+    err = _err(capsys)
+    assert code == 1 and "absent_female.bam" in err
+    assert not out.exists()

@@ -132,7 +132,8 @@ def _ped():
 def test_add_y_estimate__no_regions_skips():
     res = add_y_estimate(_result(), ["x.bam"], pedigree=_ped())
     block = res.to_json()["ychrom"]
-    assert block["status"] == "skipped" and "--build or --y-regions" in block["reason"]
+    # run's flags, not ychrom's (issue 16 item 7)
+    assert block["status"] == "skipped" and "--y-build or --y-regions" in block["reason"]
     assert res.to_json()["donors"][0]["y_comparison"] is None
 
 

@@ -163,6 +163,12 @@ def run_pipeline(bams, *, outdir, inputs: SampleInputs, filters: CountFilters | 
         site_source = inputs.sites or inputs.genotypes
         if not site_source:
             raise UsageError("give --sites (or --genotypes, whose sites are then used)")
+        if ychrom.enabled:
+            from .io.alignments import open_alignments
+
+            # The chrY controls are checked before counting, not after minutes of it.
+            for control in ychrom.controls:
+                open_alignments(control, reference=reference)
         if counts is None:
             counts = count_alleles([Path(b) for b in bams], read_sites(site_source), filters=filters,
                                    reference=reference, threads=threads, progress=progress)

@@ -230,7 +230,7 @@ def analyse_ychrom(bams, *, build: str | None = None, regions=None, controls=(),
         sex, _ = _host_sex(cc, max_male_fraction)
         if sex == "male":
             raise InputError(f"{c}: control {name!r} looks male (male fraction {cc.raw_male_fraction:.3g} before "
-                             f"background, > {max_male_fraction}); --controls must be female samples")
+                             f"background, > {max_male_fraction}); the chrY controls must be female samples")
         control_counts.append(cc)
         control_names.append(name)
     background = (background_from_controls(control_counts, control_names) if control_counts

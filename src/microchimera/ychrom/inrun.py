@@ -107,8 +107,9 @@ def add_y_estimate(result: QuantifyResult, bams, *, pedigree: Pedigree | None,
         return _without_y(result, YChromBlock("skipped", host_sex,
                                               "the host is male (PED): chrY reads come from the host itself"))
     if not options.enabled:
-        return _without_y(result, YChromBlock("skipped", host_sex, "no Y regions: pass --build or --y-regions to "
-                                                                   "estimate male DNA from chrY"))
+        return _without_y(result, YChromBlock("skipped", host_sex, "no Y regions: give a Y build or regions "
+                                                                   "(run: --y-build or --y-regions; cohort: the "
+                                                                   "'ychrom' column) to estimate male DNA from chrY"))
     bams = list(bams)
     if len(bams) != 1:
         return _without_y(result, YChromBlock("skipped", host_sex, f"the sample is in {len(bams)} BAM files; run "
