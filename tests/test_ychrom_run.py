@@ -97,6 +97,16 @@ def test_run__male_host_skips_y_channel(run_sim_fixture, tmp_path):
     assert doc["donors"][0]["y_comparison"] is None
 
 
+def test_run__male_host_whose_reads_look_female_is_said(run_sim_fixture, tmp_path):
+    """Issue 16 item 8: PED says male, the reads are a woman's (the aunt's): the chrY estimate
+    was skipped silently (exit 0, warnings: [])."""
+    sim = run_sim_fixture
+    doc = _run(sim, tmp_path, host="father", donors=["son"], bams=[sim.bams["aunt_blood"]],
+               y_regions=sim.ychrom_regions)
+    assert doc["ychrom"]["status"] == "skipped" and "reads look female" in doc["ychrom"]["reason"]
+    assert any("PED says the host 'father' is male but the reads look female" in w for w in doc["warnings"])
+
+
 def test_run__reads_look_male_for_a_female_host_recorded_not_raised(run_sim_fixture, tmp_path):
     """PED says female, reads say male (a swapped sample): the SNP result stays, the Y block says why."""
     sim = run_sim_fixture

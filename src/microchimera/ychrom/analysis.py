@@ -185,6 +185,15 @@ def _host_sex(counts: YCounts, max_male_fraction: float) -> tuple:
     return "female", warnings
 
 
+def sex_from_reads(path, *, build: str | None = None, regions=None, min_mapq: int = 30,
+                   reference=None, max_male_fraction: float = MAX_MALE_FRACTION) -> tuple[str, float]:
+    """``("male" | "female", male fraction before background)`` of one sample from its chrY
+    reads in the male-specific regions (as :func:`analyse_ychrom` decides a host's sex)."""
+    name, counts = count_sample(path, load_y_regions(build, regions), build=build, min_mapq=min_mapq,
+                                reference=reference)
+    return _host_sex(counts, max_male_fraction)[0], float(counts.raw_male_fraction)
+
+
 def analyse_ychrom(bams, *, build: str | None = None, regions=None, controls=(), min_mapq: int = 30,
                    reference=None, max_male_fraction: float = MAX_MALE_FRACTION,
                    default_background_fraction: float = DEFAULT_BACKGROUND_MALE_FRACTION,

@@ -28,7 +28,7 @@ from ..errors import InputError
 from ..io.pedigree import SEX_FEMALE, SEX_MALE, Pedigree
 from ..options import YChromOptions
 from ..result import DonorYComparison, QuantifyResult
-from .analysis import YchromResult, analyse_ychrom, result_to_dict
+from .analysis import YchromResult, analyse_ychrom, result_to_dict, sex_from_reads
 from .compare import compare_y_and_snp
 
 logger = logging.getLogger(__name__)
@@ -104,8 +104,18 @@ def add_y_estimate(result: QuantifyResult, bams, *, pedigree: Pedigree | None,
     options = options or YChromOptions()
     host_sex = _sex(pedigree, result.host)
     if host_sex == "male":
-        return _without_y(result, YChromBlock("skipped", host_sex,
-                                              "the host is male (PED): chrY reads come from the host itself"))
+        reason = "the host is male (PED): chrY reads come from the host itself"
+        if options.enabled and len(list(bams)) == 1:
+            # Say so when the reads disagree with the PED (a sex or sample mix-up), instead of
+            # skipping silently.
+            read_sex, raw = sex_from_reads(list(bams)[0], build=options.build, regions=options.regions,
+                                           min_mapq=options.min_mapq, reference=reference)
+            if read_sex == "female":
+                msg = (f"the PED says the host {result.host!r} is male but the reads look female (male fraction "
+                       f"{raw:.3g} from chrY before background): check the PED sex or the sample; chrY estimate "
+                       f"skipped")
+                return _without_y(result, YChromBlock("skipped", host_sex, msg), [msg])
+        return _without_y(result, YChromBlock("skipped", host_sex, reason))
     if not options.enabled:
         return _without_y(result, YChromBlock("skipped", host_sex, "no Y regions: give a Y build or regions "
                                                                    "(run: --y-build or --y-regions; cohort: the "
