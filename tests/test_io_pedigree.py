@@ -37,8 +37,9 @@ def test_read_ped__errors_name_file_line_and_person(tmp_path):
         read_ped(_ped(tmp_path, "F a b 0 1 0\nF b a 0 1 0\n"))
     with pytest.raises(FormatError, match="'m' is the mother of 'a' but has sex code 1"):
         read_ped(_ped(tmp_path, "F a 0 m 1 0\nF m 0 0 1 0\n"))
-    with pytest.raises(FormatError, match="listed twice"):
-        read_ped(_ped(tmp_path, "F a 0 0 1 0\nF a 0 0 1 0\n"))
+    # with the line numbers of both (issue 16 item 15: the message had none)
+    with pytest.raises(FormatError, match=r"f.ped:3: individual 'a' listed twice \(first on line 1\)"):
+        read_ped(_ped(tmp_path, "F a 0 0 1 0\nF b 0 0 2 0\nF a 0 0 1 0\n"))
 
 
 def test_write_ped__round_trip(tmp_path):

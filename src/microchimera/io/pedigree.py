@@ -167,7 +167,7 @@ def read_ped(path) -> Pedigree:
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: pedigree file not found")
-    records = []
+    records, first_line = [], {}
     with open(path, encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip() or line.lstrip().startswith("#"):
@@ -180,6 +180,10 @@ def read_ped(path) -> Pedigree:
                 raise FormatError(f"{path}:{lineno}: sex must be 1 (male), 2 (female) or 0 (unknown), found {f[4]!r}")
             if f[1] in (f[2], f[3]):
                 raise FormatError(f"{path}:{lineno}: {f[1]!r} is listed as their own parent")
+            if f[1] in first_line:
+                raise FormatError(f"{path}:{lineno}: individual {f[1]!r} listed twice (first on line "
+                                  f"{first_line[f[1]]})")
+            first_line[f[1]] = lineno
             records.append((f[0], f[1], None if f[2] == "0" else f[2], None if f[3] == "0" else f[3],
                             0 if f[4] == "-9" else int(f[4])))
     if not records:
