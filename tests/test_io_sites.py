@@ -77,3 +77,24 @@ def test_site_table__sorted_and_duplicates_rejected():
     assert t.chrom.tolist() == ["1", "1", "2"] and t.pos.tolist() == [2, 9, 5]
     with pytest.raises(FormatError, match="duplicate site 1:3"):
         SiteTable.from_records([("1", 2, "G", "A", None), ("1", 2, "G", "C", None)])
+
+
+def test_read_vcf__unindexed_bgzipped_vcf_reads_quietly(tmp_path, capfd):
+    """Issue 16 item 9: an unindexed genotypes VCF printed htslib's '[E::idx_find_and_load]'
+    three times, although no index is needed to read it from start to end."""
+    from microchimera.io.genotypes import read_genotypes, vcf_samples
+
+    plain = tmp_path / "g.vcf"
+    plain.write_text("##fileformat=VCFv4.2\n##contig=<ID=chr1,length=1000>\n"
+                     '##INFO=<ID=AF,Number=A,Type=Float,Description="AF">\n'
+                     '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
+                     "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tmum\n"
+                     "chr1\t10\t.\tA\tG\t.\tPASS\tAF=0.3\tGT\t0/1\n")
+    gz = tmp_path / "g.vcf.gz"
+    pysam.tabix_compress(str(plain), str(gz))
+    assert not (tmp_path / "g.vcf.gz.tbi").exists()
+    capfd.readouterr()
+    sites = read_sites(gz)
+    assert vcf_samples(gz) == ("mum",)
+    assert read_genotypes(gz, sites, ["mum"]).dosage.tolist() == [[1]]
+    assert "idx_find_and_load" not in capfd.readouterr().err

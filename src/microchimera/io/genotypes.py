@@ -16,7 +16,7 @@ import numpy as np
 from ..conventions import BASE_CODE, BASE_UNKNOWN, GENOTYPE_DTYPE, GENOTYPE_MISSING
 from ..errors import FormatError, InputError
 from .contigs import contig_key
-from .sites import SiteTable
+from .sites import SiteTable, open_vcf
 
 logger = logging.getLogger(__name__)
 
@@ -61,16 +61,12 @@ class GenotypeMatrix:
 
 def vcf_samples(path) -> tuple:
     """Sample names in the header of a VCF/BCF."""
-    import pysam
 
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: genotypes file not found")
-    try:
-        with pysam.VariantFile(str(path)) as vf:
-            return tuple(vf.header.samples)
-    except (OSError, ValueError) as exc:
-        raise FormatError(f"{path}: cannot open as VCF/BCF: {exc}") from exc
+    with open_vcf(path) as vf:
+        return tuple(vf.header.samples)
 
 
 def read_genotypes(path, sites: SiteTable, samples=None, *, absent_as_ref: bool = False) -> GenotypeMatrix:
@@ -100,7 +96,6 @@ def read_genotypes(path, sites: SiteTable, samples=None, *, absent_as_ref: bool 
     FormatError
         If the file cannot be parsed.
     """
-    import pysam
 
     path = Path(path)
     present = vcf_samples(path)
@@ -117,10 +112,7 @@ def read_genotypes(path, sites: SiteTable, samples=None, *, absent_as_ref: bool 
     af = np.full(n, np.nan)
     key = {(contig_key(c), int(p)): i for i, (c, p) in enumerate(zip(sites.chrom, sites.pos, strict=True))}
     stats = {"matched": 0, "flipped": 0, "allele_mismatch": 0, "alleles_from_vcf": 0}
-    try:
-        vf = pysam.VariantFile(str(path))
-    except (OSError, ValueError) as exc:
-        raise FormatError(f"{path}: cannot open as VCF/BCF: {exc}") from exc
+    vf = open_vcf(path)
     with vf:
         vf.subset_samples(list(samples))
         has_af = "AF" in vf.header.info

@@ -162,15 +162,30 @@ def _not_a_snp(ref: str, alt: str) -> str | None:
     return None
 
 
-def _read_vcf_sites(path: Path) -> SiteTable:
+def open_vcf(path):
+    """``pysam.VariantFile`` of ``path``, read from start to end (no index needed), without
+    htslib's ``[E::idx_find_and_load]`` complaint about a missing index on stderr.
+
+    Raises
+    ------
+    FormatError
+        If it cannot be opened as VCF/BCF.
+    """
     import pysam
 
-    skipped: Counter = Counter()
-    records = []
+    previous = pysam.set_verbosity(0)
     try:
-        vf = pysam.VariantFile(str(path))
+        return pysam.VariantFile(str(path))
     except (OSError, ValueError) as exc:
         raise FormatError(f"{path}: cannot open as VCF/BCF: {exc}") from exc
+    finally:
+        pysam.set_verbosity(previous)
+
+
+def _read_vcf_sites(path: Path) -> SiteTable:
+    skipped: Counter = Counter()
+    records = []
+    vf = open_vcf(path)
     with vf:
         contigs = list(vf.header.contigs)
         has_af = "AF" in vf.header.info
