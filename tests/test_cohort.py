@@ -272,3 +272,33 @@ def test_process_sample__two_tissues_sharing_one_sm_keep_the_manifest_names(smal
     assert {r["sample"] for r in rows} == {"mum_brain", "mum_heart"}
     assert {(r["sample"], r["tissue"]) for r in rows} == {("mum_brain", "brain"), ("mum_heart", "heart")}
     assert {r["sample"] for r in html_cohort_rows(docs)} == {"mum_brain (brain)", "mum_heart (heart)"}
+
+
+def test_docs_cohort_library_example__runs_as_a_script(small_cohort_fixture, tmp_path, monkeypatch):
+    """Issue 16 item 14: the library example of docs/cohort.md (it passed min_mapq to
+    SampleOptions, which takes a CountFilters since the options refactor)."""
+    import re
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    text = (Path(__file__).parents[1] / "docs" / "cohort.md").read_text(encoding="utf-8")
+    library = text.split("## Library", 1)[1]
+    (code,) = re.findall(r"```python\n(.*?)```", library.split("\n## ", 1)[0], re.S)
+    manifest = tmp_path / "manifest.tsv"
+    shutil.copy(small_cohort_fixture, manifest)
+    # the manifest's paths are relative to its own folder: rewrite them for the copy
+    rows = [line.split("\t") for line in manifest.read_text().splitlines()]
+    head = rows[0]
+    for row in rows[1:]:
+        for col in ("bam", "genotypes", "pedigree", "sites"):
+            i = head.index(col)
+            if row[i]:
+                row[i] = str((Path(small_cohort_fixture).parent / row[i]).resolve())
+    manifest.write_text("\n".join("\t".join(r) for r in rows) + "\n")
+    (tmp_path / "example.py").write_text(code)
+    proc = subprocess.run([sys.executable, "example.py"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.splitlines()[0] == "1 0 0"
+    assert (tmp_path / "results" / "cohort.parquet").exists()
