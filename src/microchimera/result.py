@@ -464,6 +464,10 @@ def _ends(v) -> tuple:
 
 #: Name of the contamination component's row in every per-donor table.
 CONTAMINATION_ROW = "contamination"
+#: Relationship (to the host) of the unknown unrelated contributor, in results and rows.
+CONTAMINANT_LABEL = "unknown unrelated"
+#: Relationship of a person named as a known possible contaminant (``--contaminants``).
+KNOWN_CONTAMINANT_LABEL = "known contaminant"
 #: Verdicts whose reader must look twice: DNA that looks unrelated, or a detected contaminant.
 VERDICT_LOOKS_UNRELATED = "detected, looks unrelated: contamination?"
 VERDICT_CONTAMINATION = "detected: contamination"
@@ -483,7 +487,7 @@ def verdict(donor: Mapping, doc: Mapping | None = None) -> str:
         return "no estimate"
     if not donor.get("detected"):
         return "not detected"
-    if donor.get("relationship") in ("unrelated", "known contaminant"):
+    if donor.get("relationship") in ("unrelated", KNOWN_CONTAMINANT_LABEL):
         return VERDICT_CONTAMINATION  # a typed stranger, a lab control, another patient: not a relative
     doc = doc or {}
     related = None
@@ -521,8 +525,9 @@ def donor_rows(doc: Mapping) -> list[DonorRow]:
     """The (sample, donor) rows of one ``result.json`` document (a dict, as read from the file).
 
     One row per donor, then a :data:`CONTAMINATION_ROW` row when the contamination component
-    was fitted.  ``sample`` is the document's ``label`` when it has one, else its ``sample``.  A document with no donors and no contamination component gives no rows.
-    This is the only flattening of a result: see the module docstring.
+    was fitted.  ``sample`` is the document's ``label`` when it has one, else its ``sample``.
+    A document with no donors and no contamination component gives no rows.  This is the
+    only flattening of a result: see the module docstring.
     """
     if not isinstance(doc, Mapping) or not isinstance(doc.get("donors"), list):
         from .errors import InputError
@@ -535,7 +540,7 @@ def donor_rows(doc: Mapping) -> list[DonorRow]:
     if c.get("fitted"):
         text = "no estimate" if c.get("fraction") is None else (
             VERDICT_CONTAMINATION if c.get("detected") else "not detected")
-        entries.append((c, text, CONTAMINATION_ROW, "unknown unrelated"))
+        entries.append((c, text, CONTAMINATION_ROW, CONTAMINANT_LABEL))
     rows = []
     for d, text, donor, relationship in entries:
         lo, hi = _ends(d.get("ci95"))

@@ -15,16 +15,16 @@ from ..conventions import GENOTYPE_DTYPE
 from ..errors import InputError, UsageError
 from ..io.genotypes import GenotypeMatrix
 from ..io.pedigree import SEX_UNKNOWN, Pedigree
+from ..result import CONTAMINANT_LABEL, KNOWN_CONTAMINANT_LABEL
 
 RELATIONSHIPS = ("child", "parent", "sibling", "grandchild", "unrelated")
 #: Name of the unknown unrelated contributor: an untyped founder added to the pedigree, whose
 #: genotypes are summed out by Hardy–Weinberg from the AF (names starting with ``_`` are the
 #: model's own people, never a PED ID a user can name).
 CONTAMINANT = "_contamination"
-#: Its label (relationship to the host) in results.
-CONTAMINANT_LABEL = "unknown unrelated"
-#: Label of a person named with ``contaminants``: fitted like a donor, not tested for relatedness.
-KNOWN_CONTAMINANT_LABEL = "known contaminant"
+# Their labels (relationships to the host) are defined with the result: CONTAMINANT_LABEL for
+# the unknown contributor, KNOWN_CONTAMINANT_LABEL for a person named with ``contaminants``
+# (fitted like a donor, not tested for relatedness).
 
 
 @dataclass(frozen=True)

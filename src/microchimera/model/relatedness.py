@@ -21,9 +21,8 @@ import numpy as np
 
 from ..errors import MicrochimeraError
 from ..io.pedigree import SEX_MALE, Pedigree
-from ..result import DonorEstimate, RelatednessTest, RelatednessVerdict
+from ..result import KNOWN_CONTAMINANT_LABEL, DonorEstimate, RelatednessTest, RelatednessVerdict
 from . import fit as fitmod
-from .people import KNOWN_CONTAMINANT_LABEL
 from .sitemodel import SiteModel
 
 RELATEDNESS_LOG_LR = np.log(20.0)

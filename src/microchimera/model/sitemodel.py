@@ -39,12 +39,11 @@ class SiteModel:
         """
         keep = [m for m in range(len(self.members)) if m not in set(ignore)]
         cfg = self.prior.config_genotypes[keep]
-        _, group = np.unique(cfg, axis=1, return_inverse=True)
+        _, first, group = np.unique(cfg, axis=1, return_index=True, return_inverse=True)
         group = np.asarray(group).reshape(-1)
-        w = self.prior.weights @ np.eye(group.max() + 1)[group]  # (n_sites, n_groups): marginal weights
+        w = self.prior.weights @ np.eye(len(first))[group]  # (n_sites, n_groups): marginal weights
         best = w.argmax(axis=1)
         certain = w[np.arange(len(w)), best] >= 0.999
-        first = np.array([np.flatnonzero(group == k)[0] for k in range(group.max() + 1)])
         g = np.empty((len(keep), len(w)), dtype=np.int64)
         for i, m in enumerate(keep):
             g[i] = self.typed_dosage[m] if m in self.typed_dosage else self.prior.config_genotypes[m, first[best]]

@@ -17,7 +17,7 @@ from pathlib import Path
 from .. import __version__
 from .._atomic import write_text_atomic
 from ..errors import FormatError, InputError
-from ..result import donor_rows, verdict_class
+from ..result import CONTAMINANT_LABEL, CONTAMINATION_ROW, donor_rows, verdict_class
 from . import figures
 
 logger = logging.getLogger(__name__)
@@ -161,7 +161,7 @@ def _sample_view(index: int, source: str, doc: dict, ydocs: list[dict], draw: bo
     rows = []
     flat = {r.donor: r for r in donor_rows(doc)}
     contamination = doc.get("contamination") or {}
-    entries = list(donors) + ([{**contamination, "name": "contamination", "relationship": "unknown unrelated",
+    entries = list(donors) + ([{**contamination, "name": CONTAMINATION_ROW, "relationship": CONTAMINANT_LABEL,
                                 "typed": False}] if contamination.get("fitted") else [])
     for d in entries:
         text = flat[d.get("name")].verdict
