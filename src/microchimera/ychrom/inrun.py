@@ -102,13 +102,14 @@ def add_y_estimate(result: QuantifyResult, bams, *, pedigree: Pedigree | None,
         a property of the sample).
     """
     options = options or YChromOptions()
+    bams = list(bams)
     host_sex = _sex(pedigree, result.host)
     if host_sex == "male":
         reason = "the host is male (PED): chrY reads come from the host itself"
-        if options.enabled and len(list(bams)) == 1:
+        if options.enabled and len(bams) == 1:
             # Say so when the reads disagree with the PED (a sex or sample mix-up), instead of
             # skipping silently.
-            read_sex, raw = sex_from_reads(list(bams)[0], build=options.build, regions=options.regions,
+            read_sex, raw = sex_from_reads(bams[0], build=options.build, regions=options.regions,
                                            min_mapq=options.min_mapq, reference=reference)
             if read_sex == "female":
                 msg = (f"the PED says the host {result.host!r} is male but the reads look female (male fraction "
@@ -120,7 +121,6 @@ def add_y_estimate(result: QuantifyResult, bams, *, pedigree: Pedigree | None,
         return _without_y(result, YChromBlock("skipped", host_sex, "no Y regions: give a Y build or regions "
                                                                    "(run: --y-build or --y-regions; cohort: the "
                                                                    "'ychrom' column) to estimate male DNA from chrY"))
-    bams = list(bams)
     if len(bams) != 1:
         return _without_y(result, YChromBlock("skipped", host_sex, f"the sample is in {len(bams)} BAM files; run "
                                                                    "`microchimera ychrom` on each"))
