@@ -285,3 +285,74 @@ def test_run__a_missing_chrY_control_fails_before_counting(inputs_fixture, tmp_p
     err = _err(capsys)
     assert code == 1 and "absent_female.bam" in err
     assert not out.exists()
+
+
+# ----------------------------------------------------------------------------- Python vs CLI spelling
+def test_quantify_files__a_missing_host_is_named_as_python_spells_it(inputs_fixture, tmp_path):
+    """Issue 16 item 14: the library said `--host` to a Python caller, who passes ``host=``."""
+    from microchimera import SampleInputs, quantify_files
+    from microchimera.errors import UsageError
+
+    ped, vcf = _family_files(tmp_path)
+    inputs = SampleInputs(pedigree=ped, genotypes=vcf, sites=inputs_fixture["sites"])
+    with pytest.raises(UsageError) as info:
+        quantify_files(inputs_fixture["counts"], inputs)
+    assert "(host=)" in str(info.value) and "--host" not in str(info.value)
+
+
+def test_quantify__a_missing_host_is_named_as_the_flag(inputs_fixture, tmp_path, capsys):
+    ped, vcf = _family_files(tmp_path)
+    code = main(["quantify", str(inputs_fixture["counts"]), "--pedigree", str(ped), "--genotypes", str(vcf),
+                 "--sites", str(inputs_fixture["sites"]), "--out", str(tmp_path / "r.json")])
+    err = _err(capsys)
+    assert code == 2 and "give the host's ID (--host)" in err and "host=" not in err
+
+
+def test_sample_inputs__python_and_cli_spellings_of_relationships():
+    from microchimera import SampleInputs
+    from microchimera.errors import UsageError
+
+    with pytest.raises(UsageError) as info:
+        SampleInputs(relationships=["child"], pedigree="fam.ped")
+    err = info.value
+    assert str(err) == "relationships= (no-family mode) cannot be combined with pedigree=/genotypes="
+    # the flag is singular (--relationship, given once per donor)
+    assert err.cli_message("quantify") == ("--relationship (no-family mode) cannot be combined with "
+                                           "--pedigree/--genotypes")
+
+
+def test_cli_message__run_spells_the_chrY_parameters_as_its_y_flags():
+    from microchimera.errors import UsageError
+
+    err = UsageError("give exactly one of {build} or {regions}; {build} again", params=["build", "regions"])
+    assert str(err) == "give exactly one of build= or regions=; build= again"
+    assert err.cli_message("ychrom") == "give exactly one of --build or --regions; --build again"
+    assert err.cli_message("run") == "give exactly one of --y-build or --y-regions; --y-build again"
+
+
+def test_error__braces_that_are_not_parameters_are_left_alone_and_pickling_keeps_them():
+    import pickle
+
+    from microchimera.errors import InputError
+
+    err = InputError("/data/{sample}.bam: not found; pass {reference}", params=["reference"])
+    assert str(err) == "/data/{sample}.bam: not found; pass reference="
+    back = pickle.loads(pickle.dumps(err))  # cohort errors cross Dask workers
+    assert type(back) is InputError and back.params == ("reference",) and str(back) == str(err)
+    assert back.cli_message("count") == "/data/{sample}.bam: not found; pass --reference"
+
+
+def test_cli_flags__every_flag_the_table_names_exists_on_its_command():
+    """errors.CLI_FLAGS maps parameter names to flags; a renamed flag must fail here, not in
+    front of a user."""
+    import argparse
+
+    from microchimera.cli import get_parser
+    from microchimera.errors import CLI_FLAGS
+
+    sub = next(a for a in get_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    flags = {cmd: {o for a in p._actions for o in a.option_strings} for cmd, p in sub.choices.items()}
+    for command, table in CLI_FLAGS.items():
+        for name, flag in table.items():
+            where = [command] if command is not None else list(flags)
+            assert any(flag in flags[c] for c in where), (command, name, flag)

@@ -724,7 +724,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.runner(args) or 0)
     except MicrochimeraError as exc:
-        print(f"microchimera: error: {exc}", file=sys.stderr)
+        # The library names parameters as Python spells them (host=); here, as this command's flags.
+        print(f"microchimera: error: {exc.cli_message(args.command)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("microchimera: interrupted", file=sys.stderr)

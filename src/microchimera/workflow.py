@@ -48,9 +48,11 @@ class SampleInputs:
             if v is not None:
                 object.__setattr__(self, name, tuple(v))
         if self.relationships and (self.pedigree or self.genotypes):
-            raise UsageError("--relationship (no-family mode) cannot be combined with --pedigree/--genotypes")
+            raise UsageError("{relationships} (no-family mode) cannot be combined with {pedigree}/{genotypes}",
+                             params=["relationships", "pedigree", "genotypes"])
         if not self.relationships and not self.pedigree:
-            raise UsageError("give --pedigree (and --genotypes), or --relationship for no-family mode")
+            raise UsageError("give {pedigree} (and {genotypes}), or {relationships} for no-family mode",
+                             params=["pedigree", "genotypes", "relationships"])
 
     def files(self) -> list:
         """The input files that exist on disk (for provenance)."""
@@ -162,7 +164,7 @@ def run_pipeline(bams, *, outdir, inputs: SampleInputs, filters: CountFilters | 
     with output_directory(outdir) as outdir:
         site_source = inputs.sites or inputs.genotypes
         if not site_source:
-            raise UsageError("give --sites (or --genotypes, whose sites are then used)")
+            raise UsageError("give {sites} (or {genotypes}, whose sites are then used)", params=["sites", "genotypes"])
         if ychrom.enabled:
             from .io.alignments import open_alignments
 

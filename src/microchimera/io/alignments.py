@@ -148,7 +148,7 @@ def open_alignments(path, *, reference=None, build_index: bool = False) -> Align
     ref = Path(reference) if reference is not None else None
     if fmt == "CRAM" and ref is None:
         raise InputError(f"{path}: CRAM needs the reference FASTA it was written against; "
-                         "pass --reference FA")
+                         "pass it with {reference}", params=["reference"])
     if ref is not None and not ref.exists():
         raise InputError(f"{ref}: reference FASTA not found")
     if fmt == "BAM":
@@ -169,7 +169,7 @@ def open_alignments(path, *, reference=None, build_index: bool = False) -> Align
     if index is None:
         if not build_index:
             raise InputError(f"{path}: no index ({'.crai' if fmt == 'CRAM' else '.bai or .csi'}); "
-                             "run `samtools index` or pass --index to build one")
+                             "run `samtools index`, or have one built ({build_index})", params=["build_index"])
         try:
             pysam.index(str(path))
         except pysam.SamtoolsError as exc:

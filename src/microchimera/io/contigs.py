@@ -113,9 +113,9 @@ def parse_region(text: str) -> Region:
         start = int(a)
         end = int(b) if b else None
     except ValueError:
-        raise UsageError(f"--region {text!r}: expected chrom:start-end (1-based)") from None
+        raise UsageError(f"{{region}} {text!r}: expected chrom:start-end (1-based)", params=["region"]) from None
     if start < 1 or (end is not None and end < start):
-        raise UsageError(f"--region {text!r}: expected 1 <= start <= end")
+        raise UsageError(f"{{region}} {text!r}: expected 1 <= start <= end", params=["region"])
     return Region(chrom, start, end)
 
 
@@ -132,8 +132,8 @@ def region_mask(region, sites) -> np.ndarray:
     text = str(region)
     contig = match_contig(_split(text)[0], sites.contigs)
     if contig is None:
-        raise UsageError(f"--region {text!r}: contig {_split(text)[0]!r} is not among the sites' contigs "
-                         f"({', '.join(sites.contigs[:10])})")
+        raise UsageError(f"{{region}} {text!r}: contig {_split(text)[0]!r} is not among the sites' contigs "
+                         f"({', '.join(sites.contigs[:10])})", params=["region"])
     r = region if isinstance(region, Region) else parse_region(text)
     cid = sites.contigs.index(contig)
     end = np.iinfo(np.int64).max if r.end is None else r.end

@@ -157,10 +157,10 @@ def relationship_label(ped: Pedigree, host: str, donor: str) -> str:
 def _id_list(names, what: str) -> list[str]:
     names = list(names)
     if not names or any(not str(n).strip() for n in names):
-        raise UsageError(f"{what} names nobody (found {names!r}); give person IDs from the PED, "
-                         f"comma-separated")
+        raise UsageError(f"{{{what}}} names nobody (found {names!r}); give person IDs from the PED",
+                         params=[what])
     if len(set(names)) != len(names):
-        raise UsageError(f"a person is listed twice in {what}: {', '.join(names)}")
+        raise UsageError(f"a person is listed twice in {{{what}}}: {', '.join(names)}", params=[what])
     return names
 
 
@@ -192,29 +192,32 @@ def resolve_people(*, sample: str, host: str | None, donors, pedigree: Pedigree 
     """
     if relationships:
         if pedigree is not None:
-            raise UsageError("give either a pedigree (--pedigree) or --relationship, not both")
+            raise UsageError("give either a pedigree ({pedigree}) or {relationships}, not both",
+                             params=["pedigree", "relationships"])
         if contaminants:
-            raise UsageError("known contaminants (--contaminants) need a pedigree and genotypes")
+            raise UsageError("known contaminants ({contaminants}) need a pedigree and genotypes",
+                             params=["contaminants"])
         host = host or sample
         ped, names, labels = no_family_pedigree(host, relationships)
         people = People(ped, host, tuple(names), labels, {}, "no_family")
         return people.with_contamination_component() if contamination_component else people
     if pedigree is None:
-        raise UsageError("give a pedigree (--pedigree with --genotypes) or --relationship for no-family mode")
+        raise UsageError("give a pedigree ({pedigree} with {genotypes}) or {relationships} for no-family mode",
+                         params=["pedigree", "genotypes", "relationships"])
     if host is None:
-        raise UsageError("give the host's ID (--host)")
+        raise UsageError("give the host's ID ({host})", params=["host"])
     pedigree.index(host)
     typed = {}
     if genotypes is not None:
         typed = {p: np.asarray(genotypes.get(p), dtype=GENOTYPE_DTYPE)
                  for p in genotypes.samples if p in pedigree.ids}
-    known = [] if contaminants is None else _id_list(contaminants, "--contaminants")
+    known = [] if contaminants is None else _id_list(contaminants, "contaminants")
     if donors is None:
         relatives, family = set(pedigree.relatives(host)), pedigree.connected(host)
         donors = [p for p in pedigree.ids if p != host and p not in known
                   and (p in relatives or (p in typed and p not in family))]
     else:
-        donors = _id_list(donors, "--donors")
+        donors = _id_list(donors, "donors")
     both = sorted(set(donors) & set(known))
     if both:
         raise UsageError(f"{', '.join(map(repr, both))} named both as a donor and as a contaminant; "
@@ -225,7 +228,7 @@ def resolve_people(*, sample: str, host: str | None, donors, pedigree: Pedigree 
         pedigree.index(d)
     if not donors and not known and not contamination_component:
         raise InputError(f"{host!r} has no relatives and no typed people in the pedigree to fit; name the "
-                         f"donors with --donors, or keep the contamination component on")
+                         "donors with {donors}, or keep the contamination component on", params=["donors"])
     labels = {d: relationship_label(pedigree, host, d) for d in donors}
     labels.update(dict.fromkeys(known, KNOWN_CONTAMINANT_LABEL))
     people = People(pedigree, host, tuple(donors + known), labels, typed, "family")

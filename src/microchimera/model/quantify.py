@@ -121,7 +121,7 @@ def choose_sample(counts: AlleleCounts, sample: str | None) -> str:
     if sample is None:
         if counts.n_samples != 1:
             raise UsageError(f"the counts hold {counts.n_samples} samples ({', '.join(counts.samples)}); "
-                             f"choose one with --sample")
+                             "choose one with {sample}", params=["sample"])
         sample = counts.samples[0]
     counts.sample_index(sample)
     return sample
@@ -202,7 +202,7 @@ def complete_allele_frequencies(sel: SiteSelection, people: People,
             af = estimate_af_from_founders(people.pedigree, people.typed) if people.typed else None
             if af is None:
                 raise InputError("allele frequencies are missing: no INFO/AF in the sites file or counts, and no "
-                                 "genotyped founders; give --sites with INFO/AF")
+                                 "genotyped founders; give {sites} with INFO/AF", params=["sites"])
             source = "typed_founders"
             warnings.append("no population allele frequencies were given; AF estimated from the typed founders")
         else:

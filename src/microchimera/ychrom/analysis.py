@@ -85,7 +85,7 @@ def load_y_regions(build: str | None = None, regions=None) -> RegionSet:
         If both or neither are given, or the build is unknown.
     """
     if (build is None) == (regions is None):
-        raise UsageError("give exactly one of build (GRCh38/GRCh37) or a regions BED")
+        raise UsageError("give exactly one of {build} (GRCh38/GRCh37) or {regions} (a BED)", params=["build", "regions"])
     return packaged_y_regions(build) if build is not None else read_region_bed(regions)
 
 
@@ -228,7 +228,7 @@ def analyse_ychrom(bams, *, build: str | None = None, regions=None, controls=(),
     if not bams:
         raise UsageError("no BAM files given")
     if min_mapq < 0:
-        raise UsageError(f"min_mapq: expected an integer >= 0, found {min_mapq}")
+        raise UsageError(f"{{min_mapq}} {min_mapq}: expected an integer >= 0", params=["min_mapq"])
     y_regions = load_y_regions(build, regions)
     kw = dict(build=build, min_mapq=min_mapq, reference=reference, window_width=window_width,
               max_window_bases=max_window_bases)

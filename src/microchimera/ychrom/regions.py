@@ -208,7 +208,10 @@ def check_build(header_lengths: dict, build: str, path) -> None:
             hint = f" (that is {other[0]}'s length)" if other else ""
             raise InputError(
                 f"{path}: {contig} is {found:,} bp long, but {build} has {expected:,} bp{hint}; "
-                f"the BAM is not aligned to {build}: pass the matching --build or --regions"
+                # No flag named: run (--y-build), ychrom (--build), a cohort column and a Python
+                # caller all reach this, and run keeps the message as the chrY estimate's reason.
+                f"the BAM is not aligned to {build}: give the build it is aligned to, or Y regions in its "
+                f"coordinates"
             )
 
 
