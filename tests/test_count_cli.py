@@ -34,6 +34,22 @@ def test_run_count__parquet_fragments_and_tsv(edge_bam_fixture, tmp_path, capsys
     assert tsv.read_text().splitlines()[0].startswith("sample\tchrom\tpos")
 
 
+def test_run_count__mean_depth_over_all_sites_and_over_the_covered_ones(edge_bam_fixture, tmp_path, capsys):
+    """Issue 16 item 15: ``mean_depth`` averages over every site, those with no reads too (as
+    samtools coverage's meandepth and mosdepth's mean do), which reads as shallow data when
+    most of a panel is outside the reads; ``mean_depth_covered`` is the depth where there are reads."""
+    bam = edge_bam_fixture[0]
+    sites = tmp_path / "sites.tsv"
+    sites.write_text(SITES.read_text() + "chr1\t190\tA\tG\n")  # no read reaches 190
+    out = tmp_path / "c.parquet"
+    assert main(["count", str(bam), "--sites", str(sites), "--out", str(out)]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("edge\t"))
+    fields = dict(f.split("=", 1) for f in line.split("\t")[1:])
+    depth = read_counts(out).depth[0].astype(float)
+    assert depth[3] == 0 and (depth[:3] > 0).all() and fields["covered"] == "3"
+    assert float(fields["mean_depth"]) == round(depth.mean(), 1)
+    assert float(fields["mean_depth_covered"]) == round(depth[:3].mean(), 1) > float(fields["mean_depth"])
+
 def _fails(argv, capsys, pattern):
     assert main(argv) == 1
     err = capsys.readouterr().err

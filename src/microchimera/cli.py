@@ -291,8 +291,13 @@ def run_count(args) -> int:
     if not args.quiet:
         depth = counts.depth
         for i, name in enumerate(counts.samples):
-            print(f"{name}\tsites={counts.n_sites}\tcovered={int((depth[i] > 0).sum())}\t"
-                  f"mean_depth={float(depth[i].mean()):.1f}\talt={int(counts.alt_count[i].sum())}")
+            # mean_depth: over every site, as samtools coverage and mosdepth average (zeros too);
+            # mean_depth_covered: over the sites with >= 1 read (issue 16 item 15).
+            covered = depth[i] > 0
+            print(f"{name}\tsites={counts.n_sites}\tcovered={int(covered.sum())}\t"
+                  f"mean_depth={float(depth[i].mean()):.1f}\t"
+                  f"mean_depth_covered={float(depth[i][covered].mean()) if covered.any() else 0.0:.1f}\t"
+                  f"alt={int(counts.alt_count[i].sum())}")
         print(f"counts\t{args.out}" + (f"\nfragments\t{args.fragments}" if args.fragments else ""))
     return 0
 
