@@ -31,6 +31,7 @@ import numpy as np
 import pytest
 from recover_fraction import N_SITES, PED, _sites
 
+from microchimera._progress import progress_bar
 from microchimera.io.genotypes import GenotypeMatrix
 from microchimera.model import quantify
 from microchimera.options import QuantifyOptions
@@ -129,10 +130,16 @@ def summarise(rows) -> list[dict]:
     return out
 
 
-def run(reps: int, procs: int, cells=CELLS, seed0: int = 120_000) -> list[dict]:
+def run(reps: int, procs: int, cells=CELLS, seed0: int = 120_000, progress: bool = False) -> list[dict]:
+    """``reps`` replicates of ``cells`` on ``procs`` processes (``progress``: a bar of replicates
+    done on a terminal's stderr)."""
     jobs = [(seed0 + r, tuple(cells)) for r in range(reps)]
-    with Pool(procs) as pool:
-        return [row for rows in pool.map(replicate, jobs, chunksize=2) for row in rows]
+    out = []
+    with Pool(procs) as pool, progress_bar(progress, "contamination", total=len(jobs), unit="replicates") as advance:
+        for rows in pool.imap(replicate, jobs, chunksize=2):
+            out += rows
+            advance()
+    return out
 
 
 def _cell(summary, cell, component=True):
@@ -195,8 +202,9 @@ def main(argv=None):
     p.add_argument("--seed0", type=int, default=120_000)
     p.add_argument("--cells", default=",".join(CELLS))
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "contamination.json"))
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     a = p.parse_args(argv)
-    rows = run(a.reps, a.procs, a.cells.split(","), a.seed0)
+    rows = run(a.reps, a.procs, a.cells.split(","), a.seed0, progress=not a.quiet)
     summary = summarise(rows)
     Path(a.out).write_text(json.dumps({"reps": a.reps, "seed0": a.seed0, "depth": DEPTH, "n_sites": N_SITES,
                                        "summary": summary, "rows": rows}, indent=1))

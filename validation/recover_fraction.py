@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from microchimera._progress import progress_bar
 from microchimera.io.genotypes import GenotypeMatrix
 from microchimera.io.pedigree import Pedigree
 from microchimera.io.sites import SiteTable
@@ -120,11 +121,16 @@ GRID = [(s, f) for s in ("typed", "untyped") for f in (1e-2, 1e-3, 1e-4, 0.0)] +
     ("nofam", 1e-2), ("contam", 1e-3), ("kidcheck", 1e-3)]
 
 
-def run(reps: int, procs: int, grid=GRID, seed0: int = 20240) -> list[dict]:
-    """All replicates of ``grid`` ((setting, f) pairs) on ``procs`` processes."""
+def run(reps: int, procs: int, grid=GRID, seed0: int = 20240, progress: bool = False) -> list[dict]:
+    """All replicates of ``grid`` ((setting, f) pairs) on ``procs`` processes (``progress``: a
+    bar of replicates done on a terminal's stderr)."""
     jobs = [(setting, f, seed0 + 100_000 * i + r) for i, (setting, f) in enumerate(grid) for r in range(reps)]
-    with Pool(procs) as pool:
-        return pool.map(replicate, jobs, chunksize=4)
+    rows = []
+    with Pool(procs) as pool, progress_bar(progress, "recover_fraction", total=len(jobs), unit="replicates") as advance:
+        for row in pool.imap(replicate, jobs, chunksize=4):
+            rows.append(row)
+            advance()
+    return rows
 
 
 def _replicate_kidcheck(f, seed):
@@ -189,11 +195,12 @@ def main(argv=None):
     p.add_argument("--fractions", default=None, help="comma list of fractions to run (default all of the grid)")
     p.add_argument("--seed0", type=int, default=20240, help="first seed (another value: new replicates)")
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "quantify.json"))
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     a = p.parse_args(argv)
     grid = GRID if not a.settings else [g for g in GRID if g[0] in a.settings.split(",")]
     if a.fractions:
         grid = [g for g in grid if g[1] in {float(x) for x in a.fractions.split(",")}]
-    rows = run(a.reps, a.procs, grid, seed0=a.seed0)
+    rows = run(a.reps, a.procs, grid, seed0=a.seed0, progress=not a.quiet)
     summary = summarise(rows)
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps({"summary": summary, "rows": rows}, indent=1))

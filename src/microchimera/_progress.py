@@ -2,9 +2,13 @@
 
 The CLI decides (``cli.progress_enabled``: a terminal on stderr and no ``--quiet``) and passes
 ``progress=True`` down; the library only ever calls :func:`progress_bar`, which yields a
-callback ``advance(n)``.  With ``enabled=False`` the callback does nothing, so library code
-needs no ``if``.  Bars draw on stderr and vanish when done (``transient``); results and logs
-are unaffected.
+callback ``advance(n)``.  With ``enabled=False``, or when stderr is not a terminal after all,
+the callback does nothing and nothing is written, so library code needs no ``if``.  Bars
+draw on stderr and vanish when done (``transient``); results and logs are unaffected.
+
+A bar with a ``total`` shows the percentage done, the time remaining and ``done of total
+<unit>`` in the words of the work (``reads``, ``DNA fragments``, ``samples``,
+``replicates``); without one, a spinner and a running count.
 """
 from __future__ import annotations
 
@@ -19,39 +23,83 @@ def progress_bar(enabled: bool, description: str, total: float | None = None, un
     Parameters
     ----------
     enabled : bool
-        Draw the bar (the caller's decision; ``cli.progress_enabled(args)``).
+        Draw the bar (the caller's decision; ``cli.progress_enabled(args)``).  Even when
+        true, nothing is drawn unless stderr is a terminal.
     description : str
         Label of the task, e.g. ``"count mum.bam"``.
     total : float, optional
-        Work units in all (None: a spinner with a running count).
+        Work units in all, if known up front (None: a spinner with a running count).  An
+        estimate is fine: the percentage stops at 100.
     unit : str
-        Name of the unit shown beside the count.
+        Name of the unit, plural, e.g. ``"reads"``.
 
     Examples
     --------
     >>> with progress_bar(False, "nothing") as advance:
     ...     advance(5)
     """
-    if not enabled:
+    if enabled:
+        from rich.console import Console
+
+        console = Console(file=sys.stderr)
+    if not enabled or not console.is_terminal:
         yield _noop
         return
-    from rich.console import Console
+    from rich.progress import Progress
+
+    with Progress(*_columns(total is not None, unit), console=console, transient=True) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda n=1: bar.advance(task, n)
+
+
+def _amount(n: float) -> str:
+    """``950``, ``12.3k``, ``4.56M``, ``1.2G``: counts as a person reads them at a glance."""
+    for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if n >= size:
+            value = n / size
+            return f"{value:.3g}{suffix}" if value < 100 else f"{value:.0f}{suffix}"
+    return f"{n:.0f}"
+
+
+def _columns(with_total: bool, unit: str) -> list:
+    """The bar's columns: ``⠋ count mum.bam ━━━━╺━━━  45% 0:12 left 12.3M of 27.1M reads``.
+
+    Every column keeps its width except the description, which is shortened (``…``) on a
+    narrow terminal, so that the numbers stay on one line.
+    """
     from rich.progress import (
         BarColumn,
-        Progress,
+        ProgressColumn,
         SpinnerColumn,
         TextColumn,
         TimeElapsedColumn,
         TimeRemainingColumn,
     )
+    from rich.table import Column
+    from rich.text import Text
 
-    columns = [SpinnerColumn(), TextColumn("{task.description}")]
-    if total is not None:
-        columns += [BarColumn(), TextColumn("{task.percentage:>3.0f}%"), TimeRemainingColumn()]
-    columns += [TextColumn(f"{{task.completed:,.0f}} {unit}"), TimeElapsedColumn()]
-    with Progress(*columns, console=Console(file=sys.stderr), transient=True) as bar:
-        task = bar.add_task(description, total=total)
-        yield lambda n=1: bar.advance(task, n)
+    class Description(ProgressColumn):
+        def render(self, task):
+            return Text(task.description, no_wrap=True, overflow="ellipsis")
+
+    class Amount(ProgressColumn):
+        def render(self, task):
+            done = _amount(task.completed)
+            text = f"{done} {unit}" if task.total is None else f"{done} of {_amount(task.total)} {unit}"
+            return Text(text, style="progress.download")
+
+    def fixed():
+        return Column(no_wrap=True)
+
+    columns = [SpinnerColumn(table_column=fixed()), Description(table_column=Column(min_width=8))]
+    if with_total:
+        columns += [BarColumn(bar_width=12, table_column=fixed()),
+                    TextColumn("{task.percentage:>3.0f}%", table_column=fixed()),
+                    TimeRemainingColumn(compact=True, table_column=fixed()), TextColumn("left", table_column=fixed())]
+    columns.append(Amount(table_column=fixed()))
+    if not with_total:
+        columns.append(TimeElapsedColumn(table_column=fixed()))
+    return columns
 
 
 def _noop(n=1) -> None:

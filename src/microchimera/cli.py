@@ -82,9 +82,22 @@ class _LowerLevelFormatter(logging.Formatter):
         return super().format(record)
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time of each record, so that while a progress
+    bar is drawn (rich swaps in its own stderr) log lines are printed above the bar, not through it."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
 def _setup_logging(verbosity: int, quiet: bool) -> None:
     level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbosity, 2)]
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(_LowerLevelFormatter("microchimera: %(levelname)s: %(message)s"))
     logging.basicConfig(level=level, handlers=[handler])
     logging.getLogger().setLevel(level)
@@ -364,7 +377,7 @@ def run_cohort(args) -> int:
                             threads=args.threads, split_bytes=args.split_size)
     result = run_cohort_library(args.manifest, args.outdir, scheduler=args.scheduler, n_workers=args.workers,
                                 options=options, retries=args.retries, force=args.force, report=not args.no_report,
-                                command=args.command_line)
+                                command=args.command_line, progress=progress_enabled(args))
     failed, n = result.failed, len(result.outcomes)
     if not args.quiet:
         for o in failed:

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from .. import __version__
 from .._atomic import write_text_atomic
+from .._progress import progress_bar
 from ..errors import InputError, MicrochimeraError, UsageError
 from ..provenance import get_provenance
 from .manifest import Manifest, SampleSpec, read_manifest
@@ -144,7 +145,7 @@ def open_client(scheduler: str | None = None, n_workers: int | None = None, time
 
 def run_cohort(manifest, outdir, *, client=None, scheduler: str | None = None, n_workers: int | None = None,
                options: SampleOptions | None = None, retries: int = 2, force: bool = False,
-               report: bool = True, command: str | None = None) -> CohortResult:
+               report: bool = True, command: str | None = None, progress: bool = False) -> CohortResult:
     """Run count → quantify (→ ychrom) for every sample of a manifest on Dask.
 
     Parameters
@@ -169,6 +170,9 @@ def run_cohort(manifest, outdir, *, client=None, scheduler: str | None = None, n
         view, from the samples' ``result.json``).  Per-sample ``report.html``: ``options.report``.
     command : str, optional
         Recorded in provenance.
+    progress : bool
+        Draw a progress bar on stderr: samples finished (done, skipped or failed) of all
+        (:func:`microchimera._progress.progress_bar`).
 
     Returns
     -------
@@ -192,11 +196,12 @@ def run_cohort(manifest, outdir, *, client=None, scheduler: str | None = None, n
     except OSError as exc:
         raise InputError(f"{outdir}: cannot create the output directory: {exc.strerror}") from None
     started = time.time()
-    if client is None:
-        with open_client(scheduler, n_workers) as own:
-            outcomes = _drive(own, manifest, outdir, options, retries, force, command)
-    else:
-        outcomes = _drive(client, manifest, outdir, options, retries, force, command)
+    with contextlib.ExitStack() as stack:
+        if client is None:
+            client = stack.enter_context(open_client(scheduler, n_workers))
+        advance = stack.enter_context(progress_bar(progress, f"cohort {manifest.path.name}",
+                                                   total=len(manifest.samples), unit="samples"))
+        outcomes = _drive(client, manifest, outdir, options, retries, force, command, advance)
     ordered = tuple(outcomes[s.sample] for s in manifest.samples)
     parquet, tsv = write_cohort_table(ordered, outdir)
     summary = outdir / SUMMARY_NAME
@@ -229,7 +234,7 @@ def _write_report(outcomes, outdir: Path, manifest: Manifest) -> Path | None:
 
 
 def _drive(client, manifest: Manifest, outdir: Path, options: SampleOptions, retries: int, force: bool,
-           command: str | None) -> dict:
+           command: str | None, advance=None) -> dict:
     from distributed import as_completed
 
     token = uuid.uuid4().hex[:8]  # keys must not collide with an earlier run on a shared scheduler
@@ -267,7 +272,7 @@ def _drive(client, manifest: Manifest, outdir: Path, options: SampleOptions, ret
                 if fut.status == "cancelled":
                     raise _Interrupted(f"task {fut.key} was cancelled") from None
                 outcomes[spec.sample] = _task_failure(outdir, spec, fut, stage)
-                _log(outcomes, n)
+                _log(outcomes, n, advance)
                 continue
             fut.release()
             if stage == "check" and res["state"] == "todo":
@@ -285,7 +290,7 @@ def _drive(client, manifest: Manifest, outdir: Path, options: SampleOptions, ret
                 outcomes[spec.sample] = SampleOutcome(spec, "failed", res["record"])
             else:
                 outcomes[spec.sample] = SampleOutcome(spec, "failed" if res["status"] == "failed" else "done", res)
-            _log(outcomes, n)
+            _log(outcomes, n, advance)
     except BaseException as exc:
         # Ctrl-C or a lost scheduler: cancel what is queued; per-sample outputs written so far
         # are complete (atomic files, record last), so the next run resumes from them.
@@ -325,7 +330,10 @@ def _task_failure(outdir, spec, fut, stage) -> SampleOutcome:
     return SampleOutcome(spec, "failed", write_failure(outdir, spec, exc, stage=stage))
 
 
-def _log(outcomes: dict, n: int) -> None:
+def _log(outcomes: dict, n: int, advance=None) -> None:
+    """A sample is finished: one INFO line (``-v``), one step of the progress bar."""
+    if advance is not None:
+        advance(1)
     last = next(reversed(outcomes.values()))
     msg = last.record.get("message", "") if last.status == "failed" else ""
     logger.info("[%d/%d] %s: %s%s", len(outcomes), n, last.sample, last.status, f" ({msg})" if msg else "")

@@ -300,13 +300,11 @@ def _read_bai(info: AlignmentInfo) -> list:
     return bai
 
 
-def _count_bam_parallel(info: AlignmentInfo, spans: _Spans, kwargs: dict, threads: int, advance=None) -> list:
-    """Count ``threads`` slices of the sites (:func:`_split`) concurrently, one reader and
+def _count_bam_parallel(info: AlignmentInfo, parts: list, kwargs: dict, bai: list, advance=None) -> list:
+    """Count the slices ``parts`` of the sites (:func:`_split`) concurrently, one reader and
     kernel each (inflation and the kernel release the GIL).  Returns the kernel states."""
     from concurrent.futures import ThreadPoolExecutor
 
-    bai = _read_bai(info)
-    parts = _split(spans, bai, threads)
     ksts = [_KernelState(part, **kwargs) for part in parts]
     if len(ksts) == 1:
         _count_bam(info, ksts[0], 1, advance, bai=bai)
@@ -318,15 +316,105 @@ def _count_bam_parallel(info: AlignmentInfo, spans: _Spans, kwargs: dict, thread
     return ksts
 
 
+def _reads_reporter(kst: _KernelState, advance):
+    """A function passing on to ``advance`` the reads the kernel has read since its last call."""
+    if advance is None:
+        return lambda: None
+    seen = 0
+
+    def report():
+        nonlocal seen
+        n = int(kst.state[K.ST_READS])
+        advance(n - seen)
+        seen = n
+
+    return report
+
+
+def _index_reads(info: AlignmentInfo) -> np.ndarray | None:
+    """Reads per reference (mapped + placed unmapped), float64 (n_refs,), from the index's
+    statistics (``samtools idxstats``); None when the index does not keep them (CRAM)."""
+    import pysam
+
+    reads = np.zeros(len(info.contigs), np.float64)
+    tid_of = {c: i for i, c in enumerate(info.contigs)}
+    kwargs = {"reference_filename": str(info.reference)} if info.reference else {}
+    try:
+        with pysam.AlignmentFile(str(info.path), index_filename=str(info.index), **kwargs) as af:
+            for st in af.get_index_statistics():
+                if st.contig in tid_of:
+                    reads[tid_of[st.contig]] = st.total
+    except (OSError, ValueError, AttributeError):
+        return None
+    return reads if reads.sum() > 0 else None
+
+
+def _expected_reads_bai(info: AlignmentInfo, parts: list, bai: list, reads: np.ndarray) -> float:
+    """Reads the fast reader will go through for ``parts``, estimated from the BAI.
+
+    Each run of sites is streamed from the linear-index offset of its first site to just past
+    its last site (:func:`_end_offset`), and gaps shorter than :data:`SEEK_MIN` are streamed
+    through, as :func:`_count_bam` does; compressed bytes become reads at each reference's
+    reads per compressed byte.
+    """
+    from ._bgzf import start_offset
+
+    size = info.path.stat().st_size
+    begs = [ref.first >> 16 if ref.has_reads else None for ref in bai]
+    ends = [next((b for b in begs[tid + 1:] if b is not None and b > begs[tid]), size) if begs[tid] is not None
+            else size for tid in range(len(bai))]
+    total = 0.0
+    for part in parts:
+        cur = -1
+        for tid, first, last in part.runs:
+            if tid >= len(bai) or begs[tid] is None:
+                continue
+            a = start_offset(bai[tid], first) >> 16
+            b = _end_offset(bai[tid], last, info.lengths[tid], ends[tid])
+            start = a if cur < 0 or a > cur + SEEK_MIN else cur
+            total += max(0, b - start) * reads[tid] / max(1, ends[tid] - begs[tid])
+            cur = max(cur, b)
+    return total
+
+
+def _end_offset(ref, last: int, length: int, end: int) -> float:
+    """Compressed offset of the first read starting after 0-based ``last``, estimated: the
+    linear index gives offsets every 16 kb window, and reads are taken as evenly spread
+    between one window's offset and the next one known (``end``: the reference's last byte)."""
+    from ._bgzf import start_offset
+
+    w = last >> 14
+    lo = start_offset(ref, last) >> 16
+    after = np.flatnonzero(ref.linear[w + 1:])
+    if len(after):
+        hi, bp = int(ref.linear[w + 1 + after[0]]) >> 16, (1 + after[0]) << 14
+    else:
+        hi, bp = end, max(length - (w << 14), 1)
+    return lo + min(1.0, (last + 1 - (w << 14)) / bp) * max(0, hi - lo)
+
+
+def _expected_reads_fetch(info: AlignmentInfo, spans: _Spans, reads: np.ndarray) -> float:
+    """Reads htslib will fetch for ``spans`` (the pysam path): each reference's reads spread
+    evenly over its length (an underestimate where reads pile up at the sites, as in panels)."""
+    lengths = np.maximum(np.asarray(info.lengths, np.float64), 1)
+    return float(sum(reads[tid] * min(1.0, (last - first + 1 + 2 * _READ_SPAN) / lengths[tid])
+                     for tid, first, last in spans.runs))
+
+
+#: Bases a read reaches before or after a site it covers, for the estimate of reads fetched.
+_READ_SPAN = 300
+
+
 def _count_bam(info: AlignmentInfo, kst: _KernelState, threads: int, advance=None, bai=None) -> None:
     """Stream the BAM with the fast reader, jumping (via the BAI) between runs of sites.
 
-    ``advance(mb)``, if given, is called with the megabytes inflated after each batch (progress).
+    ``advance(n)``, if given, is called with the reads read since its last call (progress).
     """
     from ._bgzf import HEADROOM, BgzfStream, start_offset
 
     if bai is None:
         bai = _read_bai(info)
+    report = _reads_reporter(kst, advance)
     with BgzfStream(info.path, threads=threads) as stream:
         batch, off, end = None, 0, 0
         cur_coff = -1
@@ -340,12 +428,11 @@ def _count_bam(info: AlignmentInfo, kst: _KernelState, threads: int, advance=Non
                 batch = stream.next_batch()
                 if batch is None:
                     raise FormatError(f"{info.path}: index points past the end of the file; rebuild the index")
-                if advance is not None:
-                    advance(batch.n / 1e6)
                 off, end = HEADROOM + uoff, HEADROOM + batch.n
             kst.set_stop(tid, last)
             while True:
                 status, off = kst.run(batch.data, off, end)
+                report()
                 if status == K.SPAN_DONE:
                     i = bisect.bisect_right(batch.ustarts, off - HEADROOM) - 1
                     cur_coff = batch.coffsets[max(i, 0)]
@@ -354,8 +441,6 @@ def _count_bam(info: AlignmentInfo, kst: _KernelState, threads: int, advance=Non
                     raise _kernel_error(status, info, f"in the block at byte {batch.coffsets[0]} or after")
                 left = batch.data[off:end]
                 nxt = stream.next_batch()
-                if nxt is not None and advance is not None:
-                    advance(nxt.n / 1e6)
                 if nxt is None:
                     if len(left):
                         raise FormatError(f"{info.path}: truncated BAM (file ends inside a record)")
@@ -403,8 +488,12 @@ for _i, _b in enumerate("=ACMGRSVTWYHKDBN"):
     _NT16[ord(_b)] = _NT16[ord(_b.lower())] = _i
 
 
-def _count_pysam(info: AlignmentInfo, kst: _KernelState) -> None:
-    """The same kernel over records decoded by pysam/htslib (CRAM; BAM with a CSI index)."""
+def _count_pysam(info: AlignmentInfo, kst: _KernelState, advance=None) -> None:
+    """The same kernel over records decoded by pysam/htslib (CRAM; BAM with a CSI index).
+
+    ``advance(n)``, if given, is called with the reads read since its last call (progress).
+    """
+    report = _reads_reporter(kst, advance)
     try:
         with info.open() as af:
             prev_tid, prev_end = -1, -1
@@ -417,8 +506,10 @@ def _count_pysam(info: AlignmentInfo, kst: _KernelState) -> None:
                     parts.append(_pack_read(read))
                     if len(parts) >= 4096:
                         _feed(kst, parts, info)
+                        report()
                         parts = []
                 _feed(kst, parts, info)
+                report()
                 prev_tid, prev_end = tid, last + 1
     except (OSError, ValueError) as exc:
         raise FormatError(f"{info.path}: cannot read records: {exc}") from exc
@@ -432,6 +523,16 @@ def _feed(kst, parts, info):
     status, off = kst.run(buf, 0, len(buf))
     if status == K.NEED_DATA and off != len(buf) or status < 0:
         raise _kernel_error(status, info, "(decoded by htslib)")
+
+
+def _expected_reads(info: AlignmentInfo, parts, bai, spans: _Spans) -> float | None:
+    """The total of the progress bar: reads the pass will read (None: unknown, a running count)."""
+    reads = _index_reads(info)
+    if reads is None:
+        return None
+    if bai is not None:
+        return _expected_reads_bai(info, parts, bai, reads)
+    return _expected_reads_fetch(info, spans, reads)
 
 
 def count_alleles(alignments, sites: SiteTable, *, filters: CountFilters | None = None, reference=None,
@@ -464,7 +565,8 @@ def count_alleles(alignments, sites: SiteTable, *, filters: CountFilters | None 
     build_index : bool
         Build missing indexes instead of failing.
     progress : bool
-        Draw a rich progress bar per file on stderr (megabytes inflated) and log one line per
+        Draw a progress bar per file on stderr (reads read, of the reads the index says are
+        there to read; :func:`microchimera._progress.progress_bar`) and log one line per
         file at INFO level.
 
     Returns
@@ -502,15 +604,20 @@ def count_alleles(alignments, sites: SiteTable, *, filters: CountFilters | None 
         spans = _plan(sites, info)
         kwargs = dict(filters=filters, fragments=fragments, **_INITIAL)
         fast = info.format == "BAM" and info.index_kind == "bai"
-        with progress_bar(progress, f"count {info.path.name}", unit="MB inflated") as advance:
-            if fast and threads > 1 and not fragments:
-                ksts = _count_bam_parallel(info, spans, kwargs, threads, advance)
+        parallel = fast and threads > 1 and not fragments
+        if fast:
+            bai = _read_bai(info)
+            parts = _split(spans, bai, threads) if parallel else [spans]
+        total = _expected_reads(info, parts if fast else None, bai if fast else None, spans) if progress else None
+        with progress_bar(progress, f"count {info.path.name}", total=total, unit="reads") as advance:
+            if parallel:
+                ksts = _count_bam_parallel(info, parts, kwargs, bai, advance)
             else:
                 ksts = [_KernelState(spans, **kwargs)]
                 if fast:
-                    _count_bam(info, ksts[0], threads, advance)
+                    _count_bam(info, ksts[0], threads, advance, bai=bai)
                 else:
-                    _count_pysam(info, ksts[0])
+                    _count_pysam(info, ksts[0], advance)
         for kst in ksts:
             totals[s][:, kst.spans.order] += kst.counts
         st = {key: sum(k.stats()[key] for k in ksts) for key in ksts[0].stats()}

@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import __version__
 from .._atomic import atomic_path, write_bytes_atomic, write_text_atomic
+from .._progress import progress_bar
 from ..conventions import BASES
 from ..errors import InputError
 from ..io.pedigree import SEX_FEMALE, SEX_MALE, Pedigree, write_ped
@@ -124,7 +125,8 @@ def simulate(scenario, outdir, rng: np.random.Generator, progress: bool = False,
     rng : numpy.random.Generator
         Every draw comes from it: the same seed gives byte-identical files.
     progress : bool
-        Draw a rich progress bar on stderr.
+        Draw a progress bar per sample on stderr: DNA fragments drawn, of those expected
+        (:func:`microchimera._progress.progress_bar`).
     seed : int, optional
         Recorded in ``truth.json`` (the seed ``rng`` was made from, if known).
     threads : int
@@ -166,26 +168,21 @@ def simulate(scenario, outdir, rng: np.random.Generator, progress: bool = False,
         f"{c}\t{s}\t{e}\tmale_specific\n" for c, s, e in genome.regions["msy"]))
 
     bams, fastqs, sample_truth = {}, {}, []
-    bar = _progress_bar(progress)
     site_kind = family.site_kind
-    try:
-        for k, sample in enumerate(scenario.samples):
-            bam = outdir / f"{sample.name}.bam"
-            task = bar.add_task(f"simulate {sample.name}", total=None) if bar else None
-            cb = (lambda n, task=task: bar.advance(task, n)) if bar else None
+    for k, sample in enumerate(scenario.samples):
+        bam = outdir / f"{sample.name}.bam"
+        total = _expected_fragments(genome, family, sample, scenario.sequencing)
+        with progress_bar(progress, f"simulate {sample.name}", total=total, unit="DNA fragments") as advance:
             # An interrupted run (Ctrl-C, or SIGTERM through the CLI) leaves no partial BAM.
             with atomic_path(bam, suffix=".bam") as tmp:
                 reads = write_sample_bam(tmp, genome, family, sample, scenario.sequencing,
                                          np.random.default_rng(seeds[2 + k]), sample_index=k,
-                                         threads=threads, progress=cb)
-            pysam.index(str(bam))
-            bams[sample.name] = bam
-            if scenario.sequencing.fastq:
-                fastqs[sample.name] = _write_fastq(bam, outdir, sample.name)
-            sample_truth.append(_sample_truth(sample, family, reads, site_kind, scenario))
-    finally:
-        if bar:
-            bar.stop()
+                                         threads=threads, progress=advance)
+        pysam.index(str(bam))
+        bams[sample.name] = bam
+        if scenario.sequencing.fastq:
+            fastqs[sample.name] = _write_fastq(bam, outdir, sample.name)
+        sample_truth.append(_sample_truth(sample, family, reads, site_kind, scenario))
     truth = {
         "tool": "microchimera", "version": __version__, "seed": seed, "command": command,
         "scenario": scenario.to_dict(),
@@ -206,6 +203,26 @@ def simulate(scenario, outdir, rng: np.random.Generator, progress: bool = False,
     }
     write_text_atomic(paths["truth_json"], json.dumps(truth, indent=2, default=_json_default) + "\n")
     return SimulationResult(outdir=outdir, bams=bams, fastq=fastqs, truth=truth, **paths)
+
+
+def _expected_fragments(genome: SyntheticGenome, family: Family, sample, seq) -> float:
+    """DNA fragments :func:`write_sample_bam` is expected to draw for ``sample`` (before
+    duplicates): the total of its progress bar.
+
+    Panel mode: ``depth`` per site, times the sample's copies of the site's contig per two
+    (fewer on chrX with male DNA).  Whole-genome mode: ``sequencing.depth / fragment_mean``
+    fragment starts per bp over the same copies, chrY included (:mod:`.bam`, module notes).
+    """
+    weights = person_weights(sample, list(family.ids))
+    male = family.pedigree.sex == SEX_MALE
+    copies = {X_CONTIG: float(weights @ np.where(male, 1.0, 2.0)) / 2}
+    if seq.whole_genome:
+        copies[Y_CONTIG] = float(weights @ male) / 2
+        return seq.depth / seq.fragment_mean * sum(copies.get(c, 1.0) * float(n)
+                                                   for c, n in zip(genome.contigs, genome.lengths, strict=True))
+    depth = sample.depth if sample.depth is not None else seq.depth
+    per_contig = np.array([copies.get(c, 1.0) for c in genome.sites.contigs])
+    return depth * float(per_contig[genome.sites.contig_id].sum())
 
 
 def _json_default(o):
@@ -254,14 +271,3 @@ def _write_fastq(bam: Path, outdir: Path, name: str):
     finally:
         collated.unlink(missing_ok=True)
     return r1, r2
-
-
-def _progress_bar(enabled: bool):
-    if not enabled:
-        return None
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    bar = Progress(SpinnerColumn(), TextColumn("{task.description}"),
-                   TextColumn("{task.completed:,} fragments"), TimeElapsedColumn(), transient=True)
-    bar.start()
-    return bar
