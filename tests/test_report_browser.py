@@ -1,6 +1,8 @@
 """The HTML report opened in a real headless browser (Debian chromium, installed by .ci/run)."""
 from __future__ import annotations
 
+import html as htmlmod
+import json
 import re
 import shutil
 import subprocess
@@ -67,3 +69,52 @@ def test_report__screenshot_not_blank(page_fixture):
     # the forest plot's blue and the text's black are both on screen
     assert ((px[..., 2] > 120) & (px[..., 0] < 80)).sum() > 200
     assert (px.sum(axis=2) < 150).sum() > 2000
+
+
+#: Measures the page as laid out (run in a test copy of the report whose CSP allows it).
+MEASURE_SCRIPT = """
+(function () {
+  var out = {width: window.innerWidth, tables: [], arrows: []};
+  document.querySelectorAll("table").forEach(function (t) {
+    var head = Array.prototype.map.call(t.querySelectorAll("tr:first-child th"), function (h) { return h.textContent; });
+    if (head[0] !== "donor" || head.indexOf("verdict") < 0) { return; }
+    var box = t.parentElement;
+    out.tables.push({scroll: t.scrollWidth, client: box.clientWidth, box_scroll: box.scrollWidth,
+                     page_scroll: document.documentElement.scrollWidth});
+  });
+  document.querySelectorAll("figure[data-figure$='-forest'] [id*='ci-reaches-0']").forEach(function (a) {
+    var r = a.getBoundingClientRect(), s = a.closest("svg").getBoundingClientRect();
+    out.arrows.push({id: a.id, width: r.width, height: r.height,
+                     inside: r.left >= s.left - 1 && r.right <= s.right + 1 && r.width > 0});
+  });
+  document.body.setAttribute("data-measure", JSON.stringify(out));
+})();
+"""
+
+
+def _measure(tmp, html_path, width: int) -> dict:
+    """Lay the report out in a ``width``-px viewport and return :data:`MEASURE_SCRIPT`'s numbers."""
+    page = html_path.read_text(encoding="utf-8")
+    page, n = re.subn(r"script-src 'sha256-[^']+'", "script-src 'unsafe-inline'", page)
+    assert n == 1
+    probe = tmp / f"measure_{width}.html"
+    probe.write_text(page.replace("</body>", f"<script>{MEASURE_SCRIPT}</script>\n</body>"), encoding="utf-8")
+    proc = _chromium(tmp, f"--window-size={width},900", "--dump-dom", probe.as_uri())
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    m = re.search(r'data-measure="([^"]*)"', proc.stdout)
+    assert m, "the measuring script did not run"
+    return json.loads(htmlmod.unescape(m.group(1)))
+
+
+def test_report__verdict_table_fits_1400px_and_ci_to_0_has_an_arrow(page_fixture):
+    """Issue 16 item 13: at 1400 px the verdict table (13 columns, CI cells) fits its box
+    (the CI cells wrapped onto three lines and the table still ran past the page), and the
+    forest plot ends a CI reaching 0 (the daughter's and the contamination row's) in a
+    visible arrow."""
+    tmp, html = page_fixture
+    got = _measure(tmp, html, 1400)
+    assert got["width"] == 1400
+    (table,) = got["tables"]
+    assert table["scroll"] <= table["client"], table
+    assert table["box_scroll"] <= table["client"] and table["page_scroll"] <= 1400, table
+    assert len(got["arrows"]) == 2 and all(a["inside"] and a["height"] > 0 for a in got["arrows"]), got["arrows"]

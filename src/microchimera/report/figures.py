@@ -17,10 +17,14 @@ import matplotlib
 matplotlib.use("Agg", force=False)
 from matplotlib.figure import Figure  # noqa: E402
 
+from ..conventions import geq_per_100k  # noqa: E402
+
 _COMMENT = re.compile(r"<!--.*?-->", re.S)
 _PROLOG = re.compile(r"^.*?(?=<svg)", re.S)
 _ID = re.compile(r'\b(id="|href="#|url\(#)([^")]+)')
 DETECTED, NOT_DETECTED, LOD_COLOUR, Y_COLOUR = "#1b6ca8", "#8c8c8c", "#c0392b", "#7d3c98"
+#: The x label of every figure in gEq/100k (the forest plot and the chrY figure share it).
+GEQ_LABEL = "donor genome equivalents per 100,000 host genomes (95% CI)"
 
 
 def _svg(fig: Figure, prefix: str) -> str:
@@ -46,11 +50,31 @@ def _label(text, limit: int = 28) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def forest_plot(donors: list[dict], prefix: str, unit: str = "geq") -> str | None:
+#: gid of the arrow that ends a CI reaching 0 in the forest plot (an SVG ``id`` prefix).
+ARROW_GID = "ci-reaches-0"
+
+
+def _arrow_to_zero(ax, y: float, floor: float, left: float, colour) -> None:
+    """The arrow from the floor to the left edge of a log axis that ends a CI reaching 0."""
+    arrow = ax.annotate("", xy=(left, y), xytext=(floor, y),
+                        arrowprops={"arrowstyle": "-|>", "color": colour, "lw": 2.2, "mutation_scale": 14,
+                                    "shrinkA": 0, "shrinkB": 0})
+    arrow.arrow_patch.set_gid(f"{ARROW_GID}-{y}")
+
+
+def forest_plot(donors: list[dict], prefix: str) -> str | None:
+    """:func:`forest_figure` as an SVG element."""
+    fig = forest_figure(donors)
+    return None if fig is None else _svg(fig, prefix)
+
+
+def forest_figure(donors: list[dict]) -> Figure | None:
     """Donors' gEq per 100,000 host genomes with 95% CIs (log axis) and each donor's LoD.
 
-    A CI reaching 0 is drawn to the left edge with an arrow; a donor without estimate is
-    listed with "no estimate".
+    The axis starts at a floor below the smallest positive value; an estimate of 0 is drawn
+    on the floor, and a CI reaching 0 runs through it to the axis edge and ends in a
+    left-pointing arrow (SVG id ``<prefix>-ci-reaches-0-<row>``).  A donor without estimate
+    is listed with "no estimate".
     """
     rows = [d for d in donors if d.get("name") is not None]
     if not rows:
@@ -60,35 +84,38 @@ def forest_plot(donors: list[dict], prefix: str, unit: str = "geq") -> str | Non
     positive = [v for e in est for v in (e[0], *(e[1] or ()), e[2]) if v is not None and v > 0]
     if not positive:
         positive = [1.0]
-    lo_edge = min(positive) / 5.0
-    hi_edge = max(positive) * 3.0
+    floor = min(positive) / 5.0
+    # Half a decade left of the floor holds the arrows of CIs that reach 0.
+    left, hi_edge = floor / 3.0, max(positive) * 3.0
     fig = _new(7.0, 0.55 * len(rows) + 1.3)
     ax = fig.add_subplot()
     for y, (g, ci, lod, det) in enumerate(est):
         colour = DETECTED if det else NOT_DETECTED
         if ci is not None and None not in ci:
-            left = ci[0] if ci[0] > 0 else lo_edge
-            ax.plot([left, max(ci[1], lo_edge)], [y, y], color=colour, lw=2.2, solid_capstyle="butt")
+            start = ci[0] if ci[0] > 0 else floor
+            ax.plot([start, max(ci[1], floor)], [y, y], color=colour, lw=2.2, solid_capstyle="butt")
             if ci[0] <= 0:
-                ax.plot([lo_edge], [y], marker="<", color=colour, ms=7)
+                _arrow_to_zero(ax, y, floor, left, colour)
         if g is not None:
-            ax.plot([max(g, lo_edge)], [y], marker="o", mfc=colour if det else "white",
-                    mec=colour, ms=8, mew=2)
+            ax.plot([max(g, floor)], [y], marker="o", mfc=colour if det else "white",
+                    mec=colour, ms=8, mew=2, zorder=3)
         else:
-            ax.text(lo_edge * 1.2, y, "no estimate", va="center", fontsize=9, color=NOT_DETECTED)
+            ax.text(floor * 1.2, y, "no estimate", va="center", fontsize=9, color=NOT_DETECTED)
         if lod is not None and lod > 0:
             ax.plot([lod], [y], marker="|", color=LOD_COLOUR, ms=16, mew=2.5)
     ax.set_xscale("log")
-    ax.set_xlim(lo_edge, hi_edge)
+    ax.set_xlim(left, hi_edge)
     ax.set_yticks(range(len(rows)), [_label(d["name"]) for d in rows])
     ax.set_ylim(len(rows) - 0.5, -0.5)
-    ax.set_xlabel("donor genome equivalents per 100,000 host genomes (95% CI)")
+    ax.set_xlabel(GEQ_LABEL)
     ax.plot([], [], "o", mfc=DETECTED, mec=DETECTED, label="detected")
     ax.plot([], [], "o", mfc="white", mec=NOT_DETECTED, label="not detected")
     ax.plot([], [], "|", color=LOD_COLOUR, ms=12, mew=2.5, label="limit of detection")
-    ax.legend(loc="lower right", fontsize=8, frameon=False, ncol=3, bbox_to_anchor=(1.0, 1.0))
+    if any(ci is not None and None not in ci and ci[0] <= 0 for _, ci, _, _ in est):
+        ax.plot([], [], marker="$\\leftarrow$", ls="", color=NOT_DETECTED, ms=12, label="CI reaches 0")
+    ax.legend(loc="lower right", fontsize=8, frameon=False, ncol=4, bbox_to_anchor=(1.0, 1.0))
     ax.grid(axis="x", which="major", alpha=0.3)
-    return _svg(fig, prefix)
+    return fig
 
 
 def observed_vs_expected_plot(ove: dict, prefix: str) -> str | None:
@@ -153,7 +180,30 @@ def _poisson_ci(k: float) -> tuple[float, float]:
 
 
 def profile_plot(donors: list[dict], prefix: str) -> str | None:
-    """Log-likelihood profile of each donor's fraction, with MLE, CI, CI threshold and LoD."""
+    """:func:`profile_figure` as an SVG element."""
+    fig = profile_figure(donors)
+    return None if fig is None else _svg(fig, prefix)
+
+
+def _profile_xmax(x: list[float], y: list[float], low: float, d: dict) -> float:
+    """Right end of a profile panel: where the curve leaves the panel (below ``low``) to the
+    right of its top, and at least the CI, so a donor at 0 whose curve falls within a few
+    grid steps is not a sliver at the left of a grid that runs on to 1.5 LoD."""
+    top = max(range(len(y)), key=y.__getitem__)
+    last = next((i for i in range(top, len(y)) if y[i] < low), len(y) - 1)
+    right = x[min(last + 1, len(x) - 1)]
+    ci = d.get("ci95")
+    if ci and None not in ci:
+        right = max(right, 1.2 * float(ci[1]))
+    return min(max(right, x[1] if len(x) > 1 else 0.0), x[-1]) or 1e-6
+
+
+def profile_figure(donors: list[dict]) -> Figure | None:
+    """Log-likelihood profile of each donor's fraction, with MLE, CI, CI threshold and LoD.
+
+    Each panel shows the curve down to four times the CI threshold (x up to where it leaves
+    the panel, and at least the CI); a LoD beyond the panel is named in its legend entry.
+    """
     rows = [d for d in donors if isinstance(d.get("profile"), dict) and d["profile"].get("fraction")]
     if not rows:
         return None
@@ -165,26 +215,34 @@ def profile_plot(donors: list[dict], prefix: str) -> str | None:
         prof = d["profile"]
         x = [float(v) for v in prof["fraction"]]
         y = [float(v) for v in prof["delta_loglik"]]
-        ax.plot(x, y, "-", color=DETECTED if d.get("detected") else NOT_DETECTED, lw=2)
         thr = -0.5 * 3.841458820694124 * float(d.get("ci_inflation") or 1.0)
+        low = max(min(y), 4 * thr)
+        right = _profile_xmax(x, y, low, d)
+        ax.plot(x, y, "-", color=DETECTED if d.get("detected") else NOT_DETECTED, lw=2)
         ax.axhline(thr, color="black", lw=0.8, ls=":", label="95% CI threshold")
         if d.get("fraction") is not None:
             ax.axvline(d["fraction"], color="black", lw=1, label="estimate")
         ci = d.get("ci95")
         if ci and None not in ci:
             ax.axvspan(ci[0], ci[1], color=DETECTED, alpha=0.12, label="95% CI")
-        if d.get("lod") is not None and d["lod"] <= max(x):
-            ax.axvline(d["lod"], color=LOD_COLOUR, lw=1.2, ls="--", label="LoD")
-        ax.set_ylim(max(min(y), 4 * thr), max(0.5, max(y) + 0.5))
+        lod = d.get("lod")
+        if lod is not None and lod <= right:
+            ax.axvline(lod, color=LOD_COLOUR, lw=1.2, ls="--", label="LoD")
+        elif lod is not None:
+            ax.plot([], [], color=LOD_COLOUR, lw=1.2, ls="--", label=f"LoD {lod:.2e} (off scale →)")
+        ax.set_xlim(-0.03 * right, right)  # the estimate line at 0 stays clear of the spine
+        ax.set_ylim(low, max(0.5, max(y) + 0.5))
         ax.set_title(_label(d["name"], 30), fontsize=10)
         ax.set_xlabel("fraction")
         ax.set_ylabel("Δ log-likelihood")
         ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 2))
         ax.grid(alpha=0.3)
+        if lod is not None and lod > right:
+            ax.legend(handles=ax.get_legend_handles_labels()[0][-1:], fontsize=7, frameon=False, loc="upper right")
     axes[0].legend(fontsize=7, frameon=False, loc="lower left")
     for ax in axes[len(rows):]:
         ax.set_visible(False)
-    return _svg(fig, prefix)
+    return fig
 
 
 def per_chromosome_plot(donors: list[dict], prefix: str) -> str | None:
@@ -216,11 +274,21 @@ def per_chromosome_plot(donors: list[dict], prefix: str) -> str | None:
 
 
 def error_rate_plot(error_rates: dict, prefix: str) -> str | None:
-    """Per-class error rate (log axis), coloured by where the estimate came from."""
+    """:func:`error_rate_figure` as an SVG element."""
+    fig = error_rate_figure(error_rates)
+    return None if fig is None else _svg(fig, prefix)
+
+
+def error_rate_figure(error_rates: dict) -> Figure | None:
+    """Per-class error rate as bars from 0 (linear axis), coloured by where the estimate came from.
+
+    Bars start at 0 so that their lengths compare: on a log axis cut at the smallest rate,
+    a 10% difference between classes looked like a factor of several.
+    """
     if not error_rates:
         return None
     names = list(error_rates)
-    rates = [max(float(error_rates[n].get("rate") or 0.0), 1e-8) for n in names]
+    rates = [max(float(error_rates[n].get("rate") or 0.0), 0.0) for n in names]
     src = [str(error_rates[n].get("source", "unknown")) for n in names]
     kinds = list(dict.fromkeys(src))
     palette = [DETECTED, "#5dade2", "#f0b27a", Y_COLOUR, NOT_DETECTED, "#48c9b0"]
@@ -230,45 +298,64 @@ def error_rate_plot(error_rates: dict, prefix: str) -> str | None:
     ax.bar(range(len(names)), rates, color=[colours[s] for s in src])
     for s in kinds:
         ax.bar([0], [0], color=colours[s], label=_label(s.replace("_", " ").replace("+", " + "), 40))
-    ax.set_yscale("log")
+    ax.set_ylim(0, 1.25 * max(rates) if max(rates) > 0 else 1e-6)  # room for the legend
+    ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
     ax.set_xticks(range(len(names)), names, fontsize=8)
     ax.set_ylabel("error rate per base")
     ax.set_xlabel("substitution class (true base > read base)")
-    ax.legend(fontsize=8, frameon=False, title="estimated from", title_fontsize=8)
+    ax.legend(fontsize=8, frameon=False, title="estimated from", title_fontsize=8, loc="upper right")
     ax.grid(axis="y", alpha=0.3)
-    return _svg(fig, prefix)
+    return fig
 
 
 def y_vs_snp_plot(y: dict | None, donors: list[dict], prefix: str) -> str | None:
-    """The chrY male fraction beside the SNP fractions of the donors (and their male sum)."""
-    if not y or y.get("estimate") is None:
+    """:func:`y_vs_snp_figure` as an SVG element."""
+    fig = y_vs_snp_figure(y, donors)
+    return None if fig is None else _svg(fig, prefix)
+
+
+def y_vs_snp_figure(y: dict | None, donors: list[dict]) -> Figure | None:
+    """The chrY male DNA beside the SNP estimates of the donors (and of their male sum), in gEq
+    per 100,000 host genomes: the forest plot's unit and axis.
+
+    ``y``: ``{"geq", "geq_ci95", "comparison"}`` (the report's chrY view, chrY in gEq/100k);
+    the SNP sum of the male donors, given as a fraction, is converted as chrY's estimate is
+    (:func:`~microchimera.conventions.geq_per_100k` of one fraction).
+    """
+    if not y or y.get("geq") is None:
         return None
-    rows = [("chrY male fraction", y["estimate"], y.get("ci95"), Y_COLOUR)]
+    rows = [("chrY male DNA", y["geq"], y.get("geq_ci95"), Y_COLOUR)]
     for d in donors:
-        if d.get("fraction") is None:
+        if d.get("geq_per_100k") is None:
             continue
         sex = (d.get("y_comparison") or {}).get("donor_sex")
         tag = f" ({sex})" if sex and sex != "unknown" else ""
-        rows.append((f"SNP: {_label(d['name'], 22)}{tag}", d["fraction"], d.get("ci95"),
+        rows.append((f"SNP: {_label(d['name'], 22)}{tag}", d["geq_per_100k"], d.get("geq_per_100k_ci95"),
                      DETECTED if d.get("detected") else NOT_DETECTED))
-    snp_male = (y.get("comparison") or {}).get("snp_male_fraction")
+    comparison = y.get("comparison") or {}
+    snp_male = comparison.get("snp_male_fraction")
     if snp_male is not None:
-        rows.append(("SNP: all male donors", snp_male, (y.get("comparison") or {}).get("snp_male_ci95"), DETECTED))
-    positive = [v for _, e, ci, _ in rows for v in (e, *(ci or ())) if v is not None and v > 0] or [1e-4]
-    lo_edge, hi_edge = min(positive) / 5.0, max(positive) * 3.0
+        ci = comparison.get("snp_male_ci95")
+        ci = [float(geq_per_100k(float(v))) for v in ci] if ci and None not in ci else None
+        rows.append(("SNP: all male donors", float(geq_per_100k(float(snp_male))), ci, DETECTED))
+    positive = [v for _, e, ci, _ in rows for v in (e, *(ci or ())) if v is not None and v > 0] or [1.0]
+    floor, hi_edge = min(positive) / 5.0, max(positive) * 3.0
+    left = floor / 3.0  # as in the forest plot: room for the arrow of a CI reaching 0
     fig = _new(7.0, 0.5 * len(rows) + 1.1)
     ax = fig.add_subplot()
     for i, (_, e, ci, colour) in enumerate(rows):
         if ci and None not in ci:
-            ax.plot([max(ci[0], lo_edge), max(ci[1], lo_edge)], [i, i], color=colour, lw=2.2)
-        ax.plot([max(e, lo_edge)], [i], "o", color=colour, ms=8)
+            ax.plot([max(ci[0], floor), max(ci[1], floor)], [i, i], color=colour, lw=2.2)
+            if ci[0] <= 0:
+                _arrow_to_zero(ax, i, floor, left, colour)
+        ax.plot([max(e, floor)], [i], "o", color=colour, ms=8, zorder=3)
     ax.set_xscale("log")
-    ax.set_xlim(lo_edge, hi_edge)
+    ax.set_xlim(left, hi_edge)
     ax.set_yticks(range(len(rows)), [r[0] for r in rows])
     ax.set_ylim(len(rows) - 0.5, -0.5)
-    ax.set_xlabel("fraction of the sample's DNA (95% CI)")
+    ax.set_xlabel(GEQ_LABEL)
     ax.grid(axis="x", alpha=0.3)
-    return _svg(fig, prefix)
+    return fig
 
 
 def cohort_plot(rows: list[dict], prefix: str) -> str | None:
@@ -313,7 +400,7 @@ def power_curve_plot(fraction, power, *, lod=None, target=None, power_target=0.9
     fig = _new(6.0, 3.8)
     ax = fig.add_subplot()
     ax.plot(fraction, power, "-", color=DETECTED, lw=2)
-    ax.axhline(power_target, color="black", lw=0.8, ls=":")
+    ax.axhline(power_target, color="black", lw=0.8, ls=":", label=f"power {power_target:g}")
     if lod is not None:
         ax.axvline(lod, color=LOD_COLOUR, ls="--", lw=1.2, label=f"LoD {lod:.3g}")
     if target is not None:
@@ -324,7 +411,6 @@ def power_curve_plot(fraction, power, *, lod=None, target=None, power_target=0.9
     ax.set_ylabel("detection power")
     if title:
         ax.set_title(title, fontsize=10)
-    if lod is not None or target is not None:
-        ax.legend(fontsize=8, frameon=False, loc="lower right")
+    ax.legend(fontsize=8, frameon=False, loc="lower right")
     ax.grid(alpha=0.3, which="both")
     return fig
