@@ -77,3 +77,25 @@ def test_run_count__bad_input(edge_bam_fixture, tmp_path, capsys):
     cram.write_bytes(b"CRAM" + bytes(40))
     _fails(["count", str(cram), "--sites", str(sites), "--out", out], capsys, "CRAM needs the reference")
     _fails(["count", str(tmp_path / "absent.bam"), "--sites", str(sites), "--out", out], capsys, "not found")
+
+
+def test_run_count__verbose_logs_read_statistics_per_file(tiny_family_fixture, tmp_path, caplog):
+    """Issue 16 item 11: ``-v`` shows each file's read statistics (the counting pass's own tallies)."""
+    sim = tiny_family_fixture
+    bam = sim.bams["mother_mix"]
+    out = tmp_path / "c.parquet"
+    assert main(["count", str(bam), "--sites", str(sim.sites_vcf), "--out", str(out), "-v", "--min-mapq", "30"]) == 0
+    st = read_counts(out).parameters["stats"][str(bam)]
+    depth = read_counts(out).depth[0]
+    lines = [r.getMessage() for r in caplog.records if r.levelname == "INFO" and str(bam) in r.getMessage()]
+    assert len(lines) == 2, caplog.text
+    kept = st["reads"] - st["skipped_flag"] - st["skipped_mapq"] - st["skipped_not_proper"]
+    assert f"(sample mother_mix): {st['reads']:,} reads read, {kept:,} kept" in lines[0]
+    assert f"filtered out {st['skipped_flag']:,} unmapped, secondary, supplementary, duplicate or QC-fail" in lines[0]
+    assert f"{st['skipped_mapq']:,} with MAPQ < 30" in lines[0] and st["skipped_flag"] > 0
+    assert f"{st['fragments_counted']:,} fragments counted ({st['overlapping_pairs_merged']:,} overlapping" \
+        in lines[1]
+    assert f"{int((depth > 0).sum()):,} of {len(depth):,} sites covered, mean depth {depth.mean():.1f}" in lines[1]
+    caplog.clear()
+    assert main(["count", str(bam), "--sites", str(sim.sites_vcf), "--out", str(out)]) == 0
+    assert "reads read" not in caplog.text  # without -v: no statistics

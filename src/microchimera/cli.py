@@ -694,7 +694,9 @@ def get_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-v info, -vv debug)")
+    common.add_argument("-v", "--verbose", action="count", default=0,
+                        help="more logging: -v the steps and, where BAM/CRAM files are counted (count, run, demo), "
+                             "each file's read statistics; -vv debug")
     common.add_argument("-q", "--quiet", action="store_true",
                         help="no progress bars, warnings or lists of written files: errors on stderr, and on stdout "
                              "only the results (quantify/run/demo tables, power's LoD)")

@@ -535,6 +535,21 @@ def _expected_reads(info: AlignmentInfo, parts, bai, spans: _Spans) -> float | N
     return _expected_reads_fetch(info, spans, reads)
 
 
+def _describe_stats(info: AlignmentInfo, st: dict, depth: np.ndarray, filters: CountFilters, slices: int) -> list:
+    """Per-file read statistics, two lines as ``-v`` shows them (``depth``: fragments counted per site)."""
+    kept = st["reads"] - st["skipped_flag"] - st["skipped_mapq"] - st["skipped_not_proper"]
+    proper = f", {st['skipped_not_proper']:,} not in a proper pair" if filters.require_proper_pairs else ""
+    twice = f" (reads near the cuts between its {slices} slices read twice)" if slices > 1 else ""
+    mean = float(depth.mean()) if len(depth) else 0.0
+    return [f"{info.path} (sample {info.sample}): {st['reads']:,} reads read{twice}, {kept:,} kept; filtered out "
+            f"{st['skipped_flag']:,} unmapped, secondary, supplementary, duplicate or QC-fail, "
+            f"{st['skipped_mapq']:,} with MAPQ < {filters.min_mapq}{proper}",
+            f"{info.path}: {st['fragments_counted']:,} fragments counted ({st['overlapping_pairs_merged']:,} "
+            f"overlapping pairs merged, {st['mate_conflicts']:,} mate conflicts, {st['mate_not_seen']:,} mates "
+            f"not seen); {int((depth > 0).sum()):,} of {len(depth):,} sites covered, mean depth {mean:.1f} "
+            f"(bases of quality >= {filters.min_baseq})"]
+
+
 def count_alleles(alignments, sites: SiteTable, *, filters: CountFilters | None = None, reference=None,
                   threads: int = 1, region=None, fragments: bool = False, build_index: bool = False,
                   progress: bool = False):
@@ -566,8 +581,8 @@ def count_alleles(alignments, sites: SiteTable, *, filters: CountFilters | None 
         Build missing indexes instead of failing.
     progress : bool
         Draw a progress bar per file on stderr (reads read, of the reads the index says are
-        there to read; :func:`microchimera._progress.progress_bar`) and log one line per
-        file at INFO level.
+        there to read; :func:`microchimera._progress.progress_bar`).  Each file's read
+        statistics are logged at INFO level either way (``-v``).
 
     Returns
     -------
@@ -618,18 +633,18 @@ def count_alleles(alignments, sites: SiteTable, *, filters: CountFilters | None 
                     _count_bam(info, ksts[0], threads, advance, bai=bai)
                 else:
                     _count_pysam(info, ksts[0], advance)
+        depth = np.zeros(sites.n_sites, np.int64)
         for kst in ksts:
             totals[s][:, kst.spans.order] += kst.counts
+            depth[kst.spans.order] += kst.counts.sum(axis=0, dtype=np.int64)
         st = {key: sum(k.stats()[key] for k in ksts) for key in ksts[0].stats()}
         kst = ksts[0]  # fragments: always a single kernel
         if st["reads"] == 0 and region is None:
             raise InputError(f"{info.path}: no reads over any of the {sites.n_sites} sites (an empty "
                              f"{info.format}, or reads only on other contigs)")
         stats[str(info.path)] = {"sample": info.sample, **st}
-        (logger.info if progress else logger.debug)(
-            "%s (%s): %d reads, %d fragments counted, %d overlapping pairs merged, %d mate conflicts",
-            info.path, info.sample, st["reads"], st["fragments_counted"], st["overlapping_pairs_merged"],
-            st["mate_conflicts"])
+        for line in _describe_stats(info, st, depth, filters, len(ksts)):
+            logger.info("%s", line)
         if fragments:
             for fid, fsite, allele, qual, rev, mates in kst.frag_chunks:
                 frag_parts.append((np.full(len(fid), s, np.int32), fid + next_fragment[s],
