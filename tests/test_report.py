@@ -161,11 +161,13 @@ def test_render_report__one_number_format_per_column(result_fixture):
     # values on both sides of 1e-3, as in a real report (CIs from 1e-5 to 1e-3, p from 1e-19 to 0.2)
     doc["donors"][0]["ci95"] = [4.7e-4, 1.34e-3]
     doc["donors"][1]["p_value"] = 0.031
+    doc["donors"][-1]["p_value"] = 1.0  # a donor at 0: reads 1, not 1.00e0
     header, rows = _table_cells(render_report(doc), "verdict")
+    assert [r[header.index("p-value")] for r in rows][-1] == "1"
     numeric = ["fraction", "gEq/100k", "p-value", "LoD (fraction)", "LoD (gEq/100k)"]
     for name in numeric:
         col = header.index(name)
-        cells = [r[col] for r in rows if r[col] not in ("n/a", "0")]
+        cells = [r[col] for r in rows if r[col] not in ("n/a", "0", "1")]
         if name in ("fraction", "gEq/100k"):  # the estimate and its CI share one format
             cells += [end for r in rows for end in r[col + 1].split(" – ") if r[col + 1] != "n/a" and end != "0"]
         kinds = {_number_kind(c) for c in cells}

@@ -163,7 +163,8 @@ def _column_format(values, digits: int = 3):
     Scientific (``9.85e-4``) for every cell when any non-zero value is below 1e-3 or from
     1e6 up; otherwise fixed-point with the same number of decimals in every cell, enough for
     the smallest non-zero value to show ``digits`` significant digits (at most 6).  Missing
-    values read ``n/a``; zero reads ``0`` in a scientific column.
+    values read ``n/a``; zero and one read ``0`` and ``1`` in a scientific column (a p-value
+    of 1, not ``1.00e0``).
     """
     nonzero = [abs(v) for v in map(_finite, values) if v]
     scientific = any(v < 1e-3 or v >= 1e6 for v in nonzero)
@@ -174,7 +175,7 @@ def _column_format(values, digits: int = 3):
         if v is None:
             return "n/a"
         if scientific:
-            return "0" if v == 0 else _sci(v, digits)
+            return f"{v:g}" if v in (0.0, 1.0) else _sci(v, digits)
         return f"{v:,.{decimals}f}"
 
     return fmt
