@@ -8,8 +8,10 @@
 * limit of detection: the smallest ``f_k`` (a share of genome equivalents, 0..1) whose
   expected LRT statistic reaches the 95% power point of a level-``alpha`` test
   (:func:`limit_of_detection`), from the genotype-oracle statistic (:func:`expected_lrt`,
-  :func:`fisher_information`) scaled by the information kept with genotypes summed out
-  (:func:`genotype_share`) and with the nuisance parameters estimated (:func:`nuisance_share`).
+  :func:`fisher_information`) scaled by the share of it the test keeps with genotypes
+  summed out and the other fractions and the error multiplier re-fitted under the null
+  (:func:`detection_share`, from :mod:`.expected`).  A design quantity: it does not depend
+  on where the donor's estimate fell.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import numpy as np
 from scipy import optimize, stats
 
 from ..likelihood import ModelData
-from .evaluation import evaluate
+from .expected import profiled_lrt
 from .optimisation import FitResult, refit_error_scale
 
 
@@ -93,7 +95,7 @@ def expected_lrt(data: ModelData, fit: FitResult, donor: int, value: float) -> f
 
     ``2 sum_i sum_c w_ic n_i KL(Bern(p_ic(value)) || Bern(p_ic(0))) / (1 + (n_i - 1) rho)``
     over the configurations ``c`` of site ``i`` with prior weights ``w_ic``: exact for typed
-    people.  With genotypes summed out it is an upper bound; :func:`genotype_share` scales it.
+    people.  With genotypes summed out it is an upper bound; :func:`detection_share` scales it.
     (Averaging ``p`` over the configurations first would be wrong there: host and donor
     have the same marginal allele frequency, so the averaged ``p`` does not move with ``f``.)
     """
@@ -110,62 +112,74 @@ def expected_lrt(data: ModelData, fit: FitResult, donor: int, value: float) -> f
     return float(2.0 * np.sum(w * n * kl / (1.0 + (n - 1.0) * fit.rho)))
 
 
-def genotype_share(data: ModelData, fit: FitResult, donor: int) -> float:
-    """Share of the oracle information on donor ``donor``'s fraction that the data keep when
-    genotypes are summed out: observed information of the mixture likelihood at the fit over
-    the oracle's expected information (:func:`fisher_information`); 1 when every site has one
-    genotype configuration (all typed), in (0, 1] otherwise."""
-    if data.n_sites == 0 or not (np.bincount(data.entry_site, minlength=data.n_sites) > 1).any():
-        return 1.0
-    observed = -float(evaluate(data, fit.fraction, fit.rho, 2).hess[donor, donor])
-    oracle = float(fisher_information(data, fit.fraction, fit.rho)[donor, donor])
-    if not (oracle > 0 and observed > 0):
-        return 1.0
-    return float(np.clip(observed / oracle, 1e-6, 1.0))
+#: At most this many used sites (evenly spaced) enter :func:`detection_share`: a ratio, so a
+#: subsample estimates it well, and it bounds the cost of the least-favourable fits.
+SHARE_SITES = 20_000
 
 
-def nuisance_share(data: ModelData, fit: FitResult, donor: int) -> float:
-    """Share of the information on donor ``donor``'s fraction left once the error multiplier
-    and the other donors' fractions are estimated too (the LRT re-fits both under the null).
+def detection_share(data: ModelData, fit: FitResult, donor: int, value: float) -> float:
+    """Share of the genotype-oracle expected statistic (:func:`expected_lrt`) at
+    ``f_donor = value`` that the sample's test keeps, in (0, 1].
 
-    ``I_jj^eff / I_jj`` with ``I`` the observed information of ``(f, log kappa)`` over all
-    used sites at the fit and ``I^eff = 1 / (I^-1)_jj``; 1 if ``I`` is not positive definite.
+    The statistic the test can expect is the KL divergence of the reads at ``value`` from
+    the least favourable null (:func:`~.expected.profiled_lrt`: genotypes summed out, the
+    other fractions and the error multiplier re-fitted); the share is that over the oracle,
+    on at most ``SHARE_SITES`` evenly spaced used sites (every site when fewer).  The other
+    donors sit at ``fit.fraction``.  It is a property of the design and of ``value``, not
+    of the reads: the same whether the estimate is 0 or not.
     """
-    ev = evaluate(data, fit.fraction, fit.rho, 2, kappa=True)
-    info = -np.asarray(ev.hess, dtype=np.float64)
-    if info[donor, donor] <= 0:
+    keep = np.zeros(data.n_sites, dtype=bool)
+    keep[np.unique(np.linspace(0, data.n_sites - 1, min(data.n_sites, SHARE_SITES)).astype(np.int64))] = True
+    sub = data.subset(keep) if not keep.all() else data
+    oracle = expected_lrt(sub, fit, donor, value)
+    if not oracle > 0:
         return 1.0
-    try:
-        if np.linalg.eigvalsh(info).min() <= 0:
-            return 1.0
-        eff = 1.0 / np.linalg.inv(info)[donor, donor]
-    except np.linalg.LinAlgError:
-        return 1.0
-    return float(np.clip(eff / info[donor, donor], 1e-6, 1.0))
+    f_alt = np.array(fit.fraction, dtype=np.float64)
+    f_alt[donor] = value
+    return float(np.clip(profiled_lrt(sub, f_alt, donor, fit.rho) / oracle, 1e-6, 1.0))
 
 
-def limit_of_detection(data: ModelData, fit: FitResult, donor: int, alpha: float = 0.05,
-                       power: float = 0.95, inflation: float = 1.0, share: float = 1.0) -> float | None:
+def limit_of_detection(data: ModelData, data_inf: ModelData, fit: FitResult, donor: int, alpha: float = 0.05,
+                       power: float = 0.95, inflation: float = 1.0) -> float | None:
     """Smallest fraction detected with probability ``power`` by the level-``alpha`` boundary LRT.
 
-    Solves ``sqrt(E[T] g share / inflation) = z_{1 - alpha} + z_{power}`` (the boundary test
+    Solves ``sqrt(E[T] share(f) / inflation) = z_{1 - alpha} + z_{power}`` (the boundary test
     rejects when ``sqrt(T) > z_{1 - alpha}``, since ``P(chi2_1 > z_{1-alpha}^2) = 2 alpha``);
-    ``E[T]`` is the oracle :func:`expected_lrt`, ``g`` the :func:`genotype_share` and
-    ``share`` the :func:`nuisance_share`.  None if even ``f = 0.5`` would not reach it.
+    ``E[T]`` is the oracle :func:`expected_lrt` over the donor's informative sites of
+    ``data_inf`` and ``share`` the :func:`detection_share` over the used sites ``data``.  The
+    share is computed at two fractions (the LoD with the share at 1, then with the first
+    share) and taken as a power of ``f`` between them.  None if even ``f = 0.5`` would
+    not reach it.  Every input is a design quantity (depth per site, error rates, who is
+    typed, the other donors' fractions): where this donor's own estimate fell does not enter.
     """
-    target = (stats.norm.ppf(1 - alpha) + stats.norm.ppf(power)) ** 2 * inflation / share
-    sub = data.subset(data.informative(donor))
+    target = (stats.norm.ppf(1 - alpha) + stats.norm.ppf(power)) ** 2 * inflation
+    sub = data_inf.subset(data_inf.informative(donor))
     if sub.n_sites == 0:
         return None
-    target /= genotype_share(sub, fit, donor)
     top = 0.5 - (fit.fraction.sum() - fit.fraction[donor])
-    if top <= 0 or expected_lrt(sub, fit, donor, top) < target:
+    if top <= 0:
         return None
-    lo = -9.0
-    if expected_lrt(sub, fit, donor, 10.0**lo) >= target:
-        return 10.0**lo
-    x = optimize.brentq(lambda v: expected_lrt(sub, fit, donor, 10.0**v) - target, lo, np.log10(top), xtol=1e-3)
-    return float(10.0**x)
+
+    def solve(share) -> float | None:
+        def gap(v):
+            return expected_lrt(sub, fit, donor, 10.0**v) * share(10.0**v) - target
+        if gap(np.log10(top)) < 0:
+            return None
+        if gap(-9.0) >= 0:
+            return 1e-9
+        return float(10.0 ** optimize.brentq(gap, -9.0, np.log10(top), xtol=1e-3))
+
+    f_a = solve(lambda v: 1.0)
+    if f_a is None:
+        return None
+    s_a = detection_share(data, fit, donor, f_a)
+    f_b = solve(lambda v: s_a)
+    if f_b is None:
+        return None
+    s_b = detection_share(data, fit, donor, f_b)
+    span = np.log(f_b / f_a)
+    beta = float(np.clip(np.log(s_b / s_a) / span, -1.0, 1.0)) if abs(span) > 1e-3 else 0.0
+    return solve(lambda v: min(1.0, s_a * (v / f_a) ** beta))
 
 
 def fisher_information(data: ModelData, f, rho: float = 0.0) -> np.ndarray:
@@ -174,7 +188,7 @@ def fisher_information(data: ModelData, f, rho: float = 0.0) -> np.ndarray:
     Uses the binomial/beta-binomial information of ``p`` per site
     ``n / (p (1 - p) (1 + (n - 1) rho))`` and ``dp/df``; exact for ``rho = 0`` and one
     configuration per site (prior-averaged otherwise: an upper bound, the genotype oracle of
-    :func:`genotype_share`).
+    :func:`detection_share`).
     """
     p_combo, scale = data.combo_p(f)
     dpdf = scale[None, :] * data.allele_shares()[1]
