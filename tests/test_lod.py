@@ -138,3 +138,28 @@ def test_lod__untyped_donor_does_not_jump_when_its_estimate_is_0():
     for lods in ([d.lod for d in loss], [r.donors[0].lod for r in results]):
         ratio = np.array(lods) / np.median(lods)
         assert ratio.max() < 1.5 and ratio.min() > 1 / 1.5, ratio
+
+
+def test_block_inflation__a_donor_at_0_stays_out_of_the_others_sandwich():
+    # Two donors: the first present, the second at 0 with an observed information nearly
+    # collinear with the first's and smaller than its score variance (what a summed-out
+    # donor at 0 looks like).  Inverting the joint Hessian turned block noise into an
+    # inflation of 25 for every donor of the demo at seed 12; the first donor's inflation
+    # must be its own one-parameter sandwich, whatever the second's columns hold.
+    from microchimera.model.fit import block_inflation
+    rng = np.random.default_rng(5)
+    n_sites, n_blocks = 4000, 50
+    s1 = rng.normal(0, 1, n_sites)
+    s2 = s1 + rng.normal(0, 0.05, n_sites)
+    score = np.stack([s1, s2], axis=1)
+    info = score.T @ score
+    info[1, 1] -= 0.8 * np.sum((s2 - s1) ** 2)  # collapsed: a fifth of the curvature its scores vary by
+    g = rng.integers(0, 3, (3, n_sites)).astype(np.int8)
+    data = ModelData.build(["a", "b"], np.ones((n_sites, 1)), np.full((3, 1), -1, np.int8), dict(enumerate(g)),
+                           np.full(n_sites, 50.0), np.zeros(n_sites), np.zeros(n_sites, np.int64),
+                           np.full(13, 1e-3), np.repeat(np.arange(n_blocks), n_sites // n_blocks))
+    fit = FitResult(fraction=np.array([1e-3, 0.0]), rho=0.0, loglik=0.0, hess=-info, site_score=score)
+    lam = block_inflation(data, fit)
+    sb = np.bincount(data.block, weights=s1)
+    alone = np.var(sb, ddof=1) / info[0, 0]
+    assert lam[0] == pytest.approx(max(1.0, alone), rel=1e-9)

@@ -323,7 +323,12 @@ def component_estimates(fitted: FittedModel, people: People, csites: SiteTable,
     included), so a component that trades off with another gets the wider interval.
     """
     fit, data, data_inf = fitted.fit, fitted.data, fitted.data_inf
-    lam = fitmod.block_inflation(data_inf, fit)
+    reference = [fitmod.oracle_lod(data_inf, fit, j, alpha=alpha) for j in range(len(people.components))]
+    lam = fitmod.block_inflation(data_inf, fit, reference)
+    present = fitmod.present_donors(fit, reference)
+    # The LoD of a donor below its oracle LoD takes the sample's linkage from the donors that
+    # are present: its own inflation is not estimable at 0 (see block_inflation).
+    lod_lam = np.where(present, lam, float(np.median(lam[present])) if present.any() else 1.0)
     total = float(fit.fraction.sum())
     out, warnings = [], []
     for j, d in enumerate(people.components):
@@ -339,7 +344,7 @@ def component_estimates(fitted: FittedModel, people: People, csites: SiteTable,
         pval = fitmod.boundary_p_value(stat / lam[j])
         f_j = float(fit.fraction[j])
         others = total - f_j
-        lod = fitmod.limit_of_detection(data, data_inf, fit, j, alpha=alpha, inflation=lam[j])
+        lod = fitmod.limit_of_detection(data, data_inf, fit, j, alpha=alpha, inflation=lod_lam[j])
         out.append(DonorEstimate(
             name=d, relationship=people.labels[d], typed=d in people.typed,
             fraction=f_j, ci95=(low, high), p_value=pval, lrt_statistic=stat, detected=bool(pval < alpha),

@@ -17,9 +17,9 @@ Fractions ``f`` are shares of genome equivalents in the sample (0..1), ``rho`` t
 beta-binomial overdispersion (0 the binomial).  This package re-exports the names the rest
 of :mod:`microchimera` uses; everything else is imported from its module.
 """
-from .detection import boundary_p_value, limit_of_detection, lrt_refit_nuisance
+from .detection import boundary_p_value, limit_of_detection, lrt_refit_nuisance, oracle_lod
 from .evaluation import evaluate
-from .intervals import CHI2_95, block_inflation, make_blocks, profile_ci
+from .intervals import CHI2_95, block_inflation, make_blocks, present_donors, profile_ci
 from .optimisation import (
     ERROR_SCALE_BOUNDS,
     F_MAX_TOTAL,
@@ -32,5 +32,5 @@ from .optimisation import (
 __all__ = [
     "CHI2_95", "ERROR_SCALE_BOUNDS", "F_MAX_TOTAL", "RHO_SUBSAMPLE", "FitResult", "block_inflation",
     "boundary_p_value", "evaluate", "fit_fractions", "limit_of_detection", "lrt_refit_nuisance",
-    "make_blocks", "newton", "profile_ci",
+    "make_blocks", "newton", "oracle_lod", "present_donors", "profile_ci",
 ]

@@ -154,32 +154,43 @@ def limit_of_detection(data: ModelData, data_inf: ModelData, fit: FitResult, don
     """
     target = (stats.norm.ppf(1 - alpha) + stats.norm.ppf(power)) ** 2 * inflation
     sub = data_inf.subset(data_inf.informative(donor))
-    if sub.n_sites == 0:
-        return None
-    top = 0.5 - (fit.fraction.sum() - fit.fraction[donor])
-    if top <= 0:
-        return None
-
-    def solve(share) -> float | None:
-        def gap(v):
-            return expected_lrt(sub, fit, donor, 10.0**v) * share(10.0**v) - target
-        if gap(np.log10(top)) < 0:
-            return None
-        if gap(-9.0) >= 0:
-            return 1e-9
-        return float(10.0 ** optimize.brentq(gap, -9.0, np.log10(top), xtol=1e-3))
-
-    f_a = solve(lambda v: 1.0)
+    f_a = _solve_lod(sub, fit, donor, target, lambda v: 1.0)
     if f_a is None:
         return None
     s_a = detection_share(data, fit, donor, f_a)
-    f_b = solve(lambda v: s_a)
+    f_b = _solve_lod(sub, fit, donor, target, lambda v: s_a)
     if f_b is None:
         return None
     s_b = detection_share(data, fit, donor, f_b)
     span = np.log(f_b / f_a)
     beta = float(np.clip(np.log(s_b / s_a) / span, -1.0, 1.0)) if abs(span) > 1e-3 else 0.0
-    return solve(lambda v: min(1.0, s_a * (v / f_a) ** beta))
+    return _solve_lod(sub, fit, donor, target, lambda v: min(1.0, s_a * (v / f_a) ** beta))
+
+
+def oracle_lod(data_inf: ModelData, fit: FitResult, donor: int, alpha: float = 0.05,
+               power: float = 0.95) -> float | None:
+    """The LoD as if genotypes and error rates were known and the sites unlinked: the
+    fraction where the oracle :func:`expected_lrt` reaches the 95% power point.  A lower
+    bound of :func:`limit_of_detection`, quick, and a design quantity: the reference point
+    where :func:`~.intervals.block_inflation` evaluates a donor the fit put at 0."""
+    target = (stats.norm.ppf(1 - alpha) + stats.norm.ppf(power)) ** 2
+    return _solve_lod(data_inf.subset(data_inf.informative(donor)), fit, donor, target, lambda v: 1.0)
+
+
+def _solve_lod(sub: ModelData, fit: FitResult, donor: int, target: float, share) -> float | None:
+    """Smallest ``f`` (log-scale root) with ``expected_lrt(f) share(f) >= target``; None if
+    ``f = 0.5`` minus the other fractions does not reach it or there is no informative site."""
+    top = 0.5 - (fit.fraction.sum() - fit.fraction[donor])
+    if sub.n_sites == 0 or top <= 0:
+        return None
+
+    def gap(v):
+        return expected_lrt(sub, fit, donor, 10.0**v) * share(10.0**v) - target
+    if gap(np.log10(top)) < 0:
+        return None
+    if gap(-9.0) >= 0:
+        return 1e-9
+    return float(10.0 ** optimize.brentq(gap, -9.0, np.log10(top), xtol=1e-3))
 
 
 def fisher_information(data: ModelData, f, rho: float = 0.0) -> np.ndarray:

@@ -42,12 +42,22 @@ def make_blocks(contig_id, pos, block_size: float = 5e6, min_blocks: int = 30, f
     return out
 
 
-def block_inflation(data: ModelData, fit: FitResult) -> np.ndarray:
+def block_inflation(data: ModelData, fit: FitResult, reference=None) -> np.ndarray:
     """Variance inflation per donor from a block sandwich (>= 1), float64 (n_donors,).
 
     ``lambda_k = [H^-1 B H^-1]_kk / [-H^-1]_kk`` with ``B`` the (centred, n/(n-1)-scaled)
-    covariance of per-block score sums at the MLE: a delete-one-block jackknife in its
-    linearised form.  Sites in one block are allowed to be correlated (shared IBD).
+    covariance of per-block score sums: a delete-one-block jackknife in its linearised form.
+    Sites in one block are allowed to be correlated (shared IBD).
+
+    The sandwich for donor ``k`` is taken over ``k`` and the donors that are clearly present
+    (:func:`present_donors`), the others held at their fit.  A donor at or near 0 whose
+    genotypes are summed out has a collapsed, nearly collinear observed information there
+    (its configurations cannot be told apart), and inverting it turned block noise into
+    inflations of up to 25 for every donor of the fit.  The inflation of such a donor itself
+    is still noisy (nothing in the reads speaks to its linkage); the LoD does not use it
+    (see :func:`microchimera.model.quantify.component_estimates`).  Evaluating it away
+    from the fit does not help: off the MLE the block score sums carry the misfit, and the
+    inflation grows with the distance.
     """
     k = data.n_donors
     lam = np.ones(k)
@@ -57,24 +67,35 @@ def block_inflation(data: ModelData, fit: FitResult) -> np.ndarray:
     nb = int(b.max()) + 1
     if nb < 5:
         return lam
-    sb = np.stack([np.bincount(b, weights=fit.site_score[:, j], minlength=nb) for j in range(k)], axis=1)
-    sb = sb - sb.mean(axis=0)
-    bmat = sb.T @ sb * nb / (nb - 1)
-    idx = np.flatnonzero(np.diag(fit.hess) < 0)
-    if len(idx) == 0:
-        return lam
-    h = fit.hess[np.ix_(idx, idx)]
-    try:
-        hinv = np.linalg.inv(-h)
-    except np.linalg.LinAlgError:
-        return lam
-    robust = hinv @ bmat[np.ix_(idx, idx)] @ hinv
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = np.diag(robust) / np.diag(hinv)
-    lam[idx] = np.clip(np.nan_to_num(ratio, nan=1.0), 1.0, MAX_INFLATION)
-
-
+    present = present_donors(fit, reference)
+    hess, score = fit.hess, fit.site_score
+    for j in range(k):
+        idx = np.flatnonzero(present | (np.arange(k) == j))
+        idx = idx[np.diag(hess)[idx] < 0]
+        if j not in idx:
+            continue
+        sb = np.stack([np.bincount(b, weights=score[:, i], minlength=nb) for i in idx], axis=1)
+        sb = sb - sb.mean(axis=0)
+        bmat = sb.T @ sb * nb / (nb - 1)
+        try:
+            hinv = np.linalg.inv(-hess[np.ix_(idx, idx)])
+        except np.linalg.LinAlgError:
+            continue
+        jj = int(np.flatnonzero(idx == j)[0])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = (hinv @ bmat @ hinv)[jj, jj] / hinv[jj, jj]
+        lam[j] = np.clip(np.nan_to_num(ratio, nan=1.0), 1.0, MAX_INFLATION)
     return lam
+
+
+def present_donors(fit: FitResult, reference=None) -> np.ndarray:
+    """bool (n_donors,): donors whose estimate is above 0 and at or above ``reference``
+    (per donor, a fraction it is detectable at, e.g. its genotype-oracle LoD; None: 0)."""
+    f = np.asarray(fit.fraction, dtype=np.float64)
+    if reference is None:
+        return f > 0
+    ref = np.array([0.0 if r is None else r for r in reference], dtype=np.float64)
+    return (f > 0) & (f >= ref)
 
 
 class Profile:
