@@ -129,6 +129,70 @@ def test_count_alleles__total_from_the_index_close_to_the_reads_read(terminal, t
     assert totals[2] < 0.1 * totals[0]
 
 
+@pytest.fixture
+def small_slices_cram(tiny_family_fixture, tmp_path):
+    """The tiny family's BAM as a CRAM of 1000-read slices (27 slices), indexed."""
+    import pysam
+
+    sim = tiny_family_fixture
+    cram = tmp_path / "mother_mix.cram"
+    pysam.view("-C", "-T", str(sim.reference), "--output-fmt-option", "seqs_per_slice=1000", "-o", str(cram),
+               str(sim.bams["mother_mix"]), catch_stdout=False)
+    pysam.index(str(cram))
+    return cram
+
+
+def test_count_alleles__cram_bar_with_percent_and_time_left(terminal, tiny_family_fixture, small_slices_cram):
+    """A CRAM's index has no read counts: the bar follows the bytes of the slices to decode
+    (percent, time left) next to a running count of the reads read."""
+    from microchimera.count import count_alleles
+    from microchimera.io.sites import read_sites
+
+    screen = terminal()
+    sim = tiny_family_fixture
+    counts = count_alleles([small_slices_cram], read_sites(sim.sites_vcf), reference=sim.reference, progress=True)
+    text = screen()
+    read = counts.parameters["stats"][str(small_slices_cram)]["reads"]
+    assert "count mother_mix.cram" in text and "100%" in text and "left" in text, text
+    *_, (done, k) = re.findall(r"([\d.]+)(k?) reads", text)
+    assert float(done) * (1e3 if k else 1) == pytest.approx(read, rel=0.01), text
+    assert " of " not in text and "bytes" not in text
+
+
+def test_count_alleles__cram_bytes_to_decode_follow_the_reads_read(tiny_family_fixture, small_slices_cram):
+    """The total (bytes of the slices overlapping the runs of sites) against the slices
+    there are, and the share of it passed against the share of the reads read on the way."""
+    from microchimera.count import counting
+    from microchimera.io.alignments import open_alignments
+    from microchimera.io.sites import read_sites
+    from microchimera.options import CountFilters
+
+    sim = tiny_family_fixture
+    info = open_alignments(small_slices_cram, reference=sim.reference)
+    crai = counting._read_crai(info.index)
+    mapped = crai[crai[:, 0] >= 0]
+    assert len(mapped) > 20
+    sites = read_sites(sim.sites_vcf)
+    totals = []
+    for chosen in (sites, sites.take(np.arange(sites.n_sites) < 3)):
+        spans = counting._plan(chosen, info)
+        work = counting._slice_work(info, spans)
+        calls = []
+        kst = counting._KernelState(spans, filters=CountFilters(), fragments=False, **counting._INITIAL)
+        counting._count_pysam(info, kst, lambda n=1, work=0, calls=calls: calls.append((n, work)), work)
+        reads, passed = np.array(calls, dtype=float).T
+        assert reads.sum() == kst.stats()["reads"] and passed.sum() == pytest.approx(work.total)
+        assert (passed >= 0).all()
+        if chosen is sites:  # the panel spans both contigs: every mapped slice, read in turn
+            assert work.total == pytest.approx(mapped[:, 5].sum(), rel=0.01)
+            assert len(calls) > 5
+            assert np.abs(np.cumsum(passed) / work.total - np.cumsum(reads) / reads.sum()).max() < 0.1
+        else:  # three sites 300 bp apart: the slice or two over them
+            assert 0 < work.total <= 2 * mapped[:, 5].max()
+        totals.append(work.total)
+    assert totals[1] < 0.1 * totals[0]
+
+
 def test_simulate__bar_in_dna_fragments_with_percent(terminal, tmp_path, capsys):
     from microchimera.sim import load_scenario, simulate
 

@@ -8,7 +8,10 @@ draw on stderr and vanish when done (``transient``); results and logs are unaffe
 
 A bar with a ``total`` shows the percentage done, the time remaining and ``done of total
 <unit>`` in the words of the work (``reads``, ``DNA fragments``, ``samples``,
-``replicates``); without one, a spinner and a running count.
+``replicates``); without one, a spinner and a running count.  When the work is measured
+in other units than the ones counted (a CRAM: compressed bytes of the slices to decode, while
+reads are counted), ``work`` gives its amount in all: percent and time left follow the work,
+next to a running count of ``unit``.
 """
 from __future__ import annotations
 
@@ -17,8 +20,9 @@ import sys
 
 
 @contextlib.contextmanager
-def progress_bar(enabled: bool, description: str, total: float | None = None, unit: str = "items"):
-    """Context manager yielding ``advance(n=1)`` for one task of a rich progress bar.
+def progress_bar(enabled: bool, description: str, total: float | None = None, unit: str = "items",
+                 work: float | None = None):
+    """Context manager yielding ``advance(n=1, work=0)`` for one task of a rich progress bar.
 
     Parameters
     ----------
@@ -32,11 +36,19 @@ def progress_bar(enabled: bool, description: str, total: float | None = None, un
         estimate is fine: the percentage stops at 100.
     unit : str
         Name of the unit, plural, e.g. ``"reads"``.
+    work : float, optional
+        Instead of ``total``: the work in all, in units of its own (e.g. compressed bytes),
+        when how many ``unit`` are to come is not known but the work is.  ``advance(n,
+        work=w)`` then adds ``w`` to the work done, which the bar, percentage and time left
+        follow, and ``n`` to a running count of ``unit`` shown next to them.  Without
+        ``work``, the ``work`` argument of ``advance`` is ignored.
 
     Examples
     --------
     >>> with progress_bar(False, "nothing") as advance:
     ...     advance(5)
+    >>> with progress_bar(False, "count mum.cram", unit="reads", work=1e6) as advance:
+    ...     advance(4096, work=2.5e5)
     """
     if enabled:
         from rich.console import Console
@@ -47,9 +59,20 @@ def progress_bar(enabled: bool, description: str, total: float | None = None, un
         return
     from rich.progress import Progress
 
-    with Progress(*_columns(total is not None, unit), console=console, transient=True) as bar:
-        task = bar.add_task(description, total=total)
-        yield lambda n=1: bar.advance(task, n)
+    with Progress(*_columns(total is not None or work is not None, unit), console=console, transient=True) as bar:
+        if work is None:
+            task = bar.add_task(description, total=total)
+            yield lambda n=1, work=0: bar.advance(task, n)
+            return
+        task = bar.add_task(description, total=work, count=0)
+        count = 0
+
+        def advance(n=1, work=0):
+            nonlocal count
+            count += n
+            bar.update(task, advance=work, count=count)
+
+        yield advance
 
 
 def _amount(n: float) -> str:
@@ -65,7 +88,9 @@ def _columns(with_total: bool, unit: str) -> list:
     """The bar's columns: ``⠋ count mum.bam ━━━━╺━━━  45% 0:12 left 12.3M of 27.1M reads``.
 
     Every column keeps its width except the description, which is shortened (``…``) on a
-    narrow terminal, so that the numbers stay on one line.
+    narrow terminal, so that the numbers stay on one line.  A bar following a ``work`` in
+    other units (:func:`progress_bar`) ends with the running count alone:
+    ``⠋ count mum.cram ━━━━╺━━━  45% 0:12 left 12.3M reads``.
     """
     from rich.progress import (
         BarColumn,
@@ -84,6 +109,8 @@ def _columns(with_total: bool, unit: str) -> list:
 
     class Amount(ProgressColumn):
         def render(self, task):
+            if "count" in task.fields:
+                return Text(f"{_amount(task.fields['count'])} {unit}", style="progress.download")
             done = _amount(task.completed)
             text = f"{done} {unit}" if task.total is None else f"{done} of {_amount(task.total)} {unit}"
             return Text(text, style="progress.download")
@@ -102,5 +129,5 @@ def _columns(with_total: bool, unit: str) -> list:
     return columns
 
 
-def _noop(n=1) -> None:
+def _noop(n=1, work=0) -> None:
     return None

@@ -316,16 +316,24 @@ def _count_bam_parallel(info: AlignmentInfo, parts: list, kwargs: dict, bai: lis
     return ksts
 
 
-def _reads_reporter(kst: _KernelState, advance):
-    """A function passing on to ``advance`` the reads the kernel has read since its last call."""
+def _reads_reporter(kst: _KernelState, advance, work: _SliceWork | None = None):
+    """A function ``report(run=None, pos=None)`` passing on to ``advance`` the reads the kernel
+    has read since its last call; with ``work``, also the CRAM bytes passed since, once the
+    reads starting before ``pos`` in run of sites ``run`` are read (``pos`` None: the whole
+    run), as ``advance(n, work=w)``."""
     if advance is None:
-        return lambda: None
-    seen = 0
+        return lambda run=None, pos=None: None
+    seen, sent = 0, 0.0
 
-    def report():
-        nonlocal seen
+    def report(run=None, pos=None):
+        nonlocal seen, sent
         n = int(kst.state[K.ST_READS])
-        advance(n - seen)
+        if work is None:
+            advance(n - seen)
+        else:
+            now = max(sent, work.done(run, pos))
+            advance(n - seen, work=now - sent)
+            sent = now
         seen = n
 
     return report
@@ -488,16 +496,18 @@ for _i, _b in enumerate("=ACMGRSVTWYHKDBN"):
     _NT16[ord(_b)] = _NT16[ord(_b.lower())] = _i
 
 
-def _count_pysam(info: AlignmentInfo, kst: _KernelState, advance=None) -> None:
+def _count_pysam(info: AlignmentInfo, kst: _KernelState, advance=None, work: _SliceWork | None = None) -> None:
     """The same kernel over records decoded by pysam/htslib (CRAM; BAM with a CSI index).
 
-    ``advance(n)``, if given, is called with the reads read since its last call (progress).
+    ``advance(n)``, if given, is called with the reads read since its last call (progress);
+    with ``work`` (a CRAM's slices, :func:`_slice_work`), ``advance(n, work=w)`` with also the
+    compressed bytes of the slices passed since.
     """
-    report = _reads_reporter(kst, advance)
+    report = _reads_reporter(kst, advance, work)
     try:
         with info.open() as af:
             prev_tid, prev_end = -1, -1
-            for tid, first, last in kst.spans.runs:
+            for run, (tid, first, last) in enumerate(kst.spans.runs):
                 kst.set_stop(tid, last)
                 parts = []
                 for read in af.fetch(info.contigs[tid], first, last + 1):
@@ -506,10 +516,10 @@ def _count_pysam(info: AlignmentInfo, kst: _KernelState, advance=None) -> None:
                     parts.append(_pack_read(read))
                     if len(parts) >= 4096:
                         _feed(kst, parts, info)
-                        report()
+                        report(run, read.reference_start)
                         parts = []
                 _feed(kst, parts, info)
-                report()
+                report(run)
                 prev_tid, prev_end = tid, last + 1
     except (OSError, ValueError) as exc:
         raise FormatError(f"{info.path}: cannot read records: {exc}") from exc
@@ -533,6 +543,80 @@ def _expected_reads(info: AlignmentInfo, parts, bai, spans: _Spans) -> float | N
     if bai is not None:
         return _expected_reads_bai(info, parts, bai, reads)
     return _expected_reads_fetch(info, spans, reads)
+
+
+def _read_crai(path: Path) -> np.ndarray | None:
+    """The lines of a CRAM index, int64 ``(n, 6)``: reference id (-1: unmapped), 1-based
+    alignment start, alignment span, container byte offset, slice byte offset in the
+    container, slice size in bytes.  One line per slice and reference (a multi-reference
+    slice has several), in file order.  None if the index cannot be read."""
+    import gzip
+    import zlib
+
+    try:
+        raw = path.read_bytes()
+        fields = np.array((gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw).split(), dtype=np.int64)
+    except (OSError, EOFError, ValueError, zlib.error):
+        return None
+    return fields.reshape(-1, 6) if len(fields) % 6 == 0 else None
+
+
+@dataclass
+class _SliceWork:
+    """A pass over a CRAM in compressed bytes of the slices htslib decodes (progress):
+    per run of sites (:attr:`_Spans.runs`), the 0-based alignment starts of the slices it
+    reaches that no earlier run did, sorted, where their reads' starts end (the next such
+    slice's start, or the slice's end), and their cumulative sizes after the bytes of the
+    runs before it."""
+
+    starts: list   # [int64 (m,)] per run
+    stops: list    # [int64 (m,)] per run
+    cum: list      # [float64 (m + 1,)] per run, cum[0]: bytes of the earlier runs
+    total: float
+
+    def done(self, run: int, pos: int | None = None) -> float:
+        """Bytes passed once the reads of run ``run`` starting at or before 0-based ``pos``
+        are read (None: all of the run's); the slice being read counts in proportion to
+        the stretch of its reads' starts passed."""
+        cum = self.cum[run]
+        if pos is None:
+            return float(cum[-1])
+        k = int(np.searchsorted(self.starts[run], pos, side="right")) - 1
+        if k < 0:
+            return float(cum[0])
+        a, b = self.starts[run][k], self.stops[run][k]
+        return float(cum[k] + (cum[k + 1] - cum[k]) * min(1.0, (pos + 1 - a) / max(1, b - a)))
+
+
+def _slice_work(info: AlignmentInfo, spans: _Spans) -> _SliceWork | None:
+    """The slices of a CRAM that the pass over ``spans`` decodes, from its ``.crai``: for each
+    run of sites, those on its reference whose alignment span overlaps the run's first to last
+    site, as htslib's ``fetch`` of the run reads them; a slice reached by two runs counts once.
+    None when there is no CRAM index or it names no such slice."""
+    crai = _read_crai(info.index) if info.index is not None and info.index_kind == "crai" else None
+    if crai is None or not len(crai):
+        return None
+    _, slice_id = np.unique(crai[:, 3:5], axis=0, return_inverse=True)
+    slice_id = slice_id.ravel()
+    taken = np.zeros(slice_id.max() + 1, bool)
+    by_tid = {}
+    for tid in np.unique(crai[:, 0]):
+        lines = np.flatnonzero(crai[:, 0] == tid)
+        lines = lines[np.argsort(crai[lines, 1], kind="stable")]
+        ends = crai[lines, 1] + crai[lines, 2] - 1  # 1-based, inclusive
+        by_tid[int(tid)] = (lines, crai[lines, 1], ends, np.maximum.accumulate(ends))
+    starts, stops, cum, before = [], [], [], 0.0
+    for tid, first, last in spans.runs:
+        lines, begs, ends, reach = by_tid.get(tid, (np.zeros(0, np.int64),) * 4)
+        lo, hi = np.searchsorted(reach, first + 1), np.searchsorted(begs, last + 1, side="right")
+        pick = lines[lo:hi][ends[lo:hi] >= first + 1]
+        pick = pick[~taken[slice_id[pick]]]
+        taken[slice_id[pick]] = True
+        starts.append(crai[pick, 1] - 1)
+        stops.append(np.append(starts[-1][1:], crai[pick[-1], 1] + crai[pick[-1], 2] - 1 if len(pick) else []))
+        cum.append(before + np.concatenate(([0.0], np.cumsum(crai[pick, 5], dtype=np.float64))))
+        before = float(cum[-1][-1])
+    return _SliceWork(starts, stops, cum, before) if before > 0 else None
 
 
 def _describe_stats(info: AlignmentInfo, st: dict, depth: np.ndarray, filters: CountFilters, slices: int) -> list:
@@ -581,7 +665,9 @@ def count_alleles(alignments, sites: SiteTable, *, filters: CountFilters | None 
         Build missing indexes instead of failing.
     progress : bool
         Draw a progress bar per file on stderr (reads read, of the reads the index says are
-        there to read; :func:`microchimera._progress.progress_bar`).  Each file's read
+        there to read; a CRAM, whose index has no read counts: percent and time left of the
+        compressed bytes of the slices to decode, by the position reached, and the reads
+        read so far; :func:`microchimera._progress.progress_bar`).  Each file's read
         statistics are logged at INFO level either way (``-v``).
 
     Returns
@@ -624,7 +710,9 @@ def count_alleles(alignments, sites: SiteTable, *, filters: CountFilters | None 
             bai = _read_bai(info)
             parts = _split(spans, bai, threads) if parallel else [spans]
         total = _expected_reads(info, parts if fast else None, bai if fast else None, spans) if progress else None
-        with progress_bar(progress, f"count {info.path.name}", total=total, unit="reads") as advance:
+        work = _slice_work(info, spans) if progress and total is None and not fast else None
+        with progress_bar(progress, f"count {info.path.name}", total=total, unit="reads",
+                          work=None if work is None else work.total) as advance:
             if parallel:
                 ksts = _count_bam_parallel(info, parts, kwargs, bai, advance)
             else:
@@ -632,7 +720,7 @@ def count_alleles(alignments, sites: SiteTable, *, filters: CountFilters | None 
                 if fast:
                     _count_bam(info, ksts[0], threads, advance, bai=bai)
                 else:
-                    _count_pysam(info, ksts[0], advance)
+                    _count_pysam(info, ksts[0], advance, work)
         depth = np.zeros(sites.n_sites, np.int64)
         for kst in ksts:
             totals[s][:, kst.spans.order] += kst.counts
