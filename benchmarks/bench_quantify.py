@@ -2,8 +2,8 @@
 
 Family: mother (host, typed), father (typed), two typed children and one untyped loss,
 all three children in the sample.  Times the model build (prior + data) and the fit
-(MLE + rho + het share + error scale, block inflation, profile CIs) and the LRTs (error
-multiplier and other fractions re-fitted under each null) on one core, and reports peak
+(MLE + rho + het share + error scale, block inflation, profile CIs), the LRTs (error
+multiplier and other fractions re-fitted under each null) and the LoDs on one core, and reports peak
 memory (ru_maxrss).  Target (issue 4): total under 10 s, peak under 2 GB.  With
 ``--contamination`` the model also holds the unknown unrelated contributor that ``quantify``
 fits by default (issue 12: one more untyped member, so three times the configurations per
@@ -76,14 +76,21 @@ def main(argv=None):
     full = dataclasses.replace(data, het_share=fit.het_share)
     stats = [fitmod.lrt_refit_nuisance(full, inf, fit, k, data.error_rate) for k in range(k_all)]
     t3 = time.perf_counter()
+    # as quantify does since issue 16: the LoD from the expected statistic against the least
+    # favourable null (two profiled fits per donor on at most SHARE_SITES sites)
+    lods = [fitmod.limit_of_detection(scaled, inf, fit, k, inflation=lam[k], near=fitmod.oracle_lod(inf, fit, k))
+            for k in range(k_all)]
+    t4 = time.perf_counter()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"sites {n:,}  informative {inf.n_sites:,}  entries {len(data.entry_site):,}")
     print(f"build (prior + data)   {t1 - t0:6.2f} s")
     print(f"fit + profile CIs      {t2 - t1:6.2f} s")
     print(f"LRTs (null refits)     {t3 - t2:6.2f} s")
-    print(f"total                  {t3 - t0:6.2f} s   peak RSS {peak:,.0f} MiB")
-    for name, fk, est, ci, t in zip(members[1:], f, fit.fraction, cis, stats, strict=True):
-        print(f"  {name:9s} truth {fk:.1e}  estimate {est:.3e}  CI [{ci[0]:.2e}, {ci[1]:.2e}]  LRT {t:.1f}")
+    print(f"LoDs                   {t4 - t3:6.2f} s")
+    print(f"total                  {t4 - t0:6.2f} s   peak RSS {peak:,.0f} MiB")
+    for name, fk, est, ci, t, lod in zip(members[1:], f, fit.fraction, cis, stats, lods, strict=True):
+        print(f"  {name:9s} truth {fk:.1e}  estimate {est:.3e}  CI [{ci[0]:.2e}, {ci[1]:.2e}]  LRT {t:.1f}  "
+              f"LoD {lod if lod is None else f'{lod:.2e}'}")
 
 
 if __name__ == "__main__":

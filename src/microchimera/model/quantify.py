@@ -344,7 +344,8 @@ def component_estimates(fitted: FittedModel, people: People, csites: SiteTable,
         pval = fitmod.boundary_p_value(stat / lam[j])
         f_j = float(fit.fraction[j])
         others = total - f_j
-        lod = fitmod.limit_of_detection(data, data_inf, fit, j, alpha=alpha, inflation=lod_lam[j])
+        lod = fitmod.limit_of_detection(data, data_inf, fit, j, alpha=alpha, inflation=lod_lam[j],
+                                         near=reference[j])
         out.append(DonorEstimate(
             name=d, relationship=people.labels[d], typed=d in people.typed,
             fraction=f_j, ci95=(low, high), p_value=pval, lrt_statistic=stat, detected=bool(pval < alpha),
