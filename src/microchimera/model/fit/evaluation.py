@@ -34,7 +34,7 @@ def evaluate(data: ModelData, f, rho: float, order: int = 0, kappa: bool = False
         return ev
     f = np.asarray(f, dtype=np.float64)
     lay = data.layout
-    p_combo, scale = data.combo_p(f)
+    p_combo, _ = data.combo_p(f)
     terms = bb_logpmf_terms(data.key_x, data.key_n, p_combo[data.key_combo], rho, order)
     t0 = terms[0]
     total = lay.single_logw_sum + float(lay.single_count @ t0)
@@ -51,12 +51,7 @@ def evaluate(data: ModelData, f, rho: float, order: int = 0, kappa: bool = False
         return Evaluation(total, None)
     site_ll = np.empty(data.n_sites)
     site_ll[lay.single_site] = lay.single_logw + t0[lay.single_key]
-    ah, ad = data.allele_shares()
-    dp = scale[None, :] * ad  # dp/df, (K, n_combos)
-    if kappa:
-        e_ra = data.error_rate[data.combo_class]
-        e_sum = e_ra + data.error_rate[SWAP_CLASS[data.combo_class]]
-        dp = np.vstack([dp, e_ra - e_sum * (ah + f @ ad)])
+    dp = read_prob_gradient(data, f, kappa)  # (K [+ 1], n_combos)
     dpk = dp[:, data.key_combo]  # (D, n_keys)
     g = terms[1][None, :] * dpk  # per-entry score of each parameter, by key
     d = len(dp)
@@ -74,8 +69,28 @@ def evaluate(data: ModelData, f, rho: float, order: int = 0, kappa: bool = False
     hess = (dpk * ((terms[2] + terms[1] ** 2) * rk)) @ dpk.T - score.T @ score
     if kappa:
         s1r = terms[1] * rk
-        cross = -(e_sum[None, :] * ad)[:, data.key_combo] @ s1r
+        e_sum = data.error_rate[data.combo_class] + data.error_rate[SWAP_CLASS[data.combo_class]]
+        cross = -(e_sum[None, :] * data.allele_shares()[1])[:, data.key_combo] @ s1r
         hess[-1, :-1] += cross
         hess[:-1, -1] += cross
         hess[-1, -1] += float(dpk[-1] @ s1r)
     return Evaluation(total, site_ll, grad, hess, score)
+
+
+def read_prob_gradient(data: ModelData, f, kappa: bool = True) -> np.ndarray:
+    """``dp/df_1..f_K`` (and ``dp/dlog kappa`` with ``kappa``) of each combo's alt-read
+    probability, (K [+ 1], n_combos).
+
+    ``kappa`` multiplies ``data.error_rate`` and is taken at 1: since
+    ``p = kappa e_ra + (1 - kappa (e_ra + e_ar)) mu``, ``dp/dlog kappa = e_ra - (e_ra + e_ar) mu``.
+    """
+    f = np.asarray(f, dtype=np.float64)
+    _, scale = data.combo_p(f)
+    ah, ad = data.allele_shares()
+    dp = scale[None, :] * ad
+    if not kappa:
+        return dp
+    e_ra = data.error_rate[data.combo_class]
+    e_sum = e_ra + data.error_rate[SWAP_CLASS[data.combo_class]]
+    return np.vstack([dp, e_ra - e_sum * (ah + f @ ad)])
+
