@@ -290,6 +290,7 @@ def add_count_subcommand(sub, common) -> None:
 
 def run_count(args) -> int:
     from .count import count_alleles, write_counts, write_counts_tsv, write_fragments
+    from .count.counting import depth_summary
     from .io.sites import read_sites
 
     sites = read_sites(args.sites)
@@ -302,15 +303,11 @@ def run_count(args) -> int:
     if args.fragments:
         write_fragments(result.fragments, args.fragments, counts.parameters)
     if not args.quiet:
-        depth = counts.depth
+        depth = counts.depth  # a property: summed once, not per sample
         for i, name in enumerate(counts.samples):
-            # mean_depth: over every site, as samtools coverage and mosdepth average (zeros too);
-            # mean_depth_covered: over the sites with >= 1 read (issue 16 item 15).
-            covered = depth[i] > 0
-            print(f"{name}\tsites={counts.n_sites}\tcovered={int(covered.sum())}\t"
-                  f"mean_depth={float(depth[i].mean()):.1f}\t"
-                  f"mean_depth_covered={float(depth[i][covered].mean()) if covered.any() else 0.0:.1f}\t"
-                  f"alt={int(counts.alt_count[i].sum())}")
+            covered, mean, mean_covered = depth_summary(depth[i])
+            print(f"{name}\tsites={counts.n_sites}\tcovered={covered}\tmean_depth={mean:.1f}\t"
+                  f"mean_depth_covered={mean_covered:.1f}\talt={int(counts.alt_count[i].sum())}")
         print(f"counts\t{args.out}" + (f"\nfragments\t{args.fragments}" if args.fragments else ""))
     return 0
 

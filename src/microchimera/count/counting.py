@@ -619,18 +619,27 @@ def _slice_work(info: AlignmentInfo, spans: _Spans) -> _SliceWork | None:
     return _SliceWork(starts, stops, cum, before) if before > 0 else None
 
 
+def depth_summary(depth: np.ndarray) -> tuple[int, float, float]:
+    """``(covered, mean_depth, mean_depth_covered)`` of fragments counted per site, (n_sites,):
+    the sites with at least one, the mean over every site (as samtools coverage and mosdepth
+    average, zeros too) and the mean over the covered ones (0 when none is)."""
+    covered = depth > 0
+    mean = float(depth.mean()) if len(depth) else 0.0
+    return int(covered.sum()), mean, float(depth[covered].mean()) if covered.any() else 0.0
+
+
 def _describe_stats(info: AlignmentInfo, st: dict, depth: np.ndarray, filters: CountFilters, slices: int) -> list:
     """Per-file read statistics, two lines as ``-v`` shows them (``depth``: fragments counted per site)."""
     kept = st["reads"] - st["skipped_flag"] - st["skipped_mapq"] - st["skipped_not_proper"]
     proper = f", {st['skipped_not_proper']:,} not in a proper pair" if filters.require_proper_pairs else ""
     twice = f" (reads near the cuts between its {slices} slices read twice)" if slices > 1 else ""
-    mean = float(depth.mean()) if len(depth) else 0.0
+    covered, mean, _ = depth_summary(depth)
     return [f"{info.path} (sample {info.sample}): {st['reads']:,} reads read{twice}, {kept:,} kept; filtered out "
             f"{st['skipped_flag']:,} unmapped, secondary, supplementary, duplicate or QC-fail, "
             f"{st['skipped_mapq']:,} with MAPQ < {filters.min_mapq}{proper}",
             f"{info.path}: {st['fragments_counted']:,} fragments counted ({st['overlapping_pairs_merged']:,} "
             f"overlapping pairs merged, {st['mate_conflicts']:,} mate conflicts, {st['mate_not_seen']:,} mates "
-            f"not seen); {int((depth > 0).sum()):,} of {len(depth):,} sites covered, mean depth {mean:.1f} "
+            f"not seen); {covered:,} of {len(depth):,} sites covered, mean depth {mean:.1f} "
             f"(bases of quality >= {filters.min_baseq})"]
 
 
