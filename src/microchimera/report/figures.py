@@ -54,6 +54,16 @@ def _label(text, limit: int = 28) -> str:
 ARROW_GID = "ci-reaches-0"
 
 
+def _log_axis(values) -> tuple[float, float, float]:
+    """``(floor, left, right)`` of a log axis over ``values`` (None and values <= 0 skipped;
+    1.0 when none is left): the floor a fifth of the smallest, where a 0 is drawn; the left
+    edge half a decade below it, room for the arrow of a CI reaching 0; the right edge three
+    times the largest."""
+    positive = [v for v in values if v is not None and v > 0] or [1.0]
+    floor = min(positive) / 5.0
+    return floor, floor / 3.0, max(positive) * 3.0
+
+
 def _arrow_to_zero(ax, y: float, floor: float, left: float, colour) -> None:
     """The arrow from the floor to the left edge of a log axis that ends a CI reaching 0."""
     arrow = ax.annotate("", xy=(left, y), xytext=(floor, y),
@@ -81,12 +91,7 @@ def forest_figure(donors: list[dict]) -> Figure | None:
         return None
     est = [(d.get("geq_per_100k"), d.get("geq_per_100k_ci95"), d.get("lod_geq_per_100k"), bool(d.get("detected")))
            for d in rows]
-    positive = [v for e in est for v in (e[0], *(e[1] or ()), e[2]) if v is not None and v > 0]
-    if not positive:
-        positive = [1.0]
-    floor = min(positive) / 5.0
-    # Half a decade left of the floor holds the arrows of CIs that reach 0.
-    left, hi_edge = floor / 3.0, max(positive) * 3.0
+    floor, left, hi_edge = _log_axis([v for e in est for v in (e[0], *(e[1] or ()), e[2])])
     fig = _new(7.0, 0.55 * len(rows) + 1.3)
     ax = fig.add_subplot()
     for y, (g, ci, lod, det) in enumerate(est):
@@ -338,9 +343,7 @@ def y_vs_snp_figure(y: dict | None, donors: list[dict]) -> Figure | None:
         ci = comparison.get("snp_male_ci95")
         ci = [float(geq_per_100k(float(v))) for v in ci] if ci and None not in ci else None
         rows.append(("SNP: all male donors", float(geq_per_100k(float(snp_male))), ci, DETECTED))
-    positive = [v for _, e, ci, _ in rows for v in (e, *(ci or ())) if v is not None and v > 0] or [1.0]
-    floor, hi_edge = min(positive) / 5.0, max(positive) * 3.0
-    left = floor / 3.0  # as in the forest plot: room for the arrow of a CI reaching 0
+    floor, left, hi_edge = _log_axis([v for _, e, ci, _ in rows for v in (e, *(ci or ()))])
     fig = _new(7.0, 0.5 * len(rows) + 1.1)
     ax = fig.add_subplot()
     for i, (_, e, ci, colour) in enumerate(rows):
@@ -369,8 +372,7 @@ def cohort_plot(rows: list[dict], prefix: str) -> str | None:
     samples = list(dict.fromkeys(r["sample"] for r in rows))
     donors = list(dict.fromkeys(r["donor"] for r in rows))
     palette = matplotlib.colormaps["tab10"]
-    positive = [v for r in rows for v in (r["geq"], *(r["ci"] or ())) if v is not None and v > 0] or [1.0]
-    lo_edge, hi_edge = min(positive) / 5.0, max(positive) * 3.0
+    lo_edge, _, hi_edge = _log_axis([v for r in rows for v in (r["geq"], *(r["ci"] or ()))])
     fig = _new(max(6.0, 0.45 * len(samples) + 2.5), 4.2)
     ax = fig.add_subplot()
     width = 0.7 / max(1, len(donors))
