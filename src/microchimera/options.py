@@ -71,6 +71,17 @@ class QuantifyOptions:
         Fit an unknown unrelated contributor (genotypes from HWE at the AF) beside the named
         donors, so that DNA of nobody in the PED is not absorbed by a relative and is
         reported as ``contamination`` (``--no-contamination-component`` switches it off).
+    ancestry : str
+        Whose AF the host's untyped relatives get (``docs/model.md``, "Ancestry"): ``auto``
+        (the host's ancestry estimated from its reads at a built-in panel's markers; the
+        sites' AF where they are no panel's markers), ``pooled`` (the sites' AF as given), a
+        1000 Genomes population or super-population (``YRI``, ``AFR``) or coordinates
+        ``v1,v2,v3,v4``.
+    ancestry_panel : str or None
+        Built-in panel of the ancestry axes (default: the one holding most of the sites).
+    lod : bool
+        Compute each donor's limit of detection (the slowest step at high depth; off, the
+        result's ``lod`` is null and nothing else changes).
     """
 
     alpha: float = 0.05
@@ -79,9 +90,14 @@ class QuantifyOptions:
     relatedness: bool = True
     absent_as_ref: bool = False
     contamination: bool = True
+    ancestry: str = "auto"
+    ancestry_panel: str | None = None
+    lod: bool = True
 
     def __post_init__(self):
         check_alpha(self.alpha)
+        if not isinstance(self.ancestry, str) or not self.ancestry.strip():
+            raise UsageError(f"ancestry must be auto, pooled, a population label or coordinates, found {self.ancestry!r}")
         if not self.block_size > 0:
             raise UsageError(f"block_size must be > 0 bp, found {self.block_size}")
         if self.max_depth_ratio is not None and not self.max_depth_ratio > 1:
@@ -91,7 +107,8 @@ class QuantifyOptions:
         """The parameters recorded in a result's provenance."""
         return {"alpha": self.alpha, "block_size": self.block_size, "max_depth_ratio": self.max_depth_ratio,
                 "relationships": list(relationships or []), "absent_genotypes_as_ref": self.absent_as_ref,
-                "contamination_component": self.contamination}
+                "contamination_component": self.contamination, "ancestry": self.ancestry,
+                "ancestry_panel": self.ancestry_panel, "lod": self.lod}
 
 
 @dataclass(frozen=True)

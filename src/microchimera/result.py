@@ -323,6 +323,48 @@ class ContaminationEstimate:
                 "correlated_with": self.correlated_with}
 
 
+@dataclass(frozen=True)
+class AncestryEstimate:
+    """Whose allele frequencies the host's untyped relatives were given (``docs/model.md``).
+
+    ``mode``: ``pooled`` (the sites' AF as given), ``auto`` (the host's coordinates
+    estimated from its reads at the panel's markers), ``population`` (a named 1000 Genomes
+    population's mean coordinates, ``population_given``) or ``coordinates`` (given).
+    ``coordinates`` are the host's coordinates on the panel's axes (None: none used, and
+    ``note`` says why); ``nearest_population``/``nearest_superpopulation`` the labels most
+    common among the 10 reference samples nearest to them and ``distance`` the distance to
+    the nearest (coordinate units); ``log_lr_vs_pooled`` the log-likelihood gain of the
+    estimated coordinates over the pooled AF and ``coordinate_se`` the root mean of their
+    standard errors (``auto`` only).  ``markers`` the usable sites that are panel markers,
+    ``markers_with_reads`` those with reads, ``adjusted_sites`` the sites given AF at the
+    coordinates.
+    """
+
+    mode: str = "pooled"
+    panel: str | None = None
+    build: str | None = None
+    coordinates: tuple[float, ...] | None = None
+    nearest_population: str | None = None
+    nearest_superpopulation: str | None = None
+    distance: float | None = None
+    population_given: str | None = None
+    log_lr_vs_pooled: float | None = None
+    coordinate_se: float | None = None
+    markers: int = 0
+    markers_with_reads: int = 0
+    adjusted_sites: int = 0
+    note: str | None = None
+
+    @property
+    def used(self) -> bool:
+        return self.coordinates is not None
+
+    def to_json(self) -> dict:
+        out = dataclasses.asdict(self)
+        out["coordinates"] = None if self.coordinates is None else list(self.coordinates)
+        return {"used": self.used, **out}
+
+
 #: Largest |correlation| of the contamination estimate with a donor's still called identifiable.
 WEAK_IDENTIFIABILITY_CORRELATION = 0.9
 
@@ -354,6 +396,7 @@ class QuantifyResult:
     relatedness_test: RelatednessTest
     observed_vs_expected: ObservedVsExpected
     contamination: ContaminationEstimate = field(default_factory=lambda: ContaminationEstimate(False))
+    ancestry: AncestryEstimate = field(default_factory=AncestryEstimate)
     provenance: Mapping[str, Any] | None = None
     label: str | None = None
     tissue: str | None = None
@@ -397,7 +440,7 @@ class QuantifyResult:
             "overdispersion": self.overdispersion.to_json(), "sites": self.sites.to_json(),
             "untyped_people": list(self.untyped_people), "mendel": [m.to_json() for m in self.mendel],
             "warnings": list(self.warnings), "relatedness_test": self.relatedness_test.to_json(),
-            "observed_vs_expected": self.observed_vs_expected.to_json(),
+            "observed_vs_expected": self.observed_vs_expected.to_json(), "ancestry": self.ancestry.to_json(),
         }
         if self.provenance is not None:
             out["provenance"] = dict(self.provenance)

@@ -57,6 +57,26 @@ class People:
     def members(self) -> list[str]:
         return [self.host, *self.components]
 
+    def drawn_from_population(self) -> tuple[str, ...]:
+        """Untyped donors with a parent who is untyped or not in the PED.
+
+        Part of such a donor's genotype is drawn from the population AF, as an unrelated
+        person's is: a no-family child (the father's allele), an early loss whose father was
+        not typed, a sibling of untyped parents.  The unknown unrelated contributor is then
+        weakly separable from the donor by design, whatever the correlation of the two
+        estimates at one sample (see :func:`~microchimera.model.quantify.contamination_estimate`).
+        """
+        ped, out = self.pedigree, []
+        index = {p: i for i, p in enumerate(ped.ids)}
+        for d in self.donors:
+            if d in self.typed:
+                continue
+            i = index[d]
+            parents = [ped.father[i], ped.mother[i]]
+            if any(j < 0 or ped.ids[j] not in self.typed for j in parents):
+                out.append(d)
+        return tuple(out)
+
     def with_contamination_component(self) -> People:
         """A copy with the unknown unrelated contributor (:data:`CONTAMINANT`) added as an
         untyped founder of the pedigree and the last component.

@@ -181,7 +181,7 @@ def check_mendel(pedigree: Pedigree, genotypes: dict) -> list[dict]:
 
 
 def genotype_prior(pedigree: Pedigree, genotypes: dict, members, af: np.ndarray,
-                   n_sites: int | None = None) -> GenotypePrior:
+                   n_sites: int | None = None, founder_af=None) -> GenotypePrior:
     """Prior over the genotypes of the untyped members at every site.
 
     Parameters
@@ -195,6 +195,9 @@ def genotype_prior(pedigree: Pedigree, genotypes: dict, members, af: np.ndarray,
     af : ndarray, float64, shape (n_sites,)
         Alt-allele frequency for founders (NaN where unknown: such sites are invalid when
         an untyped founder needs it).
+    founder_af : mapping str -> ndarray float64 (n_sites,), optional
+        Another AF for some untyped founders (the unknown unrelated contributor keeps the
+        pooled AF when the family is given the host's ancestry); the others use ``af``.
 
     Returns
     -------
@@ -275,6 +278,8 @@ def genotype_prior(pedigree: Pedigree, genotypes: dict, members, af: np.ndarray,
             logp = np.zeros((nc, n_cfg))
             log_hwe = np.log(hwe(q)) if needs_af else None
             log_one = np.log(_one_parent(q)) if needs_af else None
+            own_hwe = {p: np.log(hwe(np.clip(np.where(np.isfinite(a[sl]), a[sl], 0.5), 0.0, 1.0)))
+                       for p, a in (founder_af or {}).items() if p in uindex}
         for p in people:
             i = pidx[p]
             fa, mo = pedigree.father[i], pedigree.mother[i]
@@ -285,7 +290,7 @@ def genotype_prior(pedigree: Pedigree, genotypes: dict, members, af: np.ndarray,
                 par = geno[pedigree.ids[fa if fa >= 0 else mo]]
                 logp = logp + log_one[rows, par, g]
             elif p not in typed:
-                logp = logp + log_hwe[rows, g]
+                logp = logp + own_hwe.get(p, log_hwe)[rows, g]
         top = logp.max(axis=1)
         ok = np.isfinite(top)
         w = np.exp(logp - np.where(ok, top, 0.0)[:, None])

@@ -69,7 +69,7 @@ def _verdict(conclusion: str) -> str | None:
 
 
 def relatedness_test(model: SiteModel, fit, people, af: np.ndarray, inputs: SampleData,
-                     donors: tuple[DonorEstimate, ...], keep: np.ndarray) -> RelatednessTest:
+                     donors: tuple[DonorEstimate, ...], keep: np.ndarray, founder_af=None) -> RelatednessTest:
     """Named relationship vs the alternative sources for every estimated donor.
 
     Parameters
@@ -85,6 +85,9 @@ def relatedness_test(model: SiteModel, fit, people, af: np.ndarray, inputs: Samp
         The named donors' estimates, in ``people.donors`` order.
     keep : ndarray, bool, shape (n_all_sites,)
         The sites the final fit kept (outliers dropped).
+    founder_af : mapping, optional
+        Untyped founders with their own AF (the unknown contributor's pooled AF, as in
+        the sample's model).
     """
     members = people.members
     out = []
@@ -100,7 +103,7 @@ def relatedness_test(model: SiteModel, fit, people, af: np.ndarray, inputs: Samp
                 alt_ped = _alternative_pedigree(people.pedigree, members[0], alt_name, alt_label)
                 alt_members = list(members)
                 alt_members[j + 1] = alt_name
-                alt_model = SiteModel(alt_ped, people.typed, alt_members, af, model.mask)
+                alt_model = SiteModel(alt_ped, people.typed, alt_members, af, model.mask, founder_af=founder_af)
                 alt_model.build(inputs.n, inputs.alt, inputs.site_class, inputs.error_rate, inputs.block)
                 models.append(alt_model)
                 common &= alt_model.mask
