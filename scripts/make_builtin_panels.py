@@ -59,13 +59,17 @@ def build(resource: Path, labels: Path, size: str, build_tag: str) -> dict:
     pop = {r[0]: (r[1], r[2]) for r in rows}
     samples = np.array([r[0] for r in vrows])
     coords = np.array([[float(x) for x in r[1:]] for r in vrows], dtype=np.float64)
+    # The b38 markers keep their b37 order after lift-over: sort by (contig, position).
+    order = np.lexsort((pos, cid))
+    cid, pos, ref, alt, ids, dosage = cid[order], pos[order], ref[order], alt[order], ids[order], dosage[order]
+    loadings = ud[keep][order]
     meta = {"source": "VerifyBamID2 resource/ (Griffan/VerifyBamID, commit 1f6e1f35d0164f0b1d8fea322cbf0fdf4786b5f8), "
                       "1000 Genomes phase 3 markers and the SVD of its 2504 samples' genotypes; population "
                       "labels from the 1000 Genomes phase 3 sample panel",
             "licence": "MIT", "files": {p.name: md5(p) for p in files.values()},
             "dropped": {"non_primary_contig": int((~primary).sum()), "multiallelic": int((primary & ~snp).sum())}}
     return dict(contigs=np.array(contigs), contig_id=cid, pos=pos, ref=ref, alt=alt, id=ids, mu=dosage,
-                loadings=ud[keep].astype(np.float32), samples=samples,
+                loadings=loadings.astype(np.float32), samples=samples,
                 populations=np.array([pop[s][0] for s in samples]),
                 superpopulations=np.array([pop[s][1] for s in samples]), coordinates=coords,
                 meta=np.array(json.dumps(meta, sort_keys=True)))

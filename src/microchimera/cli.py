@@ -132,7 +132,8 @@ def count_filters(args):
 
 def add_quantify_arguments(group) -> None:
     """``--alpha``, ``--max-depth-ratio``, ``--absent-genotypes-as-ref``,
-    ``--no-contamination-component``: :class:`~microchimera.options.QuantifyOptions`."""
+    ``--no-contamination-component``, ``--ancestry``, ``--ancestry-panel``, ``--no-lod``:
+    :class:`~microchimera.options.QuantifyOptions`."""
     from .options import QuantifyOptions
 
     d = QuantifyOptions()
@@ -146,13 +147,25 @@ def add_quantify_arguments(group) -> None:
     group.add_argument("--no-contamination-component", dest="contamination", action="store_false",
                        help="do not fit the unknown unrelated contributor (by default DNA of nobody in the PED is "
                             "estimated as 'contamination' beside the donors, so a relative cannot absorb it)")
+    group.add_argument("--ancestry", default=d.ancestry, metavar="A",
+                       help="whose allele frequencies the host's untyped relatives get: auto (the host's ancestry "
+                            "estimated from its reads at a built-in panel's markers), pooled (the sites' AF as "
+                            "given), a 1000 Genomes population or super-population (YRI, EUR, ...) or "
+                            f"coordinates v1,v2,v3,v4 (default {d.ancestry})")
+    group.add_argument("--ancestry-panel", metavar="PANEL",
+                       help="panel of the ancestry axes: a built-in name (microchimera sites list) or the prefix "
+                            "of a VerifyBamID2 resource (PREFIX.bed/.mu/.UD/.V); default: the built-in panel "
+                            "holding most of the sites")
+    group.add_argument("--no-lod", dest="lod", action="store_false",
+                       help="skip the per-donor limit of detection (the slowest step at high depth)")
 
 
 def quantify_options(args):
     from .options import QuantifyOptions
 
     return QuantifyOptions(alpha=args.alpha, max_depth_ratio=args.max_depth_ratio,
-                           absent_as_ref=args.absent_genotypes_as_ref, contamination=args.contamination)
+                           absent_as_ref=args.absent_genotypes_as_ref, contamination=args.contamination,
+                           ancestry=args.ancestry, ancestry_panel=args.ancestry_panel, lod=args.lod)
 
 
 def add_y_min_mapq_argument(group, *old_names: str) -> None:
@@ -441,6 +454,67 @@ def _depth_ratio(text: str):
     return value
 
 
+def add_sites_subcommand(sub, common) -> None:
+    """``microchimera sites list|make``: the built-in panels, and site panels with AF."""
+    p = sub.add_parser("sites", parents=[common], help="built-in site panels; make a sites VCF with AF",
+                       description="List the built-in SNP panels (use them as --sites builtin:NAME), or make a "
+                                   "sites VCF with INFO/AF: a 1000 Genomes population's AF from a built-in panel, "
+                                   "or a panel from your own population VCF(s).")
+    ss = p.add_subparsers(title="actions", dest="action", metavar="ACTION")
+    ls = ss.add_parser("list", parents=[common], help="the built-in panels: name, build, sites, source, licence")
+    ls.set_defaults(runner=run_sites_list)
+    mk = ss.add_parser("make", parents=[common], help="write a bgzipped, indexed sites VCF with INFO/AF",
+                       description="From a built-in panel (--panel, with --population for a population's AF) or "
+                                   "from population VCF(s) (AF from INFO/AF or counted from GT).")
+    mk.add_argument("vcfs", nargs="*", metavar="VCF", help="population VCF/BCF(s) (not with --panel)")
+    mk.add_argument("--panel", metavar="NAME", help="a built-in panel (microchimera sites list)")
+    mk.add_argument("--population", metavar="POP", default="pooled",
+                    help="with --panel: a 1000 Genomes population or super-population (YRI, EUR, ...) whose AF "
+                         "to write, or pooled (default)")
+    mk.add_argument("--min-af", type=float, default=0.01, metavar="F",
+                    help="from VCFs: drop SNPs with AF below F or above 1 - F (default 0.01)")
+    mk.add_argument("--thin", type=positive_int, metavar="BP", help="from VCFs: keep SNPs at least BP apart")
+    mk.add_argument("--exclude", metavar="BED", help="from VCFs: drop SNPs inside these intervals")
+    mk.add_argument("--out", required=True, metavar="VCF_GZ", help="output sites file (.vcf.gz; .tbi written beside)")
+    mk.set_defaults(runner=run_sites_make)
+    p.set_defaults(runner=lambda args: (p.print_help(sys.stderr), 2)[1])
+
+
+def run_sites_list(args) -> int:
+    from .io.panels import builtin_names, panel_info
+
+    print("name\tbuild\tsites\tlicence\tsource")
+    for name in builtin_names():
+        i = panel_info(name)
+        print(f"{i['name']}\t{i['build']}\t{i['sites']}\t{i['licence']}\t{i['source']}")
+    return 0
+
+
+def run_sites_make(args) -> int:
+    from .errors import UsageError
+    from .io.panels import load_builtin
+    from .io.site_panels import population_sites, sites_from_vcfs, write_sites_vcf
+
+    if bool(args.panel) == bool(args.vcfs):
+        raise UsageError("give either --panel (a built-in panel) or population VCF(s), not both or neither")
+    if args.panel:
+        panel = load_builtin(args.panel)
+        table = population_sites(panel, args.population)
+        write_sites_vcf(table, args.out, ids=panel.ids,
+                        source=f"microchimera sites make --panel {panel.name} --population {args.population}")
+        what = f"{table.n_sites} sites of {panel.name} with {args.population} AF"
+    else:
+        if args.population != "pooled":
+            raise UsageError("--population needs --panel (population VCFs carry their own AF)")
+        table, dropped = sites_from_vcfs(args.vcfs, min_af=args.min_af, thin=args.thin, exclude=args.exclude)
+        write_sites_vcf(table, args.out, source=f"microchimera sites make from {len(args.vcfs)} VCF(s)")
+        what = f"{table.n_sites} sites" + (f" (dropped: {', '.join(f'{v} {k}' for k, v in sorted(dropped.items()))})"
+                                           if dropped else "")
+    if not args.quiet:
+        print(f"wrote {args.out}: {what}", file=sys.stderr)
+    return 0
+
+
 def add_quantify_subcommand(sub, common) -> None:
     p = sub.add_parser("quantify", parents=[common], help="estimate donor fractions from allele counts",
                        description="Estimate each donor's DNA fraction (MLE, profile CI, test, LoD) from allele "
@@ -680,6 +754,7 @@ _SUBCOMMANDS.append(add_run_subcommand)
 _SUBCOMMANDS.append(add_demo_subcommand)
 _SUBCOMMANDS.append(add_report_subcommand)
 _SUBCOMMANDS.append(add_power_subcommand)
+_SUBCOMMANDS.append(add_sites_subcommand)
 
 
 def get_parser() -> argparse.ArgumentParser:

@@ -60,6 +60,8 @@ class AncestryPanel:
     coordinates : ndarray, float64, shape (n_ref, k)
         ``V``: each reference sample's coordinates.
     source, licence : str
+    ids : ndarray of str, shape (n_markers,), optional
+        Marker IDs (rsIDs, ``.`` where none).
     """
 
     name: str
@@ -73,6 +75,7 @@ class AncestryPanel:
     coordinates: np.ndarray
     source: str = ""
     licence: str = ""
+    ids: np.ndarray | None = None
 
     @property
     def n_markers(self) -> int:
@@ -141,12 +144,14 @@ class AncestryPanel:
         """Index into the panel's markers of each of ``sites`` (-1 where it is no marker).
 
         A site is a marker when contig (``chr`` or not), position and REF/ALT agree (ALT and
-        REF swapped counts as no match).
+        REF swapped counts as no match); a site whose alleles are unknown (code 4 and above:
+        a GATK pileup-summaries table names none) matches by position.
         """
         at = self.positions(sites)
         hit = at >= 0
         same = np.zeros(len(at), dtype=bool)
-        same[hit] = (self.sites.ref[at[hit]] == sites.ref[hit]) & (self.sites.alt[at[hit]] == sites.alt[hit])
+        same[hit] = ((self.sites.ref[at[hit]] == sites.ref[hit]) & (self.sites.alt[at[hit]] == sites.alt[hit])) | (
+            sites.ref[hit] >= 4)
         return np.where(same, at, -1)
 
     def check_fits(self, sites: SiteTable, what: str) -> np.ndarray:
@@ -160,7 +165,7 @@ class AncestryPanel:
         """
         idx = self.match(sites)
         at = self.positions(sites)
-        shared = at >= 0
+        shared = (at >= 0) & (sites.ref < 4)
         ref_diff = shared & (self.sites.ref[np.maximum(at, 0)] != sites.ref)
         if shared.any() and ref_diff.sum() > 0.1 * shared.sum():
             ex = np.flatnonzero(ref_diff)[:3]
@@ -206,9 +211,12 @@ def load_builtin(name: str) -> AncestryPanel:
         mu = z["mu"].astype(np.float64)
         sites = SiteTable(contigs, z["contig_id"].astype(np.int32), z["pos"].astype(POS_DTYPE), z["ref"],
                           z["alt"], np.clip(mu / 2.0, 0.0, 1.0))
+        if ((np.diff(sites.contig_id) == 0) & (np.diff(sites.pos) <= 0)).any():
+            raise FormatError(f"{path}: built-in panel markers are not sorted; rebuild it with "
+                              "scripts/make_builtin_panels.py")
         return AncestryPanel(name, BUILTIN[name], sites, mu, z["loadings"].astype(np.float64),
                              z["samples"], z["populations"], z["superpopulations"],
-                             z["coordinates"].astype(np.float64), meta["source"], meta["licence"])
+                             z["coordinates"].astype(np.float64), meta["source"], meta["licence"], z["id"])
 
 
 def panel_info(name: str) -> dict:
@@ -287,7 +295,8 @@ def read_vb2_panel(prefix, labels=None, name: str | None = None) -> AncestryPane
 
 
 def detect_builtin(sites: SiteTable) -> tuple[AncestryPanel | None, np.ndarray, int]:
-    """The built-in panel (largest first) with the most of ``sites`` among its markers.
+    """The built-in panel with the most of ``sites`` among its markers (on a tie the larger
+    panel: the 10k panels' markers are all markers of the 100k panel of their build).
 
     Returns ``(panel, index, n_matched)``; ``(None, all -1, 0)`` when no site is a marker
     of any built-in panel.

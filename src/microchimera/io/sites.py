@@ -128,13 +128,22 @@ def read_sites(path) -> SiteTable:
     starting with ``#`` or ``track``/``browser`` are ignored; a header line whose second
     field is not a number is ignored.
 
+    ``builtin:NAME`` reads a built-in panel (``microchimera sites list``; its AF is the
+    pooled 1000 Genomes frequency).
+
     Raises
     ------
     InputError
         If the file does not exist or holds no usable SNP.
     FormatError
         If a record cannot be parsed (the message names file and line).
+    UsageError
+        An unknown built-in panel name (the available ones listed).
     """
+    if str(path).startswith("builtin:"):
+        from .panels import load_builtin
+
+        return load_builtin(str(path)).sites
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: sites file not found")

@@ -24,7 +24,9 @@ import numpy as np
 from scipy.optimize import minimize
 
 from ..errors import InputError, UsageError
-from ..io.panels import BUILTIN, AncestryPanel, detect_builtin, load_builtin
+from pathlib import Path
+
+from ..io.panels import BUILTIN, AncestryPanel, detect_builtin, load_builtin, read_vb2_panel
 from ..io.sites import SiteTable
 from ..result import AncestryEstimate
 
@@ -118,11 +120,17 @@ def choose_panel(sites: SiteTable, panel: str | None) -> tuple[AncestryPanel | N
     """The panel for ``sites`` and each site's marker index (-1: no marker).
 
     ``panel`` None picks the built-in panel that holds most of the sites; a built-in name
-    must fit them (a panel of the other build holding more of them is an error).
+    must fit them (a panel of the other build holding more of them is an error); any other
+    value is the prefix of a VerifyBamID2 resource (``PREFIX.bed/.mu/.UD/.V``, population
+    labels from ``PREFIX.pop`` if present).
     """
     if panel is None:
         found, idx, n = detect_builtin(sites)
         return found, idx
+    if panel.removeprefix("builtin:") not in BUILTIN and Path(f"{panel}.bed").exists():
+        labels = Path(f"{panel}.pop")
+        chosen = read_vb2_panel(panel, labels if labels.exists() else None)
+        return chosen, chosen.check_fits(sites, "the sites")
     chosen = load_builtin(panel)
     idx = chosen.check_fits(sites, "the sites")
     other = [n for n, b in BUILTIN.items() if b != chosen.build and n.split("-")[1] == chosen.name.split("-")[1]]
