@@ -15,7 +15,12 @@ from microchimera.io.panels import AF_FLOOR, BUILTIN, load_builtin, read_vb2_pan
 from microchimera.io.pedigree import Pedigree
 from microchimera.io.sites import SiteTable, read_sites
 from microchimera.model import quantify
-from microchimera.model.ancestry import MIN_MARKERS, choose_panel, estimate_coordinates, host_ancestry
+from microchimera.model.ancestry import (
+    MIN_MARKERS,
+    choose_panel,
+    estimate_coordinates,
+    host_ancestry,
+)
 from microchimera.options import QuantifyOptions
 from microchimera.sim import simulate_counts, simulate_family
 

@@ -19,13 +19,12 @@ Where the sites are not a panel's markers, or too few of them have reads
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 from scipy.optimize import minimize
 
 from ..errors import InputError, UsageError
-from pathlib import Path
-
 from ..io.panels import BUILTIN, AncestryPanel, detect_builtin, load_builtin, read_vb2_panel
 from ..io.sites import SiteTable
 from ..result import AncestryEstimate
