@@ -35,6 +35,9 @@ class SyntheticGenome:
         Base codes 0..3 (ACGT) of all contigs, concatenated.
     sites : SiteTable
         The SNP panel (alt bases and AF set).
+    markers : ndarray, int64, shape (n_sites,), optional
+        With ``panel.population``: the built-in panel marker each site copies (its pooled AF
+        and ancestry loadings); -1 on chrX.
     regions : dict
         ``{"par1": ..., "par2": ..., "xtr_x": ..., "xtr_y": ..., "ampliconic": [...], "msy": [...]}`` as 0-based
         half-open ``(contig, start, end)`` tuples.
@@ -46,6 +49,7 @@ class SyntheticGenome:
     sequence: np.ndarray
     sites: SiteTable
     regions: dict
+    markers: np.ndarray | None = None
 
     def contig_index(self, name: str) -> int:
         return self.contigs.index(name)
@@ -150,7 +154,21 @@ def build_genome(scenario: Scenario, rng: np.random.Generator) -> SyntheticGenom
     # codes A0 C1 G2 T3: the transition partner is (r + 2) % 4, transversions (r + 1 or 3) % 4
     transversion = (ref + 1 + 2 * rng.integers(0, 2, size=len(pos))) % 4
     alt = np.where(transition, (ref + 2) % 4, transversion).astype(np.uint8)
-    af = _allele_frequencies(panel, len(pos), rng)
+    markers = None
+    if panel.population:
+        # Each autosomal site copies a marker of the built-in panel (drawn without replacement,
+        # in genome order): its pooled AF goes in the sites file, its loadings give the family's
+        # population AF (microchimera.sim.simulate).
+        from ..io.panels import load_builtin
+
+        source = load_builtin(panel.ancestry_panel)
+        autosomal = np.array([c != X_CONTIG for c in chrom])
+        markers = np.full(len(pos), -1, dtype=np.int64)
+        markers[autosomal] = np.sort(rng.choice(source.n_markers, size=int(autosomal.sum()), replace=False))
+        af = np.where(autosomal, source.sites.af[np.maximum(markers, 0)], _allele_frequencies(panel, len(pos), rng))
+        af = np.clip(af, 1e-3, 1 - 1e-3)
+    else:
+        af = _allele_frequencies(panel, len(pos), rng)
     used = [n for n in names if n in {c for c, _ in site_recs}]
     cid = np.array([used.index(c) for c in chrom], dtype=np.int32)
     sites = SiteTable(tuple(used), cid, pos, ref.astype(np.uint8), alt, af.astype(np.float64))
@@ -164,7 +182,7 @@ def build_genome(scenario: Scenario, rng: np.random.Generator) -> SyntheticGenom
             [(Y_CONTIG, xtr_y1, amp0), (Y_CONTIG, amp0 + 2 * amp, ly - g.par2_length)] if amp
             else [(Y_CONTIG, xtr_y1, ly - g.par2_length)]),
     }
-    return SyntheticGenome(tuple(names), lengths, offsets, sequence, sites, regions)
+    return SyntheticGenome(tuple(names), lengths, offsets, sequence, sites, regions, markers)
 
 
 def fasta_bytes(genome: SyntheticGenome, line: int = 60) -> bytes:

@@ -6,6 +6,8 @@ key's path, e.g. ``family.people[3].mother: unknown person 'X'``.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import difflib
 import math
 import sys
@@ -59,6 +61,8 @@ class Panel:
     af_max: float = 0.95
     af_beta_a: float = 0.5
     af_beta_b: float = 0.5
+    population: str | None = None        # draw the family from this 1000G population's AF
+    ancestry_panel: str = "1000g-10k-GRCh38"   # built-in panel whose markers the sites copy
 
 
 @dataclass(frozen=True)
@@ -232,7 +236,7 @@ def _parse_genome(t) -> Genome:
 
 
 _PANEL_KEYS = ("n_sites", "n_sites_x", "spacing", "spacing_model", "af_distribution", "af_min",
-               "af_max", "af_beta_a", "af_beta_b")
+               "af_max", "af_beta_a", "af_beta_b", "population", "ancestry_panel")
 
 
 def _parse_panel(t) -> Panel:
@@ -252,6 +256,23 @@ def _parse_panel(t) -> Panel:
     )
     if p.af_min > p.af_max:
         raise ScenarioError(f"panel.af_min: {p.af_min} is greater than panel.af_max {p.af_max}")
+    if "population" in t or "ancestry_panel" in t:
+        from ..errors import UsageError
+        from ..io.panels import BUILTIN, load_builtin
+
+        name = _string(t, "ancestry_panel", "panel", d.ancestry_panel, tuple(BUILTIN))
+        pop = t.get("population")
+        if not isinstance(pop, str):
+            raise ScenarioError(f"panel.population: expected a 1000 Genomes population or super-population "
+                                f"(e.g. YRI, EUR), found {pop!r}")
+        panel = load_builtin(name)
+        try:
+            panel.coordinates_of(pop)
+        except UsageError as exc:
+            raise ScenarioError(f"panel.population: {exc}") from None
+        if p.n_sites > panel.n_markers:
+            raise ScenarioError(f"panel.n_sites: {p.n_sites} sites, but {name} has {panel.n_markers} markers")
+        p = dataclasses.replace(p, population=pop, ancestry_panel=name)
     return p
 
 

@@ -1,6 +1,8 @@
 """Run a whole scenario: reference, panel, family genotypes, PED, BAMs, truth.json."""
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import logging
 import os
@@ -15,6 +17,7 @@ from .._progress import progress_bar
 from ..conventions import BASES
 from ..errors import InputError
 from ..io.pedigree import SEX_FEMALE, SEX_MALE, Pedigree, write_ped
+from ..io.sites import SiteTable
 from .bam import REGION_CLASSES, person_weights, write_sample_bam
 from .family import KIND_AUTOSOME, Family, simulate_family
 from .genome import X_CONTIG, Y_CONTIG, SyntheticGenome, build_genome, fasta_bytes
@@ -37,6 +40,8 @@ class SimulationResult:
     bams: dict = field(default_factory=dict)      # sample -> BAM path
     fastq: dict = field(default_factory=dict)     # sample -> (R1 path, R2 path)
     truth: dict = field(default_factory=dict)
+    #: ``PREFIX.bed`` of the VerifyBamID2-format resource, with ``panel.population`` only.
+    ancestry_panel: Path | None = None
 
 
 def scenario_pedigree(scenario: Scenario) -> Pedigree:
@@ -90,6 +95,47 @@ def _write_vcf(path: Path, genome: SyntheticGenome, family: Family | None, typed
     pysam.tabix_compress(str(plain), str(path), force=True)
     os.unlink(plain)
     pysam.tabix_index(str(path), preset="vcf", force=True)
+
+
+def family_sites(genome: SyntheticGenome, scenario) -> SiteTable:
+    """The sites with the AF the family is drawn from: ``genome.sites`` itself, or, with
+    ``panel.population``, each autosomal site's marker AF at that population's mean
+    coordinates (the sites file keeps the pooled AF, so a model given it is mismatched)."""
+    if genome.markers is None:
+        return genome.sites
+    from ..io.panels import load_builtin
+
+    panel = load_builtin(scenario.panel.ancestry_panel)
+    pop_af = panel.af_at(panel.coordinates_of(scenario.panel.population))
+    auto = genome.markers >= 0
+    af = np.where(auto, pop_af[np.maximum(genome.markers, 0)], genome.sites.af)
+    return dataclasses.replace(genome.sites, af=af)
+
+
+def _write_ancestry_panel(prefix: Path, genome: SyntheticGenome, scenario) -> Path:
+    """A VerifyBamID2-format resource for the synthetic sites (``PREFIX.bed/.mu/.UD/.V/.pop``),
+    so that ``quantify --ancestry-panel PREFIX`` can place the host on the copied markers'
+    axes end to end."""
+    from ..io.panels import load_builtin
+
+    panel = load_builtin(scenario.panel.ancestry_panel)
+    s, m = genome.sites, genome.markers
+    auto = np.flatnonzero(m >= 0)
+    letters = np.array(list(BASES))
+    chrom = s.chrom
+    write_text_atomic(Path(f"{prefix}.bed"), "".join(
+        f"{chrom[i]}\t{s.pos[i]}\t{s.pos[i] + 1}\t{letters[s.ref[i]]}\t{letters[s.alt[i]]}\n" for i in auto))
+    write_text_atomic(Path(f"{prefix}.mu"), "".join(
+        f"{chrom[i]}:{s.pos[i] + 1}\t{panel.mu[m[i]]:.6g}\n" for i in auto))
+    write_text_atomic(Path(f"{prefix}.UD"), "".join(
+        "\t".join(f"{x:.6g}" for x in panel.loadings[m[i]]) + "\n" for i in auto))
+    write_text_atomic(Path(f"{prefix}.V"), "".join(
+        f"{name}\t" + "\t".join(f"{x:.6g}" for x in v) + "\n"
+        for name, v in zip(panel.samples, panel.coordinates, strict=True)))
+    write_text_atomic(Path(f"{prefix}.pop"), "sample\tpop\tsuper_pop\n" + "".join(
+        f"{a}\t{b}\t{c}\n" for a, b, c in zip(panel.samples, panel.populations, panel.superpopulations,
+                                               strict=True)))
+    return Path(f"{prefix}.bed")
 
 
 def _informative(family: Family, sample, site_kind) -> dict:
@@ -152,7 +198,7 @@ def simulate(scenario, outdir, rng: np.random.Generator, progress: bool = False,
     genome = build_genome(scenario, np.random.default_rng(seeds[0]))
     pedigree = scenario_pedigree(scenario)
     lengths = {c: int(n) for c, n in zip(genome.contigs, genome.lengths, strict=True)}
-    family = simulate_family(pedigree, genome.sites, np.random.default_rng(seeds[1]),
+    family = simulate_family(pedigree, family_sites(genome, scenario), np.random.default_rng(seeds[1]),
                              morgans=scenario.genome.morgans, contig_lengths=lengths,
                              x_contig=X_CONTIG, y_contig=Y_CONTIG)
     paths = dict(reference=outdir / "ref.fa", sites_vcf=outdir / "sites.vcf.gz",
@@ -166,6 +212,8 @@ def simulate(scenario, outdir, rng: np.random.Generator, progress: bool = False,
     write_ped(pedigree, paths["ped"])
     write_text_atomic(paths["ychrom_regions"], "".join(
         f"{c}\t{s}\t{e}\tmale_specific\n" for c, s, e in genome.regions["msy"]))
+    if genome.markers is not None:
+        paths["ancestry_panel"] = _write_ancestry_panel(outdir / "ancestry", genome, scenario)
 
     bams, fastqs, sample_truth = {}, {}, []
     site_kind = family.site_kind
