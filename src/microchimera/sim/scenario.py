@@ -7,7 +7,6 @@ key's path, e.g. ``family.people[3].mother: unknown person 'X'``.
 from __future__ import annotations
 
 import dataclasses
-
 import difflib
 import math
 import sys
