@@ -252,3 +252,18 @@ def test_scenario_population__bad_values_name_the_key():
         load_scenario({**base, "panel": {"population": "XX"}})
     with pytest.raises(ScenarioError, match="panel.ancestry_panel"):
         load_scenario({**base, "panel": {"population": "YRI", "ancestry_panel": "nope"}})
+
+
+def test_report__ancestry_section_and_figure(tmp_path, panel):
+    from microchimera.report import write_report
+
+    _, counts = _host_counts(panel, "GIH", depth=30, seed=3)
+    doc = quantify(counts, relationships=["child"], sites=panel.sites,
+                   options=QuantifyOptions(relatedness=False, lod=False)).to_json()
+    write_report(doc, tmp_path / "r.html")
+    html = (tmp_path / "r.html").read_text()
+    assert 'data-figure="s0-ancestry"' in html and "the host sits nearest to GIH (SAS)" in html
+    pooled = dict(doc, ancestry={"used": False, "mode": "pooled", "note": "<b>x</b>"})
+    write_report(pooled, tmp_path / "p.html")
+    html = (tmp_path / "p.html").read_text()
+    assert 'data-figure="s0-ancestry"' not in html and "&lt;b&gt;x&lt;/b&gt;" in html

@@ -13,8 +13,10 @@ import math
 import re
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg", force=False)
+import matplotlib.patches  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from ..conventions import geq_per_100k  # noqa: E402
@@ -310,6 +312,47 @@ def error_rate_figure(error_rates: dict) -> Figure | None:
     ax.set_xlabel("substitution class (true base > read base)")
     ax.legend(fontsize=8, frameon=False, title="estimated from", title_fontsize=8, loc="upper right")
     ax.grid(axis="y", alpha=0.3)
+    return fig
+
+
+#: Super-population colours of the ancestry figure.
+SUPERPOP_COLOURS = {"AFR": "#e67e22", "AMR": "#c0392b", "EAS": "#27ae60", "EUR": "#2980b9", "SAS": "#8e44ad"}
+
+
+def ancestry_plot(ancestry: dict | None, prefix: str) -> str | None:
+    """:func:`ancestry_figure` as an SVG element."""
+    fig = ancestry_figure(ancestry)
+    return None if fig is None else _svg(fig, prefix)
+
+
+def ancestry_figure(ancestry: dict | None) -> Figure | None:
+    """The host on the panel's ancestry axes (1-2 and 3-4) among the 1000 Genomes samples,
+    coloured by super-population; a circle of one standard error around the host when the
+    coordinates were estimated.  None unless coordinates were used on a built-in panel."""
+    from ..io.panels import BUILTIN, load_builtin
+
+    if not ancestry or not ancestry.get("coordinates") or ancestry.get("panel") not in BUILTIN:
+        return None
+    panel = load_builtin(ancestry["panel"])
+    v = np.asarray(ancestry["coordinates"], dtype=float)
+    se = ancestry.get("coordinate_se")
+    fig = _new(7.0, 3.3)
+    for k, (a, b) in enumerate(((0, 1), (2, 3))):
+        if b >= panel.n_axes:
+            break
+        ax = fig.add_subplot(1, 2, k + 1)
+        for sp, colour in SUPERPOP_COLOURS.items():
+            m = panel.superpopulations == sp
+            ax.scatter(panel.coordinates[m, a], panel.coordinates[m, b], s=3, alpha=0.35, color=colour,
+                       label=sp, rasterized=True, linewidths=0)  # 2504 points: a bitmap keeps the SVG small
+        ax.scatter([v[a]], [v[b]], s=90, marker="*", color="black", label="host", zorder=3)
+        if se and np.isfinite(se):
+            ax.add_patch(matplotlib.patches.Circle((v[a], v[b]), se, fill=False, color="black", lw=0.8))
+        ax.set_xlabel(f"axis {a + 1}")
+        ax.set_ylabel(f"axis {b + 1}")
+        ax.tick_params(labelsize=7)
+        if k == 0:
+            ax.legend(fontsize=7, frameon=False, markerscale=2, loc="best")
     return fig
 
 

@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 
 TEMPLATES = Path(__file__).parent / "templates"
 YCHROM_SCHEMA_PREFIX = "microchimera.ychrom"
-FIGURE_KEYS = ("forest", "observed_expected", "profile", "per_chromosome", "error_rates", "y_vs_snp")
+FIGURE_KEYS = ("forest", "observed_expected", "profile", "per_chromosome", "error_rates", "y_vs_snp", "ancestry")
 
 #: Marks a page whose script ran and found every figure (read by the browser test).
 READY_SCRIPT = """
@@ -251,6 +251,7 @@ def _sample_view(index: int, source: str | None, doc: dict, ydocs: list[dict], d
             "per_chromosome": figures.per_chromosome_plot(donors, f"{pid}-chrom"),
             "error_rates": figures.error_rate_plot(doc.get("error_rates") or {}, f"{pid}-errors"),
             "y_vs_snp": figures.y_vs_snp_plot(y, donors, f"{pid}-y"),
+            "ancestry": figures.ancestry_plot(doc.get("ancestry"), f"{pid}-ancestry"),
         }
     rows = []
     flat = {r.donor: r for r in donor_rows(doc)}
@@ -314,7 +315,22 @@ def _sample_view(index: int, source: str | None, doc: dict, ydocs: list[dict], d
             "environment": ", ".join(f"{k} {v}" for k, v in (prov.get("environment") or {}).items()),
         },
         "missing": missing,
+        "ancestry": _ancestry_text(doc.get("ancestry")),
     }
+
+
+def _ancestry_text(a: dict | None) -> dict | None:
+    """The ancestry block's lines for the report (None: the result has none)."""
+    if not isinstance(a, dict):
+        return None
+    coords = a.get("coordinates")
+    return {"used": bool(a.get("used")), "mode": str(a.get("mode", "n/a")), "panel": a.get("panel") or "n/a",
+            "nearest": f"{a.get('nearest_population')} ({a.get('nearest_superpopulation')})"
+            if a.get("nearest_population") else "n/a",
+            "coordinates": ", ".join(f"{x:.4f}" for x in coords) if coords else "n/a",
+            "se": _fmt(a.get("coordinate_se")), "llr": _fmt(a.get("log_lr_vs_pooled")),
+            "markers": _fmt(a.get("markers_with_reads")), "adjusted": _fmt(a.get("adjusted_sites")),
+            "note": a.get("note")}
 
 
 def _y_text(y: dict | None) -> dict | None:
