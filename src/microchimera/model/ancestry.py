@@ -64,14 +64,20 @@ def genotype_likelihoods(ref: np.ndarray, alt: np.ndarray, error: float = GENOTY
     return np.exp(logl - logl.max(axis=1, keepdims=True))
 
 
-def _negloglik(v, mu, ud, lik):
+def _quadratic(lik: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``sum_g HWE(g; q) lik_g = a + b q + c q^2``: the coefficients per site."""
+    a = lik[:, 0]
+    return a, 2.0 * (lik[:, 1] - a), a - 2.0 * lik[:, 1] + lik[:, 2]
+
+
+def _negloglik(v, mu, ud, coef):
+    """-log L(v) and its gradient; ``coef`` from :func:`_quadratic`."""
+    a, b, c = coef
     raw = (mu + ud @ v) / 2.0
     q = np.clip(raw, 1e-3, 1 - 1e-3)
-    w = np.stack([(1 - q) ** 2, 2 * q * (1 - q), q * q], axis=1)
-    per = (w * lik).sum(axis=1)
-    dper_dq = (-2 * (1 - q)) * lik[:, 0] + (2 - 4 * q) * lik[:, 1] + 2 * q * lik[:, 2]
+    per = a + q * (b + c * q)
     free = (raw > 1e-3) & (raw < 1 - 1e-3)
-    g = -(ud.T @ (np.where(free, dper_dq / per, 0.0) / 2.0))
+    g = -(ud.T @ (np.where(free, (b + 2.0 * c * q) / per, 0.0) / 2.0))
     return -float(np.log(per).sum()), g
 
 
@@ -85,12 +91,14 @@ def estimate_coordinates(panel: AncestryPanel, index: np.ndarray, ref: np.ndarra
     the inverse observed information, by finite differences of the analytic gradient).
     """
     mu, ud = panel.mu[index], panel.loadings[index]
-    lik = genotype_likelihoods(ref, alt)
+    lik = _quadratic(genotype_likelihoods(ref, alt))
     scale = float(np.std(panel.coordinates)) or 1.0
-    best = None
     starts = [np.zeros(panel.n_axes)]
     groups = panel.groups()
     starts += [panel.coordinates[groups[g]].mean(axis=0) for g in _STARTS if g in groups]
+    # A climb from each start: the clipping of AF to (0, 1) leaves kinks, and so local optima
+    # a log-likelihood unit or two apart within one continent's cloud.
+    best = None
     for x0 in starts:
         res = minimize(lambda u: _scaled(u, scale, mu, ud, lik), x0 / scale, jac=True, method="L-BFGS-B")
         if best is None or res.fun < best.fun:
@@ -104,9 +112,11 @@ def estimate_coordinates(panel: AncestryPanel, index: np.ndarray, ref: np.ndarra
         e[a] = h
         hess[a] = (_negloglik(v + e, mu, ud, lik)[1] - _negloglik(v - e, mu, ud, lik)[1]) / (2 * h)
     try:
-        se = float(np.sqrt(np.mean(np.diag(np.linalg.inv((hess + hess.T) / 2)))))
-    except (np.linalg.LinAlgError, FloatingPointError):
-        se = float("nan")
+        var = np.diag(np.linalg.inv((hess + hess.T) / 2))
+    except np.linalg.LinAlgError:
+        var = np.full(panel.n_axes, np.nan)
+    # NaN where the curvature is not that of a maximum (a coordinate pinned by clipped AF).
+    se = float(np.sqrt(np.mean(var))) if np.all(var > 0) else float("nan")
     return v, float(-best.fun - ll0), se
 
 
