@@ -133,6 +133,8 @@ def test_quantify_no_family__auto_removes_the_pooled_af_bias(panel):
     doc = auto.to_json()["ancestry"]
     # The 10k markers are all markers of the 100k panel too; on a tie the larger panel is used.
     assert doc["used"] and len(doc["coordinates"]) == 4 and doc["panel"] == "1000g-100k-GRCh38"
+    # where the data do not allow the donor's own ancestry, the result says so (2 reads per marker)
+    assert doc["donors_note"].startswith("not estimated for the donors") and "reads per marker" in doc["donors_note"]
 
 
 @pytest.mark.skipif(not GATK.exists(), reason="shared real data not present")

@@ -337,7 +337,8 @@ class AncestryEstimate:
     estimated coordinates over the pooled AF and ``coordinate_se`` the root mean of their
     standard errors (``auto`` only).  ``markers`` the usable sites that are panel markers,
     ``markers_with_reads`` those with reads, ``adjusted_sites`` the sites given AF at the
-    coordinates.
+    coordinates.  ``donors_note`` says why the donors' and the unknown contributor's own
+    ancestry is not estimated (their reads per marker at the fitted fractions).
     """
 
     mode: str = "pooled"
@@ -354,6 +355,7 @@ class AncestryEstimate:
     markers_with_reads: int = 0
     adjusted_sites: int = 0
     note: str | None = None
+    donors_note: str | None = None
 
     @property
     def used(self) -> bool:

@@ -481,6 +481,16 @@ def source_warnings(donors: tuple[DonorEstimate, ...], contamination: Contaminat
     return out
 
 
+def _donor_ancestry_note(fit: fitmod.FitResult, data: ModelData) -> str:
+    """Why the donors' own ancestry is not estimated: their reads per marker."""
+    f = float(np.max(fit.fraction)) if len(fit.fraction) else 0.0
+    depth = float(np.median(data.n)) if data.n_sites else 0.0
+    return (f"not estimated for the donors or the unknown contributor: at the largest fitted fraction "
+            f"({f:.3g}) a donor contributes about {f * depth:.2g} reads per marker (median depth {depth:.0f}), "
+            "far too few to place a person; they get the host's coordinates (relatives) or the pooled AF "
+            "(the unknown contributor)")
+
+
 # ----------------------------------------------------------------------------- the whole
 def _error_rates(errors: ErrorModel, used_classes, scale: float | None) -> dict[str, ClassErrorRate]:
     rates = {k: ClassErrorRate(**v) for k, v in errors.to_dict(used_classes).items()}
@@ -593,6 +603,8 @@ def quantify(counts: AlleleCounts, *, sample: str | None = None, host: str | Non
                                dataclasses.replace(stage.inputs, error_rate=fitted.error_rate), estimates,
                                fitted.keep, founder_af)
     warnings += donor_warnings + source_warnings(estimates, contamination, rel)
+    if ancestry.used:
+        ancestry = dataclasses.replace(ancestry, donors_note=_donor_ancestry_note(fit, fitted.data))
     return QuantifyResult(
         **common, donors=estimates, error_rates=_error_rates(fitted.errors, used_classes, fit.error_scale),
         overdispersion=Overdispersion(rho=fit.rho, sites=rho_sites, het_alt_share=fit.het_share,
