@@ -94,11 +94,29 @@ def quantify_files(counts_path, inputs: SampleInputs, options: QuantifyOptions |
                              f"from the sample")
     result = quantify(counts, sample=sample, host=host, donors=donors, pedigree=pedigree, genotypes=genotypes,
                       sites=sites, relationships=inputs.relationships, contaminants=inputs.contaminants,
-                      options=options).with_warnings(notes)
+                      options=options)
+    result = result.with_warnings([*notes, *sparse_sites_warning(result.sites)])
     files = [p for p in (counts_path, *inputs.files()) if p]
     return result.with_provenance(get_provenance(
         command=command, inputs=[p for p in files if Path(p).exists()], seed=seed,
         parameters=options.provenance_parameters(inputs.relationships)))
+
+
+#: Warn when fewer than this share of the sites have reads (:func:`sparse_sites_warning`).
+MIN_SITES_WITH_READS = 0.01
+
+
+def sparse_sites_warning(sites) -> list:
+    """A warning (a list of one, or none) when the reads reach under :data:`MIN_SITES_WITH_READS`
+    of the sites (``sites``: the result's :class:`~microchimera.result.SiteSummary`): a
+    targeted or sliced BAM against a genome-wide panel, whose estimates rest on a handful of
+    sites and say almost nothing, although the fit itself succeeds."""
+    if sites.in_counts == 0 or sites.used >= MIN_SITES_WITH_READS * sites.in_counts:
+        return []
+    return [f"only {sites.used:,} of the {sites.in_counts:,} sites ({100 * sites.used / sites.in_counts:.2g}%) "
+            f"have usable reads: the alignments cover little of the site list (a targeted or region-sliced "
+            f"BAM against a genome-wide panel?), so the estimates rest on {sites.informative:,} informative "
+            f"site(s) and say next to nothing"]
 
 
 def load_schema() -> dict:

@@ -32,7 +32,9 @@ from ..conventions import COUNT_DTYPE
 from ..errors import FormatError, InputError, UsageError
 from ..io.alignments import AlignmentInfo, check_reference_alleles, open_alignments
 from ..io.allele_counts import AlleleCounts
+from ..io.builds import check_build
 from ..io.contigs import match_contigs, region_mask
+from ..io.panels import builtin_panel_of
 from ..io.sites import SiteTable
 from ..options import CountFilters
 from . import _kernels as K
@@ -688,7 +690,8 @@ def count_alleles(alignments, sites: SiteTable, *, filters: CountFilters | None 
     ------
     InputError
         Missing/unindexed/truncated files, unknown contigs, REF/FASTA mismatch, CRAM without
-        reference, no site left in the region.
+        reference, no site left in the region, a built-in panel's sites on a file whose
+        header is of the other genome build (:func:`microchimera.io.builds.check_build`).
     FormatError
         Malformed or unsorted BAM records.
     """
@@ -698,11 +701,16 @@ def count_alleles(alignments, sites: SiteTable, *, filters: CountFilters | None 
     if threads < 1:
         raise UsageError(f"threads: expected >= 1, found {threads}")
     filters = filters or CountFilters()
+    panel = builtin_panel_of(sites)  # (name, build) of a built-in panel: the files must be on its build
     if region is not None:
         sites = sites.take(region_mask(region, sites))
         if sites.n_sites == 0:
             raise InputError(f"no site inside region {region}")
     infos = [open_alignments(p, reference=reference, build_index=build_index) for p in paths]
+    if panel is not None:
+        for info in infos:
+            check_build(info.path, info.contigs, info.lengths, panel=panel[0], build=panel[1],
+                        panel_contigs=sites.contigs)
     if reference is not None:
         check_reference_alleles(sites, reference)
     samples = list(dict.fromkeys(info.sample for info in infos))

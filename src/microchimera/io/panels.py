@@ -309,3 +309,25 @@ def detect_builtin(sites: SiteTable) -> tuple[AncestryPanel | None, np.ndarray, 
         if n > best[2]:
             best = (panel, idx, n)
     return best
+
+
+@lru_cache(maxsize=8)
+def _builtin_signature(name: str) -> tuple:
+    """``(contigs, contig_id, pos)`` of a built-in panel's markers, read without the rest."""
+    with np.load(PANEL_DIR / f"{name}.npz", allow_pickle=False) as z:
+        return tuple(str(c) for c in z["contigs"]), z["contig_id"].astype(np.int32), z["pos"].astype(POS_DTYPE)
+
+
+def builtin_panel_of(sites: SiteTable) -> tuple[str, str] | None:
+    """``(name, build)`` of the built-in panel whose markers ``sites`` are (what
+    ``read_sites("builtin:NAME")`` returns), else None.  Only built-in panels carry a genome
+    build; a table of the same sites read from elsewhere is taken as the panel too."""
+    for name, build in BUILTIN.items():
+        try:
+            contigs, cid, pos = _builtin_signature(name)
+        except (OSError, ValueError, KeyError):  # pragma: no cover - a broken install; load_builtin says so
+            continue
+        if (sites.n_sites == len(pos) and tuple(sites.contigs) == contigs and np.array_equal(sites.pos, pos)
+                and np.array_equal(sites.contig_id, cid)):
+            return name, build
+    return None
