@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pysam
 import pytest
+from helpers.bam import sam_to_bam
 
 from microchimera.cli import main
 from microchimera.count import read_counts
 from microchimera.io.builds import LENGTHS, build_of
 from microchimera.io.panels import builtin_panel_of, load_builtin
 from microchimera.io.sites import read_sites
-from tests.helpers.bam import sam_to_bam
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
 GIAB = REAL / "giab_aj_trio_grch38_24regions_kmer_denovo_filter"

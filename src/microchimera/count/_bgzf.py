@@ -7,7 +7,9 @@ data inflated with libdeflate (the ``deflate`` package; ISA-L from ``isal`` if i
 missing); both release the GIL.  With ``threads >
 1`` batches are inflated ahead by a thread pool while the caller runs the kernel on the
 previous batch.  :func:`read_bai` parses a BAI index (SAM spec 5.2) to find where the reads
-of a region start, so that whole runs of sites are streamed and nothing seeks per site.
+of a region start.  Dense sites are streamed in whole runs; between sparse ones the reader
+jumps (:meth:`BgzfStream.seek`), and a read after a jump is sized to the bytes the caller
+expects to need, so that only the blocks that hold reads over the sites are inflated.
 """
 from __future__ import annotations
 
@@ -77,6 +79,9 @@ _LOCAL = threading.local()
 HEADROOM = 1 << 16
 #: Compressed bytes read per batch (tests make it tiny to cross every boundary).
 CHUNK = 1 << 20
+#: After a jump: the margin read past the caller's estimate, and the size of the next read
+#: (compressed bytes); later reads double up to :data:`CHUNK` while the caller keeps streaming.
+JUMP_READ = 1 << 14
 _MAGIC = b"\x1f\x8b\x08\x04"
 
 
@@ -206,6 +211,7 @@ class BgzfStream:
         self._queue: deque = deque()
         self._next = 0          # compressed offset of the next chunk to read
         self._pending = b""     # bytes of an incomplete block carried to the next read
+        self._want = self._grow = self.chunk  # compressed bytes of the next read, and of the one after
 
     def close(self):
         for fut in self._queue:
@@ -221,8 +227,14 @@ class BgzfStream:
     def __exit__(self, *exc):
         self.close()
 
-    def seek(self, coffset: int) -> None:
-        """Restart reading at a block boundary (drops batches read ahead)."""
+    def seek(self, coffset: int, until: float | None = None) -> None:
+        """Restart reading at a block boundary (drops batches read ahead).
+
+        ``until``: the compressed offset the caller expects to read to (an estimate); the
+        first batch then holds the blocks up to about there (and :data:`JUMP_READ` bytes
+        more) instead of a whole :data:`CHUNK`, the next one :data:`JUMP_READ` bytes, and
+        batches double from there on.
+        """
         for fut in self._queue:
             fut.cancel()
         for fut in self._queue:
@@ -231,12 +243,18 @@ class BgzfStream:
         self._queue.clear()
         self._next = coffset
         self._pending = b""
+        if until is None:
+            self._want = self._grow = self.chunk
+        else:
+            self._want = int(min(self.chunk, max(0, until - coffset) + JUMP_READ))
+            self._grow = min(self.chunk, JUMP_READ)
 
     def _read_raw(self):
         """Read the next chunk of whole blocks; None at end of file."""
         while True:
             self._fh.seek(self._next)
-            more = self._fh.read(self.chunk)
+            more = self._fh.read(self._want)
+            self._want, self._grow = self._grow, min(self.chunk, 2 * self._grow)
             raw = self._pending + more if self._pending else more
             base = self._next - len(self._pending)
             if not raw:

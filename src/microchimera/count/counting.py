@@ -48,8 +48,10 @@ MATE_QDIFF = 10
 #: Sites further apart than this (bp) are read as separate spans (one index jump each).
 SPAN_GAP = 100_000
 #: Jump to the next span only if it starts at least this many compressed bytes ahead;
-#: closer ones are cheaper to stream through.
-SEEK_MIN = 4 << 20
+#: closer ones are cheaper to stream through (a jump reads only the blocks it expects to
+#: need: :meth:`._bgzf.BgzfStream.seek`).  BAM spans are also cut where the reads between two
+#: neighbouring sites fill more than this (:func:`_jump_runs`).
+SEEK_MIN = 1 << 15
 #: Inflating threads of each slice's reader with ``threads > 1`` (1: inflate in the slice's thread).
 READ_AHEAD = 1
 #: Initial capacities: site observations per read, pending reads, fragment rows (grown on demand).
@@ -107,6 +109,35 @@ def _runs(tid_sorted: np.ndarray, pos: np.ndarray) -> list:
     starts = np.concatenate(([0], breaks))
     ends = np.concatenate((breaks, [len(pos)])) - 1
     return [(int(tid_sorted[a]), int(pos[a]), int(pos[b])) for a, b in zip(starts, ends, strict=True)]
+
+
+def _jump_runs(spans: _Spans, bai: list) -> list:
+    """:attr:`_Spans.runs` cut further for the BAM reader: between two neighbouring sites
+    whose reads lie more than :data:`SEEK_MIN` compressed bytes apart by the BAI linear index
+    (from where the reads past the first site are estimated to end, as :func:`_end_offset`
+    does, to the offset of the second site's 16 kb window).  Sparse sites (a genome-wide
+    panel: one per ~30 kb) become a run each, so :func:`_count_bam` jumps to each site's
+    reads instead of inflating every block between them; dense ones stay one run."""
+    out = []
+    for tid, first, last in spans.runs:
+        lin = bai[tid].linear if tid < len(bai) else np.zeros(0, np.uint64)
+        a, b = spans.tid_start[tid], spans.tid_start[tid + 1]
+        i0 = a + np.searchsorted(spans.pos[a:b], first)
+        i1 = a + np.searchsorted(spans.pos[a:b], last, side="right")
+        pos = spans.pos[i0:i1]
+        if len(lin) == 0 or len(pos) < 2:
+            out.append((tid, first, last))
+            continue
+        filled = (np.maximum.accumulate(lin) >> np.uint64(16)).astype(np.float64)  # empty windows: the last offset before
+        w = np.minimum(pos >> 14, len(lin) - 1)
+        start = filled[w]
+        after = filled[np.minimum(w + 1, len(lin) - 1)]
+        frac = np.clip((pos + 1 - (w << 14)) / 16384.0, 0.0, 1.0)
+        end_est = start + frac * (after - start)
+        cuts = np.flatnonzero(start[1:] - end_est[:-1] > SEEK_MIN) + 1
+        bounds = [0, *cuts.tolist(), len(pos)]
+        out += [(tid, int(pos[x]), int(pos[y - 1])) for x, y in zip(bounds[:-1], bounds[1:], strict=True)]
+    return out
 
 
 def _split(spans: _Spans, bai: list, parts: int) -> list:
@@ -418,6 +449,14 @@ _READ_SPAN = 300
 def _count_bam(info: AlignmentInfo, kst: _KernelState, threads: int, advance=None, bai=None) -> None:
     """Stream the BAM with the fast reader, jumping (via the BAI) between runs of sites.
 
+    Each run starts at the linear-index offset of its first site (the first record that can
+    overlap its 16 kb window; every record before it ends before the window).  The reader goes
+    there by moving on in the batch it holds when the offset is in it, by reading on when the
+    offset is less than :data:`SEEK_MIN` compressed bytes past the batch, else by a jump, whose
+    first read is sized to the run's estimated end (:func:`_end_offset`).  A record read
+    earlier is counted at every site it covers (the kernel knows all sites), so reading on past
+    an offset misses nothing, and skipping records before it loses none that reaches the run.
+
     ``advance(n)``, if given, is called with the reads read since its last call (progress).
     """
     from ._bgzf import HEADROOM, BgzfStream, start_offset
@@ -425,16 +464,26 @@ def _count_bam(info: AlignmentInfo, kst: _KernelState, threads: int, advance=Non
     if bai is None:
         bai = _read_bai(info)
     report = _reads_reporter(kst, advance)
+    size = info.path.stat().st_size
     with BgzfStream(info.path, threads=threads) as stream:
         batch, off, end = None, 0, 0
-        cur_coff = -1
         for tid, first, last in kst.spans.runs:
             if tid >= len(bai) or not bai[tid].has_reads:
                 continue
             voff = start_offset(bai[tid], first)
             coff, uoff = voff >> 16, voff & 0xFFFF
-            if batch is None or coff > cur_coff + SEEK_MIN:
-                stream.seek(coff)
+            if batch is not None:
+                i = bisect.bisect_right(batch.ustarts, off - HEADROOM) - 1
+                here = (batch.coffsets[max(i, 0)] << 16) | max(0, off - HEADROOM - batch.ustarts[max(i, 0)])
+                j = bisect.bisect_right(batch.coffsets, coff) - 1
+                if voff <= here:
+                    pass  # read on: the kernel is already past the run's start
+                elif j >= 0 and batch.coffsets[j] == coff and HEADROOM + batch.ustarts[j] + uoff <= end:
+                    off = HEADROOM + batch.ustarts[j] + uoff  # skip within the inflated batch
+                elif coff > batch.coffsets[-1] + SEEK_MIN:
+                    batch = None
+            if batch is None:
+                stream.seek(coff, until=_end_offset(bai[tid], last, info.lengths[tid], size))
                 batch = stream.next_batch()
                 if batch is None:
                     raise FormatError(f"{info.path}: index points past the end of the file; rebuild the index")
@@ -444,8 +493,6 @@ def _count_bam(info: AlignmentInfo, kst: _KernelState, threads: int, advance=Non
                 status, off = kst.run(batch.data, off, end)
                 report()
                 if status == K.SPAN_DONE:
-                    i = bisect.bisect_right(batch.ustarts, off - HEADROOM) - 1
-                    cur_coff = batch.coffsets[max(i, 0)]
                     break
                 if status != K.NEED_DATA:
                     raise _kernel_error(status, info, f"in the block at byte {batch.coffsets[0]} or after")
@@ -454,7 +501,6 @@ def _count_bam(info: AlignmentInfo, kst: _KernelState, threads: int, advance=Non
                 if nxt is None:
                     if len(left):
                         raise FormatError(f"{info.path}: truncated BAM (file ends inside a record)")
-                    cur_coff = 1 << 62  # end of file: every later run starts a new read
                     batch = None
                     break
                 if len(left) > HEADROOM:  # a record longer than 64 kb: concatenate
@@ -726,6 +772,8 @@ def count_alleles(alignments, sites: SiteTable, *, filters: CountFilters | None 
         if fast:
             bai = _read_bai(info)
             parts = _split(spans, bai, threads) if parallel else [spans]
+            for part in parts:
+                part.runs = _jump_runs(part, bai)
         total = _expected_reads(info, parts if fast else None, bai if fast else None, spans) if progress else None
         work = _slice_work(info, spans) if progress and total is None and not fast else None
         with progress_bar(progress, f"count {info.path.name}", total=total, unit="reads",
