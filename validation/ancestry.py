@@ -45,7 +45,6 @@ DRIFT_F = 0.01
 SUPERPOPULATIONS = ("AFR", "AMR", "EAS", "EUR", "SAS")
 PED = Pedigree.from_records([("F", "mom", None, None, 2), ("F", "dad", None, None, 1),
                              ("F", "kid", "dad", "mom", 1)])
-MODES = ("auto", "pooled")
 
 
 def family_af(panel, superpop: str, rng: np.random.Generator) -> tuple[str, np.ndarray]:
@@ -102,14 +101,43 @@ def summarise(rows) -> list[dict]:
     return out
 
 
-def run(reps: int, procs: int, cells, seed0: int = 180000, modes=MODES, progress: bool = False) -> list[dict]:
-    """All replicates of ``cells`` ((design, superpop, f) triples) on ``procs`` processes."""
-    jobs = [(d, sp, f, seed0 + 10_000 * i + r, modes) for i, (d, sp, f) in enumerate(cells) for r in range(reps)]
-    rows = []
-    with Pool(procs) as pool, progress_bar(progress, "ancestry", total=len(jobs), unit="replicates") as advance:
-        for out in pool.imap_unordered(replicate, jobs, chunksize=2):
-            rows.extend(out)
-            advance()
+def run(reps: int, procs: int, cells, seed0: int = 180000, pooled_reps: int | None = None, progress: bool = False,
+        log: Path | None = None) -> list[dict]:
+    """Replicates of ``cells`` ((design, superpop, f) triples) on ``procs`` processes.
+
+    Jobs run round-robin over the cells (replicate 0 of every cell, then replicate 1, ...), so
+    that a run stopped early has about as many replicates in every cell.  Every replicate
+    runs ``auto``; the first ``pooled_reps`` (default all) run ``pooled`` on the same counts too.
+    With ``log`` (JSON lines), each replicate's rows are appended as it ends, and rows already
+    there are not run again (a stopped run resumes).
+    """
+    pooled_reps = reps if pooled_reps is None else pooled_reps
+    done, rows = set(), []
+    if log is not None and log.exists():
+        for line in log.read_text().splitlines():
+            row = json.loads(line)
+            rows.append(row)
+            done.add((row["design"], row["superpop"], row["f"], row["seed"], row["mode"]))
+    jobs = []
+    for r in range(reps):
+        for i, (d, sp, f) in enumerate(cells):
+            seed = seed0 + 10_000 * i + r
+            modes = tuple(m for m in (("auto", "pooled") if r < pooled_reps else ("auto",))
+                          if (d, sp, f, seed, m) not in done)
+            if modes:
+                jobs.append((d, sp, f, seed, modes))
+    fh = open(log, "a") if log is not None else None  # noqa: SIM115 - appended to as replicates end
+    try:
+        with Pool(procs) as pool, progress_bar(progress, "ancestry", total=len(jobs), unit="replicates") as advance:
+            for out in pool.imap_unordered(replicate, jobs, chunksize=1):
+                rows.extend(out)
+                if fh is not None:
+                    fh.write("".join(json.dumps(r) + "\n" for r in out))
+                    fh.flush()
+                advance()
+    finally:
+        if fh is not None:
+            fh.close()
     return rows
 
 
@@ -133,17 +161,25 @@ def main(argv=None):
     p.add_argument("--designs", default="nofam,partner")
     p.add_argument("--superpops", default=",".join(SUPERPOPULATIONS))
     p.add_argument("--fractions", default="1e-3,1e-2")
-    p.add_argument("--modes", default=",".join(MODES))
+    p.add_argument("--pooled-reps", type=int, default=None, help="replicates that also run --ancestry pooled "
+                   "(default: all)")
     p.add_argument("--seed0", type=int, default=180000)
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "ancestry.json"))
+    p.add_argument("--log", default=None, help="JSON-lines file of replicate rows (appended; a rerun resumes)")
+    p.add_argument("--summarise-only", action="store_true", help="only summarise the rows already in --log")
     p.add_argument("-q", "--quiet", action="store_true")
     a = p.parse_args(argv)
     cells = [(d, sp, float(f)) for d in a.designs.split(",") for sp in a.superpops.split(",")
              for f in a.fractions.split(",")]
-    rows = run(a.reps, a.procs, cells, a.seed0, tuple(a.modes.split(",")), progress=not a.quiet)
+    log = Path(a.log) if a.log else None
+    if a.summarise_only:
+        rows = [json.loads(line) for line in log.read_text().splitlines()]
+    else:
+        rows = run(a.reps, a.procs, cells, a.seed0, a.pooled_reps, progress=not a.quiet, log=log)
     summary = summarise(rows)
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps({"reps": a.reps, "seed0": a.seed0, "drift_F": DRIFT_F, "depth": DEPTH,
+    Path(a.out).write_text(json.dumps({"reps": a.reps, "pooled_reps": a.pooled_reps, "seed0": a.seed0,
+                                       "drift_F": DRIFT_F, "depth": DEPTH,
                                        "panel": PANEL, "summary": summary, "rows": rows}, indent=1))
     print(f"{'design':8} {'pop':4} {'f':>7} {'mode':6} {'n':>4} {'bias':>7} {'±se':>6} {'cover':>6} {'placed':>6}")
     for s in summary:

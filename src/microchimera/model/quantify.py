@@ -336,14 +336,18 @@ def _empty_donor(name: str, people: People) -> DonorEstimate:
 
 
 def component_estimates(fitted: FittedModel, people: People, csites: SiteTable,
-                        alpha: float, lod: bool = True) -> tuple[tuple[DonorEstimate, ...], list[str]]:
+                        alpha: float, lod: bool = True,
+                        ci_only: tuple[str, ...] = ()) -> tuple[tuple[DonorEstimate, ...], list[str]]:
     """Stage 5: each component's CI, boundary test, LoD, gEq/100k, profile and per-contig fits.
 
     Returns the estimates in ``people.components`` order (the named donors, then the
     contamination component if fitted) and warnings (donors with no informative site).
     The CI and the test of one component re-fit every other (the unknown contributor
     included), so a component that trades off with another gets the wider interval.
-    ``lod`` False skips the limits of detection (``QuantifyOptions.lod``).
+    ``lod`` False skips the limits of detection (``QuantifyOptions.lod``).  Components named
+    in ``ci_only`` get their fraction and CIs only (no test, LoD, profile or per-contig fits):
+    the donors whose joint estimate serves only to widen the named-hypothesis CI
+    (:func:`weakly_separable_donors`).
     """
     fit, data, data_inf = fitted.fit, fitted.data, fitted.data_inf
     reference = [fitmod.oracle_lod(data_inf, fit, j, alpha=alpha) for j in range(len(people.components))]
@@ -364,6 +368,15 @@ def component_estimates(fitted: FittedModel, people: People, csites: SiteTable,
             continue
         thr = fitmod.CHI2_95 * lam[j]
         low, high, _ = fitmod.profile_ci(data, fit, j, thr, base_rate=fitted.base_rate, boundary=True)
+        if d in ci_only:
+            f_j, others = float(fit.fraction[j]), total - float(fit.fraction[j])
+            out.append(DonorEstimate(
+                name=d, relationship=people.labels[d], typed=d in people.typed, fraction=f_j, ci95=(low, high),
+                geq_per_100k=float(geq_per_100k(f_j, total)),
+                geq_per_100k_ci95=(float(geq_per_100k(low, low + others)), float(geq_per_100k(high, high + others))),
+                informative_sites=int(inf_j.sum()), informative_reads=int(data.n[inf_j].sum()),
+                ci_inflation=float(lam[j])))
+            continue
         stat = fitmod.lrt_refit_nuisance(data, data_inf, fit, j, fitted.base_rate, refit_error=True)
         pval = fitmod.boundary_p_value(stat / lam[j])
         f_j = float(fit.fraction[j])
@@ -592,11 +605,16 @@ def quantify(counts: AlleleCounts, *, sample: str | None = None, host: str | Non
 
     fitted = fit_with_outlier_refit(stage, sel)
     fit = fitted.fit
-    estimates, donor_warnings = component_estimates(fitted, people, sel.sites, options.alpha, options.lod)
+    # With a donor drawn from the AF the component is weak by design (contamination_estimate):
+    # the joint fit then only widens the donors' CIs, so it computes nothing else for them.
+    ci_only = people.donors if people.contaminant and people.drawn_from_population() else ()
+    estimates, donor_warnings = component_estimates(fitted, people, sel.sites, options.alpha, options.lod, ci_only)
     estimates, contaminant = estimates[:n_donors], (estimates[n_donors] if people.contaminant else None)
     contamination = contamination_estimate(fit, people, contaminant)
     if contamination.identifiability == "weak" and people.donors:
         estimates = weakly_separable_donors(sel, people, af, options, estimates)
+    elif ci_only:  # not weak after all (the component had no estimate): the donors in full
+        estimates = component_estimates(fitted, people, sel.sites, options.alpha, options.lod)[0][:n_donors]
     rel = RelatednessTest()
     if options.relatedness:
         rel = relatedness_test(stage.model, fit, people, af,
