@@ -515,6 +515,62 @@ def run_sites_make(args) -> int:
     return 0
 
 
+def add_pon_subcommand(sub, common) -> None:
+    """``microchimera pon build|qc``: a panel of normals (per-site error) and its QC."""
+    p = sub.add_parser("pon", parents=[common], help="panel of normals: per-site error from donor-free samples",
+                       description="Build a panel of normals from samples known to carry no donor DNA at the sites "
+                                   "(the host's own earlier sample, unrelated controls, blanks), or summarise one.")
+    ss = p.add_subparsers(title="actions", dest="action", metavar="ACTION")
+    b = ss.add_parser("build", parents=[common], help="per-site, per-strand error rates from normals",
+                      description="Per site, direction (REF>ALT at hom-ref normals, ALT>REF at hom-alt ones) and "
+                                  "strand: error reads, posterior Beta of the rate (shrunk to its substitution "
+                                  "class), flags for noisy and strand-biased sites; normals with donor DNA are "
+                                  "flagged and left out (docs/pon.md).")
+    b.add_argument("normals", nargs="+", metavar="NORMAL",
+                   help="counts files (Parquet/TSV from count; every sample is a normal) or BAM/CRAM files")
+    b.add_argument("--sites", metavar="SITES", help="sites file (needed to count BAM/CRAM normals; checked otherwise)")
+    b.add_argument("--out", required=True, metavar="PON", help="output panel of normals (Parquet)")
+    b.add_argument("--reference", metavar="FASTA", help="reference FASTA (CRAM normals)")
+    b.add_argument("--threads", type=positive_int, default=1, help="counting threads (default 1)")
+    add_count_filter_arguments(b)
+    b.set_defaults(runner=run_pon_build)
+    q = ss.add_parser("qc", parents=[common], help="summary of a panel of normals: error spread, worst sites",
+                      description="Per-site error distribution by direction, the worst sites, strand asymmetry, the "
+                                  "normals used and excluded; optionally a figure.")
+    q.add_argument("pon", metavar="PON", help="panel of normals (Parquet from pon build)")
+    q.add_argument("--top", type=positive_int, default=10, help="worst sites to list (default 10)")
+    q.add_argument("--plot", metavar="SVG", help="write the per-site error distribution figure (SVG or PNG)")
+    q.set_defaults(runner=run_pon_qc)
+    p.set_defaults(runner=lambda args: (p.print_help(sys.stderr), 2)[1])
+
+
+def run_pon_build(args) -> int:
+    from .workflow import build_pon_files
+
+    pon = build_pon_files(args.normals, sites=args.sites, out=args.out, filters=count_filters(args),
+                          reference=args.reference, threads=args.threads, progress=progress_enabled(args),
+                          command=args.command_line)
+    if not args.quiet:
+        flags = ", ".join(f"{int((pon.flag == f).sum())} {f}" for f in ("pass", "noisy", "strand_bias", "no_normals"))
+        print(f"wrote {args.out}: {pon.sites.n_sites} sites ({flags}) from {len(pon.normals)} normals", file=sys.stderr)
+        for name, why in pon.excluded.items():
+            print(f"microchimera: warning: normal {name!r} left out: {why}", file=sys.stderr)
+    return 0
+
+
+def run_pon_qc(args) -> int:
+    from .model.pon_file import read_pon
+    from .model.pon_qc import pon_summary
+
+    pon, meta = read_pon(args.pon)
+    print(pon_summary(pon, meta, top=args.top))
+    if args.plot:
+        from .report.figures import pon_figure, save_figure
+
+        save_figure(pon_figure(pon), args.plot)
+    return 0
+
+
 def add_quantify_subcommand(sub, common) -> None:
     p = sub.add_parser("quantify", parents=[common], help="estimate donor fractions from allele counts",
                        description="Estimate each donor's DNA fraction (MLE, profile CI, test, LoD) from allele "
@@ -755,6 +811,7 @@ _SUBCOMMANDS.append(add_demo_subcommand)
 _SUBCOMMANDS.append(add_report_subcommand)
 _SUBCOMMANDS.append(add_power_subcommand)
 _SUBCOMMANDS.append(add_sites_subcommand)
+_SUBCOMMANDS.append(add_pon_subcommand)
 
 
 def get_parser() -> argparse.ArgumentParser:

@@ -262,3 +262,46 @@ def summary_table(result: QuantifyResult | dict, truth: dict | None = None) -> s
             f"detected: p-value < alpha = {alpha:g} (test of no donor DNA); LoD: the fraction detected with 95% "
             f"power in this sample" if alpha is not None else "detected: p-value < alpha"]
     return "\n".join(out)
+
+
+def build_pon_files(normals, *, sites=None, out, filters: CountFilters | None = None, reference=None,
+                    threads: int = 1, progress: bool = False, command: str | None = None):
+    """``microchimera pon build``: a panel of normals from counts tables or BAM/CRAM files.
+
+    ``normals`` are counts files (Parquet/TSV from ``count``) or alignment files (counted
+    here at ``sites``, which they then need); every sample of every counts file is a normal.
+    Writes ``out`` (:mod:`microchimera.model.pon_file`) and returns the panel.
+
+    Raises
+    ------
+    UsageError
+        BAM/CRAM normals without ``sites``.
+    InputError
+        Tables over different sites, duplicate normals, a normal with donor DNA among too few
+        others to tell, ... (see :func:`~microchimera.model.pon.build_pon`).
+    """
+    from .count import count_alleles
+    from .io.allele_counts import AlleleCounts, read_counts_any
+    from .io.sites import read_sites
+    from .model.pon import build_pon
+    from .model.pon_file import write_pon
+
+    normals = [Path(n) for n in normals]
+    aligned = [n for n in normals if n.suffix.lower() in (".bam", ".cram")]
+    tables = [n for n in normals if n not in aligned]
+    site_table = read_sites(sites) if sites else None
+    if aligned and site_table is None:
+        raise UsageError("BAM/CRAM normals are counted at {sites}: give it", params=["sites"])
+    parts, names = [], []
+    if aligned:
+        parts.append(count_alleles(aligned, site_table, filters=filters or CountFilters(), reference=reference,
+                                   threads=threads, progress=progress))
+        names.append(", ".join(map(str, aligned)))
+    for t in tables:
+        parts.append(read_counts_any(t))
+        names.append(str(t))
+    counts = AlleleCounts.combine(parts, names)
+    pon = build_pon(counts, site_table)
+    write_pon(pon, out, parameters={"command": command, "normals": [str(n) for n in normals],
+                                    "sites": str(sites) if sites else None})
+    return pon

@@ -116,6 +116,37 @@ class AlleleCounts:
                             parameters=dict(self.parameters))
 
     @classmethod
+    def combine(cls, tables, names=None) -> AlleleCounts:
+        """The samples of several tables over one site list, as one table.
+
+        ``names`` (one per table, for messages) default to ``table 1``, ``table 2``, ...
+
+        Raises
+        ------
+        InputError
+            The tables' site lists differ (contig, position or alleles), or a sample name
+            occurs twice.
+        """
+        tables = list(tables)
+        if not tables:
+            raise InputError("no counts to combine")
+        names = list(names) if names is not None else [f"table {i + 1}" for i in range(len(tables))]
+        first = tables[0].sites
+        for t, name in zip(tables[1:], names[1:], strict=True):
+            s = t.sites
+            same = (s.n_sites == first.n_sites and (s.pos == first.pos).all() and (s.ref == first.ref).all()
+                    and (s.alt == first.alt).all() and (s.chrom == first.chrom).all())
+            if not same:
+                raise InputError(f"{name}: counted at other sites than {names[0]} ({s.n_sites} vs {first.n_sites} "
+                                 "sites, or other positions/alleles); count every sample at one sites file")
+        samples = [x for t in tables for x in t.samples]
+        dup = sorted({x for x in samples if samples.count(x) > 1})
+        if dup:
+            raise InputError(f"sample name(s) {', '.join(dup)} occur in more than one of {', '.join(names)}")
+        return cls(tuple(samples), first, *(np.concatenate([getattr(t, c) for t in tables]) for c in _STRAND_COLUMNS),
+                   parameters={"combined": names})
+
+    @classmethod
     def from_totals(cls, samples, sites, ref, alt, other=None, parameters=None) -> AlleleCounts:
         """Build from unstranded totals (all put on the forward strand); for simulations/tables."""
         ref = np.atleast_2d(np.asarray(ref, dtype=COUNT_DTYPE))

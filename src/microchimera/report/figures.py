@@ -41,6 +41,32 @@ def _svg(fig: Figure, prefix: str) -> str:
     return text.replace("<svg ", f'<svg class="figure-svg" data-figure="{prefix}" role="img" ', 1)
 
 
+#: Figure file formats by file-name suffix.
+FIGURE_FORMATS = {".svg": "svg", ".png": "png"}
+
+
+def save_figure(fig: Figure, path) -> None:
+    """Write ``fig`` atomically as SVG or PNG, chosen by ``path``'s suffix.
+
+    Raises
+    ------
+    UsageError
+        Another suffix.
+    """
+    from pathlib import Path
+
+    from .._atomic import write_bytes_atomic
+    from ..errors import UsageError
+
+    path = Path(path)
+    fmt = FIGURE_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise UsageError(f"{path}: plot format from the file name must be .svg or .png, found {path.suffix!r}")
+    buf = io.BytesIO()
+    fig.savefig(buf, format=fmt, dpi=120, metadata={"Date": None} if fmt == "svg" else None)
+    write_bytes_atomic(path, buf.getvalue())
+
+
 def _new(width: float, height: float) -> Figure:
     fig = Figure(figsize=(width, height), dpi=96)
     fig.set_layout_engine("constrained")
@@ -353,6 +379,28 @@ def ancestry_figure(ancestry: dict | None) -> Figure | None:
         ax.tick_params(labelsize=7)
         if k == 0:
             ax.legend(fontsize=7, frameon=False, markerscale=2, loc="best")
+    return fig
+
+
+def pon_figure(pon) -> Figure:
+    """Per-site error rates of a panel of normals (posterior means, log axis) by direction,
+    with each class's prior rate; flagged sites in red."""
+    fig = _new(7.0, 3.0)
+    for d, name in enumerate(("REF>ALT (hom-ref normals)", "ALT>REF (hom-alt normals)")):
+        ax = fig.add_subplot(1, 2, d + 1)
+        rate = pon.rate[:, d]
+        seen = pon.n_normals[:, d] > 0
+        bins = np.logspace(-6, -1, 51)
+        ok = seen & pon.usable
+        ax.hist(np.clip(rate[ok], 1e-6, 0.1), bins=bins, color=DETECTED, alpha=0.8, label="pass")
+        bad = seen & ~pon.usable
+        if bad.any():
+            ax.hist(np.clip(rate[bad], 1e-6, 0.1), bins=bins, color=LOD_COLOUR, alpha=0.8, label="flagged")
+        ax.set_xscale("log")
+        ax.set_xlabel("error rate per base (posterior mean)")
+        ax.set_ylabel("sites")
+        ax.set_title(name, fontsize=9)
+        ax.legend(fontsize=7, frameon=False)
     return fig
 
 
