@@ -8,11 +8,12 @@ Public API:
 - :func:`simulate_counts` -> :class:`~microchimera.io.allele_counts.AlleleCounts` (no reads);
   :func:`site_error_spread` per-site error multipliers for it
 """
+from .error_profile import ErrorProfile, panel_error_profile
 from .family import Family, simulate_family
 from .reads import error_matrix, mixture_alt_share, simulate_counts, site_error_spread
 from .scenario import Scenario, builtin_scenario, load_scenario
 from .simulate import SimulationResult, scenario_pedigree, simulate
 
-__all__ = ["Family", "Scenario", "SimulationResult", "builtin_scenario", "error_matrix",
+__all__ = ["ErrorProfile", "Family", "panel_error_profile", "Scenario", "SimulationResult", "builtin_scenario", "error_matrix",
            "load_scenario", "mixture_alt_share", "scenario_pedigree", "simulate", "simulate_counts",
            "simulate_family", "site_error_spread"]

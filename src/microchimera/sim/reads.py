@@ -94,7 +94,8 @@ def site_error_spread(n_sites: int, rng: np.random.Generator, *, sigma: float = 
 def simulate_counts(sites: SiteTable, host_genotype, donor_genotypes, fractions, *, depth,
                     rng: np.random.Generator, depth_model: str = "poisson", error_rates=None,
                     overdispersion: float = 0.0, sample: str = "sample",
-                    n_replicates: int | None = None, site_error_scale=None) -> AlleleCounts:
+                    n_replicates: int | None = None, site_error_scale=None,
+                    error_profile=None) -> AlleleCounts:
     """Simulate fragment counts of a host sample carrying donor DNA.
 
     Per site *i*: depth ``n_i`` (Poisson(depth) or fixed); the fragment-level alt share
@@ -129,6 +130,11 @@ def simulate_counts(sites: SiteTable, host_genotype, donor_genotypes, fractions,
     site_error_scale : array_like, float64, shape (n_sites,), optional
         Per-site multiplier of every error rate (real panels: context-dependent spread and
         hot sites shared by every sample of the panel; see :func:`site_error_spread`).
+    error_profile : ErrorProfile, optional
+        Per-site, per-direction, per-strand REF<->ALT error rates of the panel
+        (:func:`microchimera.sim.error_profile.panel_error_profile`: spread, hot sites, strand
+        bias, CpG, FFPE and oxidative damage), applied to each read strand; third-base errors
+        are the class rates times its ``other_scale``.  Not with ``site_error_scale``.
 
     Returns
     -------
@@ -180,12 +186,22 @@ def simulate_counts(sites: SiteTable, host_genotype, donor_genotypes, fractions,
     share = np.broadcast_to(mu, shape).copy()
     if overdispersion > 0:
         inner = (share > 0) & (share < 1)
-        scale = (1.0 - overdispersion) / overdispersion
-        share[inner] = rng.beta(share[inner] * scale, (1.0 - share[inner]) * scale)
+        tau = (1.0 - overdispersion) / overdispersion  # not `scale`: that is the site error multiplier
+        share[inner] = rng.beta(share[inner] * tau, (1.0 - share[inner]) * tau)
     true_alt = rng.binomial(n_frag, share)
     true_ref = n_frag - true_alt
 
     ref_b, alt_b = sites.ref.astype(np.intp), sites.alt.astype(np.intp)
+    names = (sample,) if n_replicates is None else tuple(f"{sample}_{r}" for r in range(reps))
+    params = {"simulated": True, "fractions": f.tolist(), "depth_model": depth_model,
+              "overdispersion": overdispersion}
+    if error_profile is not None:
+        if site_error_scale is not None:
+            raise ValueError("give site_error_scale or error_profile, not both")
+        if error_profile.rate.shape != (n, 2, 2):
+            raise ValueError(f"error_profile: expected rates of shape ({n}, 2, 2), found {error_profile.rate.shape}")
+        cols = _profiled_errors(true_ref, true_alt, e, ref_b, alt_b, error_profile, rng)
+        return AlleleCounts(names, sites, *cols, parameters={**params, "error_profile": True})
     # Per-site rates: the class rate times the site's multiplier, each base's total kept < 1.
     cap_r = np.minimum(scale, 0.5 / np.maximum(e[ref_b].sum(axis=1), 1e-300))
     cap_a = np.minimum(scale, 0.5 / np.maximum(e[alt_b].sum(axis=1), 1e-300))
@@ -206,7 +222,25 @@ def simulate_counts(sites: SiteTable, host_genotype, donor_genotypes, fractions,
     for total in (ref, alt, other):
         fwd = rng.binomial(total, 0.5)
         cols += [fwd.astype(COUNT_DTYPE), (total - fwd).astype(COUNT_DTYPE)]
-    names = (sample,) if n_replicates is None else tuple(f"{sample}_{r}" for r in range(reps))
-    params = {"simulated": True, "fractions": f.tolist(), "depth_model": depth_model,
-              "overdispersion": overdispersion}
     return AlleleCounts(names, sites, *cols, parameters=params)
+
+
+def _profiled_errors(true_ref, true_alt, e, ref_b, alt_b, profile, rng) -> list:
+    """Strand-split counts (ref_fwd, ref_rev, alt_fwd, alt_rev, other_fwd, other_rev) with the
+    profile's per-site, per-strand REF<->ALT rates; fragments split by a fair coin first."""
+    out = {k: [] for k in ("ref", "alt", "other")}
+    ref_f = rng.binomial(true_ref, 0.5)
+    alt_f = rng.binomial(true_alt, 0.5)
+    scale = profile.other_scale
+    e_ro = np.minimum((e[ref_b].sum(axis=1) - e[ref_b, alt_b]) * scale, 0.45)
+    e_ao = np.minimum((e[alt_b].sum(axis=1) - e[alt_b, ref_b]) * scale, 0.45)
+    for k, (r, a) in enumerate(((ref_f, alt_f), (true_ref - ref_f, true_alt - alt_f))):
+        e_ra, e_ar = profile.rate[:, 0, k], profile.rate[:, 1, k]
+        r_to_a = rng.binomial(r, e_ra)
+        r_to_o = rng.binomial(r - r_to_a, np.clip(e_ro / np.maximum(1 - e_ra, 1e-300), 0, 1))
+        a_to_r = rng.binomial(a, e_ar)
+        a_to_o = rng.binomial(a - a_to_r, np.clip(e_ao / np.maximum(1 - e_ar, 1e-300), 0, 1))
+        out["ref"].append(r - r_to_a - r_to_o + a_to_r)
+        out["alt"].append(a - a_to_r - a_to_o + r_to_a)
+        out["other"].append(r_to_o + a_to_o)
+    return [x.astype(COUNT_DTYPE) for k in ("ref", "alt", "other") for x in out[k]]
