@@ -13,7 +13,8 @@ What is counted (``docs/count.md`` has the long form):
   :data:`MATE_QDIFF`, otherwise no count (a *conflict*, reported in the statistics).
 
 BAM files are read by the compiled (Cython) kernel in :mod:`._kernels`, fed by :mod:`._bgzf`
-(ISA-L inflation, BAI offsets, whole runs of sites streamed at once).  CRAM (and BAMs
+(libdeflate/ISA-L inflation, BAI offsets: dense runs of sites streamed at once, sparse sites
+reached by jumps to their 16 kb window's reads, :func:`_jump_runs`).  CRAM (and BAMs
 with only a CSI index) go through pysam, which hands the same kernel re-packed records:
 same results, slower.
 """
