@@ -132,7 +132,7 @@ def count_filters(args):
 
 def add_quantify_arguments(group) -> None:
     """``--alpha``, ``--max-depth-ratio``, ``--absent-genotypes-as-ref``,
-    ``--no-contamination-component``, ``--ancestry``, ``--ancestry-panel``, ``--no-lod``:
+    ``--no-contamination-component``, ``--ancestry``, ``--ancestry-panel``, ``--pon``, ``--no-lod``:
     :class:`~microchimera.options.QuantifyOptions`."""
     from .options import QuantifyOptions
 
@@ -156,6 +156,9 @@ def add_quantify_arguments(group) -> None:
                        help="panel of the ancestry axes: a built-in name (microchimera sites list) or the prefix "
                             "of a VerifyBamID2 resource (PREFIX.bed/.mu/.UD/.V); default: the built-in panel "
                             "holding most of the sites")
+    group.add_argument("--pon", metavar="PON",
+                       help="panel of normals (microchimera pon build): drop its flagged sites and use its per-site "
+                            "error rates where it has them (docs/pon.md)")
     group.add_argument("--no-lod", dest="lod", action="store_false",
                        help="skip the per-donor limit of detection (the slowest step at high depth)")
 
@@ -165,7 +168,8 @@ def quantify_options(args):
 
     return QuantifyOptions(alpha=args.alpha, max_depth_ratio=args.max_depth_ratio,
                            absent_as_ref=args.absent_genotypes_as_ref, contamination=args.contamination,
-                           ancestry=args.ancestry, ancestry_panel=args.ancestry_panel, lod=args.lod)
+                           ancestry=args.ancestry, ancestry_panel=args.ancestry_panel, lod=args.lod,
+                           pon=args.pon)
 
 
 def add_y_min_mapq_argument(group, *old_names: str) -> None:

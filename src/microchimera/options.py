@@ -82,6 +82,9 @@ class QuantifyOptions:
     lod : bool
         Compute each donor's limit of detection (the slowest step at high depth; off, the
         result's ``lod`` is null and nothing else changes).
+    pon : str or Path or None
+        A panel of normals (``microchimera pon build``): its flagged sites are dropped and
+        the sites it holds get its per-site error rates (``docs/pon.md``).
     """
 
     alpha: float = 0.05
@@ -93,6 +96,7 @@ class QuantifyOptions:
     ancestry: str = "auto"
     ancestry_panel: str | None = None
     lod: bool = True
+    pon: str | Path | None = None
 
     def __post_init__(self):
         check_alpha(self.alpha)
@@ -108,7 +112,8 @@ class QuantifyOptions:
         return {"alpha": self.alpha, "block_size": self.block_size, "max_depth_ratio": self.max_depth_ratio,
                 "relationships": list(relationships or []), "absent_genotypes_as_ref": self.absent_as_ref,
                 "contamination_component": self.contamination, "ancestry": self.ancestry,
-                "ancestry_panel": self.ancestry_panel, "lod": self.lod}
+                "ancestry_panel": self.ancestry_panel, "lod": self.lod,
+                "pon": None if self.pon is None else str(self.pon)}
 
 
 @dataclass(frozen=True)

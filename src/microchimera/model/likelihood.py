@@ -38,14 +38,26 @@ from .seqerror import CLASS_NAMES, UNKNOWN_CLASS
 _P_EPS = 1e-12
 
 
+#: Error strata of a panel of normals (:mod:`microchimera.model.pon_rates`): a site with PoN
+#: rates gets class ``PON_CLASS0 + b_ra * PON_BINS + b_ar`` from the log-spaced bins of its
+#: REF>ALT and ALT>REF rates, so the likelihood's class machinery (one rate per class, the
+#: opposite direction by :data:`SWAP_CLASS`) carries per-site rates to within a bin's width.
+PON_BINS = 32
+PON_CLASS0 = len(CLASS_NAMES)
+#: Classes of every kind: the 13 substitution classes, then the PoN strata.
+N_CLASSES = PON_CLASS0 + PON_BINS * PON_BINS
+
+
 def _swap_classes() -> np.ndarray:
-    out = np.arange(len(CLASS_NAMES))
+    out = np.arange(N_CLASSES)
     for i, name in enumerate(CLASS_NAMES[:UNKNOWN_CLASS]):
         out[i] = CLASS_NAMES.index(f"{name[2]}>{name[0]}")
+    b_ra, b_ar = np.divmod(np.arange(PON_BINS * PON_BINS), PON_BINS)
+    out[PON_CLASS0:] = PON_CLASS0 + b_ar * PON_BINS + b_ra
     return out
 
 
-#: Class index of ``Y>X`` for class ``X>Y``.
+#: Class index of ``Y>X`` for class ``X>Y`` (and of the mirrored stratum of a PoN class).
 SWAP_CLASS = _swap_classes()
 
 
@@ -197,7 +209,7 @@ class ModelData:
         Substitution class ``REF>ALT``.
     key_n, key_x : ndarray, float64, shape (n_keys,)
     key_combo : ndarray, int64, shape (n_keys,)
-    error_rate : ndarray, float64, shape (13,)
+    error_rate : ndarray, float64, shape (13,), or (N_CLASSES,) with a panel of normals
     het_share : float
         Alt share of the reads of a heterozygous person (0.5 without reference bias).
 
@@ -290,7 +302,7 @@ class ModelData:
         pattern = np.zeros(len(es), dtype=np.int64)
         for m in range(n_members):
             pattern += geno[m] * 3**m
-        n_classes = len(CLASS_NAMES)
+        n_classes = N_CLASSES
         combo_key = pattern * n_classes + np.asarray(site_class)[site_index[es]]
         ukeys, entry_combo = np.unique(combo_key, return_inverse=True)
         combo_class = ukeys % n_classes

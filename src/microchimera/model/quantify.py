@@ -51,6 +51,7 @@ from .ancestry import host_ancestry
 from .diagnostics import observed_vs_expected, per_chromosome, profile_grid
 from .likelihood import ModelData
 from .people import CONTAMINANT, RELATIONSHIPS, People, resolve_people
+from .pon_rates import PonSiteRates, pon_site_rates
 from .prior import check_mendel, estimate_af_from_founders
 from .relatedness import SampleData, relatedness_test
 from .seqerror import ErrorModel, estimate_error_rates, substitution_class
@@ -239,12 +240,44 @@ def family_allele_frequencies(sel: SiteSelection, people: People, af: np.ndarray
 class ErrorModelStage:
     """The sample's model with base error rates: the :class:`SiteModel`, the per-class
     :class:`ErrorModel` (from certain hom-ref/hom-alt background sites and other-base
-    calls at the sites the model uses), and the likelihood data built with its rates."""
+    calls at the sites the model uses; with a panel of normals, ``pon``, its rate array
+    also holds the PoN strata), and the likelihood data built with its rates."""
 
     model: SiteModel
     errors: ErrorModel
     data: ModelData
     inputs: SampleData
+    pon: PonSiteRates | None = None
+
+
+def _with_pon(errors: ErrorModel, pon: PonSiteRates | None) -> ErrorModel:
+    """``errors`` with the PoN strata's rates appended (unchanged without a panel)."""
+    return errors if pon is None else dataclasses.replace(errors, rate=PonSiteRates.extend(errors.rate))
+
+
+def apply_pon(sel: SiteSelection, path) -> tuple[SiteSelection, PonSiteRates, list[str]]:
+    """Stage 1b (``--pon``): the panel's rates at the sample's sites; its flagged sites leave
+    the mask.  Returns the narrowed selection, the rates and notes for the result (a sample
+    whose background at panel-clean sites is far above the panel's)."""
+    from .pon_file import read_pon
+    from .pon_qc import sample_background_check
+
+    pon, _ = read_pon(path)
+    rates = pon_site_rates(pon, sel.sites, source=str(path))
+    notes = []
+    idx = np.maximum(rates.index, 0)
+    sub = np.where(rates.index >= 0, idx, 0)
+    ref = np.zeros(pon.sites.n_sites, dtype=np.int64)
+    alt = np.zeros(pon.sites.n_sites, dtype=np.int64)
+    use = np.zeros(pon.sites.n_sites, dtype=bool)
+    hit = rates.index >= 0
+    ref[sub[hit]] = sel.ref[hit]
+    alt[sub[hit]] = sel.alt[hit]
+    use[sub[hit]] = sel.mask[hit]
+    _, _, warning = sample_background_check(pon, ref, alt, use)
+    if warning:
+        notes.append(warning)
+    return dataclasses.replace(sel, mask=sel.mask & ~rates.flagged), rates, notes
 
 
 def class_error_rates(sel: SiteSelection, model: SiteModel, exclude: np.ndarray | None = None) -> ErrorModel:
@@ -258,17 +291,20 @@ def class_error_rates(sel: SiteSelection, model: SiteModel, exclude: np.ndarray 
 
 
 def build_error_model(sel: SiteSelection, people: People, af: np.ndarray, block_size: float,
-                      founder_af=None) -> ErrorModelStage:
+                      founder_af=None, pon: PonSiteRates | None = None) -> ErrorModelStage:
     """Stage 3: genotype prior, per-class error rates and likelihood data (``founder_af``:
-    the people who do not get ``af``, see :func:`family_allele_frequencies`)."""
+    the people who do not get ``af``, see :func:`family_allele_frequencies`; ``pon``: the
+    panel of normals' strata replace the substitution class of the sites it holds)."""
     csites = sel.sites
     site_class = substitution_class(csites.ref, csites.alt)
+    if pon is not None:
+        site_class = pon.classes(site_class)
     block = fitmod.make_blocks(csites.contig_id, csites.pos, block_size)
     model = SiteModel(people.pedigree, people.typed, people.members, af, sel.mask, founder_af=founder_af)
-    errors = class_error_rates(sel, model)
+    errors = _with_pon(class_error_rates(sel, model), pon)
     n = sel.n
     data = model.build(n, sel.alt, site_class, errors.rate, block)
-    return ErrorModelStage(model, errors, data, SampleData(n, sel.alt, site_class, errors.rate, block))
+    return ErrorModelStage(model, errors, data, SampleData(n, sel.alt, site_class, errors.rate, block), pon)
 
 
 # ----------------------------------------------------------------------------- 4. fit
@@ -322,7 +358,7 @@ def fit_with_outlier_refit(stage: ErrorModelStage, sel: SiteSelection) -> Fitted
     keep[data.site_index] = True
     if out.any():
         keep[data.site_index[out]] = False
-        errors = class_error_rates(sel, stage.model, exclude=stage.model.mask & ~keep)
+        errors = _with_pon(class_error_rates(sel, stage.model, exclude=stage.model.mask & ~keep), stage.pon)
         # The refit starts from the first fit's error multiplier (rho and the het share are
         # estimated on ``data`` with its rates) applied to the rates without the outliers.
         data = dataclasses.replace(data.subset(~out), error_rate=errors.rate * fit.error_scale)
@@ -451,7 +487,8 @@ def _widen(alone: DonorEstimate, joint: DonorEstimate) -> DonorEstimate:
 
 
 def weakly_separable_donors(sel: SiteSelection, people: People, af: np.ndarray, options: QuantifyOptions,
-                            joint: tuple[DonorEstimate, ...]) -> tuple[DonorEstimate, ...]:
+                            joint: tuple[DonorEstimate, ...],
+                            pon: PonSiteRates | None = None) -> tuple[DonorEstimate, ...]:
     """The donors' estimates when the contamination component is weakly identifiable.
 
     The joint fit then cannot split the non-host DNA between a donor and the unknown
@@ -464,7 +501,7 @@ def weakly_separable_donors(sel: SiteSelection, people: People, af: np.ndarray, 
     warning say that the source is undetermined (:data:`~microchimera.result.VERDICT_SOURCE_UNDETERMINED`).
     """
     alone = dataclasses.replace(people, contaminant=None)
-    fitted = fit_with_outlier_refit(build_error_model(sel, alone, af, options.block_size), sel)
+    fitted = fit_with_outlier_refit(build_error_model(sel, alone, af, options.block_size, pon=pon), sel)
     estimates, _ = component_estimates(fitted, alone, sel.sites, options.alpha, options.lod)
     return tuple(_widen(a, j) for a, j in zip(estimates, joint, strict=True))
 
@@ -563,6 +600,11 @@ def quantify(counts: AlleleCounts, *, sample: str | None = None, host: str | Non
     options = options or QuantifyOptions()
     sample = choose_sample(counts, sample)
     sel = select_sites(counts, sample, sites, options.max_depth_ratio)
+    pon, pon_notes = None, []
+    if options.pon is not None:
+        unflagged = sel.mask
+        sel, pon, pon_notes = apply_pon(sel, options.pon)
+        n_flagged = int((unflagged & pon.flagged).sum())
     people = resolve_people(sample=sample, host=host, donors=donors, pedigree=pedigree, genotypes=genotypes,
                             relationships=list(relationships) if relationships else None,
                             contaminants=contaminants, contamination_component=options.contamination)
@@ -570,13 +612,15 @@ def quantify(counts: AlleleCounts, *, sample: str | None = None, host: str | Non
     af, af_source, warnings = complete_allele_frequencies(sel, people, genotypes)
     af, founder_af, ancestry = family_allele_frequencies(sel, people, af, options)
     warnings = [*sel.notes, *warnings]
-    stage = build_error_model(sel, people, af, options.block_size, founder_af)
+    warnings += pon_notes
+    stage = build_error_model(sel, people, af, options.block_size, founder_af, pon)
     data0 = stage.data
     n_inf0 = int(data0.informative().sum()) if data0.n_sites else 0
     used_classes = set(np.unique(stage.inputs.site_class[data0.site_index]).tolist())
     prior = stage.model.prior
     dropped = {**prior.dropped, "not_autosomal": int((~sel.autosomal).sum()),
-               "high_depth": int(sel.high_depth.sum()), "no_reads": int((stage.model.mask & (sel.n == 0)).sum())}
+               "high_depth": int(sel.high_depth.sum()), "no_reads": int((stage.model.mask & (sel.n == 0)).sum()),
+               **({"pon_flagged": n_flagged} if pon is not None else {})}
     common = dict(
         sample=sample, host=people.host, mode=people.mode, alpha=options.alpha,
         untyped_people=tuple(p for p in prior.untyped_people
@@ -612,7 +656,7 @@ def quantify(counts: AlleleCounts, *, sample: str | None = None, host: str | Non
     estimates, contaminant = estimates[:n_donors], (estimates[n_donors] if people.contaminant else None)
     contamination = contamination_estimate(fit, people, contaminant)
     if contamination.identifiability == "weak" and people.donors:
-        estimates = weakly_separable_donors(sel, people, af, options, estimates)
+        estimates = weakly_separable_donors(sel, people, af, options, estimates, pon)
     elif ci_only:  # not weak after all (the component had no estimate): the donors in full
         estimates = component_estimates(fitted, people, sel.sites, options.alpha, options.lod)[0][:n_donors]
     rel = RelatednessTest()

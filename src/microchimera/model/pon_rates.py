@@ -1,0 +1,116 @@
+"""A panel of normals applied to one sample's sites (``quantify --pon``).
+
+:func:`pon_site_rates` matches the panel to the counts' sites (contig with or without
+``chr``, position, REF/ALT), drops the sites it flags (``noisy``, ``strand_bias``), and gives
+every other matched site its posterior-mean REF>ALT and ALT>REF rates.  The likelihood keeps
+one rate per class, so each matched site is put in a *stratum*, the pair of log-spaced bins
+of its two rates (:data:`~microchimera.model.likelihood.PON_BINS` bins from
+:data:`RATE_MIN` to :data:`RATE_MAX`: a bin is 1.4-fold wide, so a site's rate is carried to
+within 18%), and each bin's rate is the geometric mean of its edges.  Sites the panel does
+not hold keep their substitution class and the sample's own class rate.  The fitted error
+multiplier scales the panel's rates with the sample's (a run whose error level differs from
+the normals' as a whole).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import InputError
+from ..io.contigs import contig_key
+from ..io.sites import SiteTable
+from .likelihood import N_CLASSES, PON_BINS, PON_CLASS0
+from .pon import PanelOfNormals
+
+RATE_MIN, RATE_MAX = 1e-6, 0.05
+EDGES = np.logspace(np.log10(RATE_MIN), np.log10(RATE_MAX), PON_BINS + 1)
+#: The rate each bin stands for (geometric mean of its edges).
+BIN_RATE = np.sqrt(EDGES[:-1] * EDGES[1:])
+#: Fewest of the counts' sites the panel must hold.
+MIN_SHARED = 0.5
+
+
+@dataclass(frozen=True)
+class PonSiteRates:
+    """The panel's view of one sample's sites.
+
+    Attributes
+    ----------
+    matched : ndarray, bool, shape (n_sites,)
+        Sites the panel holds (and does not flag).
+    flagged : ndarray, bool, shape (n_sites,)
+        Sites the panel flags for exclusion.
+    rate : ndarray, float64, shape (n_sites, 2)
+        Posterior-mean REF>ALT / ALT>REF rates at matched sites (NaN elsewhere).
+    site_class : ndarray, int64, shape (n_sites,)
+        Stratum class at matched sites, -1 elsewhere.
+    index : ndarray, int64, shape (n_sites,)
+        Each site's row in the panel (-1: not in it).
+    """
+
+    matched: np.ndarray
+    flagged: np.ndarray
+    rate: np.ndarray
+    site_class: np.ndarray
+    index: np.ndarray
+
+    def classes(self, substitution: np.ndarray) -> np.ndarray:
+        """The class of every site: its stratum where matched, else ``substitution``."""
+        return np.where(self.matched, self.site_class, substitution)
+
+    @staticmethod
+    def extend(class_rate: np.ndarray) -> np.ndarray:
+        """The per-class rate array of the likelihood: the 13 substitution classes'
+        ``class_rate`` then every stratum's REF>ALT bin rate, float64 (N_CLASSES,)."""
+        b_ra = np.arange(PON_BINS * PON_BINS) // PON_BINS
+        out = np.empty(N_CLASSES)
+        out[:PON_CLASS0] = class_rate[:PON_CLASS0]
+        out[PON_CLASS0:] = BIN_RATE[b_ra]
+        return out
+
+
+def _bin(rate: np.ndarray) -> np.ndarray:
+    return np.clip(np.searchsorted(EDGES, rate, side="right") - 1, 0, PON_BINS - 1)
+
+
+def pon_site_rates(pon: PanelOfNormals, sites: SiteTable, source: str = "the panel of normals") -> PonSiteRates:
+    """Match ``pon`` to ``sites``.
+
+    Raises
+    ------
+    InputError
+        The panel holds fewer than half of the sites, or its alleles differ at more than 1%
+        of the shared ones (it was built on other sites or another build), with examples.
+    """
+    keys = {(contig_key(c), int(p)): i for i, (c, p) in enumerate(zip(pon.sites.chrom, pon.sites.pos, strict=True))}
+    idx = np.array([keys.get((contig_key(c), int(p)), -1) for c, p in zip(sites.chrom, sites.pos, strict=True)],
+                   dtype=np.int64)
+    hit = idx >= 0
+    if hit.sum() < MIN_SHARED * sites.n_sites:
+        ex = ", ".join(f"{c}:{p + 1}" for c, p in zip(sites.chrom[~hit][:3], sites.pos[~hit][:3], strict=False))
+        raise InputError(f"{source} was built on other sites: it holds {int(hit.sum())} of the {sites.n_sites} "
+                         f"counted sites (not in it: {ex}{', ...' if (~hit).sum() > 3 else ''}); build it with "
+                         "microchimera pon build at the same sites file")
+    j = idx[hit]
+    differ = np.zeros(sites.n_sites, dtype=bool)
+    differ[hit] = (pon.sites.ref[j] != sites.ref[hit]) | (pon.sites.alt[j] != sites.alt[hit])
+    if differ.sum() > 0.01 * hit.sum():
+        i = np.flatnonzero(differ)[:3]
+        letters = "ACGTN"
+        ex = "; ".join(f"{sites.chrom[k]}:{sites.pos[k] + 1} {letters[min(sites.ref[k], 4)]}>"
+                       f"{letters[min(sites.alt[k], 4)]} counted, {letters[min(pon.sites.ref[idx[k]], 4)]}>"
+                       f"{letters[min(pon.sites.alt[idx[k]], 4)]} in the panel" for k in i)
+        raise InputError(f"{source} does not fit these sites: REF/ALT differ at {int(differ.sum())} of "
+                         f"{int(hit.sum())} shared sites ({ex}): another genome build or site list?")
+    hit &= ~differ
+    flag = np.full(sites.n_sites, "", dtype=object)
+    flag[hit] = pon.flag[idx[hit]]
+    flagged = hit & ((flag == "noisy") | (flag == "strand_bias"))
+    matched = hit & ~flagged
+    rate = np.full((sites.n_sites, 2), np.nan)
+    rate[matched] = pon.rate[idx[matched]]
+    cls = np.full(sites.n_sites, -1, dtype=np.int64)
+    b = _bin(np.nan_to_num(rate, nan=RATE_MIN))
+    cls[matched] = PON_CLASS0 + b[matched, 0] * PON_BINS + b[matched, 1]
+    return PonSiteRates(matched, flagged, rate, cls, np.where(hit, idx, -1))
