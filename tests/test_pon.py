@@ -239,3 +239,31 @@ def test_quantify_pon__sample_far_noisier_than_the_panel_warns(tmp_path):
     r = quantify(noisy, host="mom", donors=["kid"], pedigree=ped, genotypes=gm, sites=sites,
                  options=QuantifyOptions(relatedness=False, lod=False, pon=tmp_path / "p.parquet"))
     assert any("run-level problem" in w for w in r.warnings)
+
+
+def test_quantify_pon__result_block_validates(tmp_path):
+    import json
+
+    import jsonschema
+
+    from microchimera.model import quantify
+    from microchimera.options import QuantifyOptions
+    from microchimera.workflow import load_schema
+
+    rng, sites, scale, normals, ped, g, gm = _family_design(24, n=1200)
+    write_pon(build_pon(normals), tmp_path / "p.parquet")
+    counts = simulate_counts(sites, g["mom"], g["kid"][None], [1e-2], depth=100, rng=rng, sample="s",
+                             site_error_scale=scale)
+    common = dict(host="mom", donors=["kid"], pedigree=ped, genotypes=gm, sites=sites)
+    doc = quantify(counts, **common, options=QuantifyOptions(relatedness=False, lod=False,
+                                                             pon=tmp_path / "p.parquet")).to_json()
+    block = doc["pon"]
+    assert block["normals"] == 10 and block["matched_sites"] + block["flagged_sites"] <= 1200
+    assert 0.5 < block["background_ratio"] < 2
+    plain = quantify(counts, **common, options=QuantifyOptions(relatedness=False, lod=False)).to_json()
+    assert plain["pon"] is None
+    from microchimera.provenance import get_provenance
+
+    schema = load_schema()
+    for d in (doc, plain):
+        jsonschema.validate({**json.loads(json.dumps(d)), "provenance": get_provenance(command="test")}, schema)

@@ -324,6 +324,30 @@ class ContaminationEstimate:
 
 
 @dataclass(frozen=True)
+class PonUse:
+    """How a panel of normals was used for one sample (``quantify --pon``; ``docs/pon.md``).
+
+    ``path`` and ``sites_md5`` name the panel, ``normals`` how many it was built from;
+    ``matched_sites`` the sample's sites given the panel's per-site rates, ``flagged_sites``
+    those dropped as the panel flags them (noisy, strand bias); ``background_observed`` /
+    ``background_expected`` the sample's error reads at its homozygous, panel-clean sites and
+    what the panel expects there (their ratio far above 1: a run-level problem).
+    """
+
+    path: str
+    sites_md5: str | None
+    normals: int
+    matched_sites: int
+    flagged_sites: int
+    background_observed: float
+    background_expected: float
+
+    def to_json(self) -> dict:
+        ratio = self.background_observed / self.background_expected if self.background_expected > 0 else None
+        return {**dataclasses.asdict(self), "background_ratio": ratio}
+
+
+@dataclass(frozen=True)
 class AncestryEstimate:
     """Whose allele frequencies the host's untyped relatives were given (``docs/model.md``).
 
@@ -399,6 +423,7 @@ class QuantifyResult:
     observed_vs_expected: ObservedVsExpected
     contamination: ContaminationEstimate = field(default_factory=lambda: ContaminationEstimate(False))
     ancestry: AncestryEstimate = field(default_factory=AncestryEstimate)
+    pon: PonUse | None = None
     provenance: Mapping[str, Any] | None = None
     label: str | None = None
     tissue: str | None = None
@@ -443,6 +468,7 @@ class QuantifyResult:
             "untyped_people": list(self.untyped_people), "mendel": [m.to_json() for m in self.mendel],
             "warnings": list(self.warnings), "relatedness_test": self.relatedness_test.to_json(),
             "observed_vs_expected": self.observed_vs_expected.to_json(), "ancestry": self.ancestry.to_json(),
+            "pon": None if self.pon is None else self.pon.to_json(),
         }
         if self.provenance is not None:
             out["provenance"] = dict(self.provenance)

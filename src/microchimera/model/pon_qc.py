@@ -60,11 +60,11 @@ def sample_background_check(pon: PanelOfNormals, ref: np.ndarray, alt: np.ndarra
     panel's expectation there.
 
     ``ref``/``alt`` (n_sites,) are the sample's counts over the panel's sites; ``usable``
-    (bool) the sites the model uses.  Returns ``(observed, expected, warning or None)``:
+    (bool) the sites to compare at: sites where donor DNA cannot add the other allele (the
+    caller's certain background), or a donor at 1e-2 reads as a 4-fold background.  Returns ``(observed, expected, warning or None)``:
     a warning when the sample's background exceeds :data:`SAMPLE_MAX_FOLD` times the panel's,
     beyond Poisson noise (a run-level problem: another library prep, a damaged sample, a
-    contaminated run).  Donor DNA adds to it too, but at a donor's fraction it is far smaller
-    than a 3-fold rise of the background at 1e-3 error.
+    contaminated run).
     """
     homref, homalt = _homozygous(np.asarray(ref, np.int64), np.asarray(alt, np.int64))
     clean = usable & (pon.flag == "pass")

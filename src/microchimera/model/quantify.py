@@ -42,6 +42,7 @@ from ..result import (
     MendelCheck,
     ObservedVsExpected,
     Overdispersion,
+    PonUse,
     QuantifyResult,
     RelatednessTest,
     SiteSummary,
@@ -51,6 +52,7 @@ from .ancestry import host_ancestry
 from .diagnostics import observed_vs_expected, per_chromosome, profile_grid
 from .likelihood import ModelData
 from .people import CONTAMINANT, RELATIONSHIPS, People, resolve_people
+from .pon import PanelOfNormals
 from .pon_rates import PonSiteRates, pon_site_rates
 from .prior import check_mendel, estimate_af_from_founders
 from .relatedness import SampleData, relatedness_test
@@ -255,29 +257,42 @@ def _with_pon(errors: ErrorModel, pon: PonSiteRates | None) -> ErrorModel:
     return errors if pon is None else dataclasses.replace(errors, rate=PonSiteRates.extend(errors.rate))
 
 
-def apply_pon(sel: SiteSelection, path) -> tuple[SiteSelection, PonSiteRates, list[str]]:
+def apply_pon(sel: SiteSelection, path) -> tuple[SiteSelection, PonSiteRates, PanelOfNormals, PonUse]:
     """Stage 1b (``--pon``): the panel's rates at the sample's sites; its flagged sites leave
-    the mask.  Returns the narrowed selection, the rates and notes for the result (a sample
-    whose background at panel-clean sites is far above the panel's)."""
+    the mask.  Returns the narrowed selection, the rates, the panel and the result's block
+    (without the background comparison: :func:`pon_background`)."""
     from .pon_file import read_pon
+
+    pon, meta = read_pon(path)
+    rates = pon_site_rates(pon, sel.sites, source=str(path))
+    block = PonUse(str(path), meta.get("sites_md5"), len(pon.normals), int((rates.matched & sel.mask).sum()),
+                   int((rates.flagged & sel.mask).sum()), 0.0, 0.0)
+    return dataclasses.replace(sel, mask=sel.mask & ~rates.flagged), rates, pon, block
+
+
+def pon_background(sel: SiteSelection, stage: ErrorModelStage, pon: PanelOfNormals,
+                   block: PonUse) -> tuple[PonUse, list[str]]:
+    """The sample's error reads against the panel's expectation at the sites where no member
+    of the model can carry the other allele (the host and the named donors certainly
+    homozygous for one allele: donor DNA cannot add to them), panel-clean sites only.
+    Without such sites (no family typed) the comparison is skipped (zeros)."""
     from .pon_qc import sample_background_check
 
-    pon, _ = read_pon(path)
-    rates = pon_site_rates(pon, sel.sites, source=str(path))
-    notes = []
-    idx = np.maximum(rates.index, 0)
-    sub = np.where(rates.index >= 0, idx, 0)
-    ref = np.zeros(pon.sites.n_sites, dtype=np.int64)
-    alt = np.zeros(pon.sites.n_sites, dtype=np.int64)
-    use = np.zeros(pon.sites.n_sites, dtype=bool)
+    contaminant = [m for m, p in enumerate(stage.model.members) if p == CONTAMINANT]
+    bg_ref, bg_alt = stage.model.certain_background(ignore=contaminant)
+    rates = stage.pon
     hit = rates.index >= 0
-    ref[sub[hit]] = sel.ref[hit]
-    alt[sub[hit]] = sel.alt[hit]
-    use[sub[hit]] = sel.mask[hit]
-    _, _, warning = sample_background_check(pon, ref, alt, use)
-    if warning:
-        notes.append(warning)
-    return dataclasses.replace(sel, mask=sel.mask & ~rates.flagged), rates, notes
+    n_pon = pon.sites.n_sites
+    ref, alt = np.zeros(n_pon, dtype=np.int64), np.zeros(n_pon, dtype=np.int64)
+    use = np.zeros(n_pon, dtype=bool)
+    j = rates.index[hit]
+    ref[j], alt[j] = sel.ref[hit], sel.alt[hit]
+    use[j] = (bg_ref | bg_alt)[hit] & sel.mask[hit]
+    if not use.any():
+        return block, []
+    observed, expected, warning = sample_background_check(pon, ref, alt, use)
+    return dataclasses.replace(block, background_observed=observed, background_expected=expected), (
+        [warning] if warning else [])
 
 
 def class_error_rates(sel: SiteSelection, model: SiteModel, exclude: np.ndarray | None = None) -> ErrorModel:
@@ -600,11 +615,10 @@ def quantify(counts: AlleleCounts, *, sample: str | None = None, host: str | Non
     options = options or QuantifyOptions()
     sample = choose_sample(counts, sample)
     sel = select_sites(counts, sample, sites, options.max_depth_ratio)
-    pon, pon_notes = None, []
+    pon, panel, pon_use = None, None, None
     if options.pon is not None:
-        unflagged = sel.mask
-        sel, pon, pon_notes = apply_pon(sel, options.pon)
-        n_flagged = int((unflagged & pon.flagged).sum())
+        sel, pon, panel, pon_use = apply_pon(sel, options.pon)
+        n_flagged = pon_use.flagged_sites
     people = resolve_people(sample=sample, host=host, donors=donors, pedigree=pedigree, genotypes=genotypes,
                             relationships=list(relationships) if relationships else None,
                             contaminants=contaminants, contamination_component=options.contamination)
@@ -612,8 +626,10 @@ def quantify(counts: AlleleCounts, *, sample: str | None = None, host: str | Non
     af, af_source, warnings = complete_allele_frequencies(sel, people, genotypes)
     af, founder_af, ancestry = family_allele_frequencies(sel, people, af, options)
     warnings = [*sel.notes, *warnings]
-    warnings += pon_notes
     stage = build_error_model(sel, people, af, options.block_size, founder_af, pon)
+    if pon is not None:
+        pon_use, pon_notes = pon_background(sel, stage, panel, pon_use)
+        warnings += pon_notes
     data0 = stage.data
     n_inf0 = int(data0.informative().sum()) if data0.n_sites else 0
     used_classes = set(np.unique(stage.inputs.site_class[data0.site_index]).tolist())
@@ -645,7 +661,7 @@ def quantify(counts: AlleleCounts, *, sample: str | None = None, host: str | Non
             overdispersion=Overdispersion(sites=rho_sites), sites=site_summary(data0, 0),
             warnings=tuple(warnings), relatedness_test=RelatednessTest(),
             observed_vs_expected=ObservedVsExpected(),
-            contamination=contamination_estimate(None, people, None), ancestry=ancestry)
+            contamination=contamination_estimate(None, people, None), ancestry=ancestry, pon=pon_use)
 
     fitted = fit_with_outlier_refit(stage, sel)
     fit = fitted.fit
@@ -674,4 +690,4 @@ def quantify(counts: AlleleCounts, *, sample: str | None = None, host: str | Non
         sites=site_summary(fitted.data, int(fitted.data_inf.n_sites), outlier=fitted.n_outliers),
         warnings=tuple(warnings), relatedness_test=rel,
         observed_vs_expected=observed_vs_expected(fitted.data, fit, af), contamination=contamination,
-        ancestry=ancestry)
+        ancestry=ancestry, pon=pon_use)
