@@ -40,17 +40,23 @@ def build(depth: float, outdir: Path) -> tuple[Path, Path, Path]:
     return bam, sites, ref
 
 
-def timed(cmds: dict, repeats: int) -> dict:
-    """``{name: (best, median)}`` wall seconds of each command.  The commands run interleaved
-    (one round of every command, ``repeats`` rounds), so a slow spell of the machine hits
-    all of them alike; the best is the figure least disturbed by other load."""
+def interleaved_times(cmds: dict, repeats: int) -> dict:
+    """``{name: [wall seconds per round]}`` of each shell command: one round runs every
+    command once, in turn, ``repeats`` rounds, so a slow spell of the machine hits all of
+    them alike."""
     times: dict = {name: [] for name in cmds}
     for _ in range(repeats):
         for name, cmd in cmds.items():
             t = time.perf_counter()
             subprocess.run(cmd, shell=True, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             times[name].append(time.perf_counter() - t)
-    return {name: (min(ts), statistics.median(ts)) for name, ts in times.items()}
+    return times
+
+
+def timed(cmds: dict, repeats: int) -> dict:
+    """``{name: (best, median)}`` of :func:`interleaved_times`; the best is the figure least
+    disturbed by other load."""
+    return {name: (min(ts), statistics.median(ts)) for name, ts in interleaved_times(cmds, repeats).items()}
 
 
 def main() -> None:

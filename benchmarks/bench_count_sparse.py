@@ -29,10 +29,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
+from bench_count import interleaved_times  # benchmarks/ is on sys.path when run as a script
 
 
 def scenario(length: int, depth: float, n_sites: int) -> dict:
@@ -61,17 +61,6 @@ def build(length: int, depth: float, spacing: float, outdir: Path) -> tuple[Path
     if not bed.exists():
         subprocess.run(f"bcftools query -f '%CHROM\\t%POS0\\t%POS\\n' {sites} > {bed}", shell=True, check=True)
     return bam, sites, ref, bed
-
-
-def timed(cmds: dict, repeats: int) -> dict:
-    """``{name: [wall seconds per round]}``; one round runs every command once, in turn."""
-    times: dict = {name: [] for name in cmds}
-    for _ in range(repeats):
-        for name, cmd in cmds.items():
-            t = time.perf_counter()
-            subprocess.run(cmd, shell=True, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            times[name].append(time.perf_counter() - t)
-    return times
 
 
 def main() -> None:
@@ -120,7 +109,7 @@ def main() -> None:
         cmds["`bcftools mpileup -T sites \\| bcftools query`"] = (
             f"bcftools mpileup -f {ref} -T {sites} -a AD -A -B -Q20 -q20 -d 100000 -Ou {bam} "
             f"| bcftools query -f '%CHROM\\t%POS\\t[%AD]\\n' > /dev/null")
-    times = timed(cmds, args.repeats)
+    times = interleaved_times(cmds, args.repeats)
     med_floor = statistics.median(times[floor])
     size = bam.stat().st_size / 1e6
     print(f"BAM: 3 x {args.length / 1e6:g} Mb, {n_reads / 1e6:.1f}M reads, {size:.0f} MB; {n_sites:,} sites "

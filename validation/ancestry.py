@@ -26,12 +26,11 @@ import argparse
 import dataclasses
 import json
 import sys
-from multiprocessing import Pool
 from pathlib import Path
 
 import numpy as np
+from _jobs import read_log, run_jobs  # validation/ is on sys.path (script or pytest)
 
-from microchimera._progress import progress_bar
 from microchimera.io.genotypes import GenotypeMatrix
 from microchimera.io.panels import load_builtin
 from microchimera.io.pedigree import Pedigree
@@ -112,12 +111,8 @@ def run(reps: int, procs: int, cells, seed0: int = 180000, pooled_reps: int | No
     there are not run again (a stopped run resumes).
     """
     pooled_reps = reps if pooled_reps is None else pooled_reps
-    done, rows = set(), []
-    if log is not None and log.exists():
-        for line in log.read_text().splitlines():
-            row = json.loads(line)
-            rows.append(row)
-            done.add((row["design"], row["superpop"], row["f"], row["seed"], row["mode"]))
+    rows = read_log(log)
+    done = {(r["design"], r["superpop"], r["f"], r["seed"], r["mode"]) for r in rows}
     jobs = []
     for r in range(reps):
         for i, (d, sp, f) in enumerate(cells):
@@ -126,19 +121,7 @@ def run(reps: int, procs: int, cells, seed0: int = 180000, pooled_reps: int | No
                           if (d, sp, f, seed, m) not in done)
             if modes:
                 jobs.append((d, sp, f, seed, modes))
-    fh = open(log, "a") if log is not None else None  # noqa: SIM115 - appended to as replicates end
-    try:
-        with Pool(procs) as pool, progress_bar(progress, "ancestry", total=len(jobs), unit="replicates") as advance:
-            for out in pool.imap_unordered(replicate, jobs, chunksize=1):
-                rows.extend(out)
-                if fh is not None:
-                    fh.write("".join(json.dumps(r) + "\n" for r in out))
-                    fh.flush()
-                advance()
-    finally:
-        if fh is not None:
-            fh.close()
-    return rows
+    return rows + run_jobs(replicate, jobs, procs, log=log, name="ancestry", progress=progress)
 
 
 def test_ancestry_small():
@@ -173,7 +156,7 @@ def main(argv=None):
              for f in a.fractions.split(",")]
     log = Path(a.log) if a.log else None
     if a.summarise_only:
-        rows = [json.loads(line) for line in log.read_text().splitlines()]
+        rows = read_log(log)
     else:
         rows = run(a.reps, a.procs, cells, a.seed0, a.pooled_reps, progress=not a.quiet, log=log)
     summary = summarise(rows)

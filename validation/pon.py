@@ -20,12 +20,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from multiprocessing import Pool
 from pathlib import Path
 
 import numpy as np
+from _jobs import read_log, run_jobs  # validation/ is on sys.path (script or pytest)
 
-from microchimera._progress import progress_bar
 from microchimera.io.allele_counts import AlleleCounts
 from microchimera.io.genotypes import GenotypeMatrix
 from microchimera.io.pedigree import Pedigree
@@ -105,26 +104,16 @@ def summarise(rows) -> list[dict]:
     return out
 
 
+def _replicate_rows(args) -> list[dict]:
+    return [replicate(args)]
+
+
 def run(reps, procs, cells=CELLS, seed0=140000, log: Path | None = None, workdir="/tmp", progress=False):
-    done, rows = set(), []
-    if log is not None and log.exists():
-        rows = [json.loads(line) for line in log.read_text().splitlines()]
-        done = {(r["design"], r["normals"], r["f"], r["seed"]) for r in rows}
+    rows = read_log(log)
+    done = {(r["design"], r["normals"], r["f"], r["seed"]) for r in rows}
     jobs = [(d, k, f, seed0 + 10_000 * i + r, workdir) for r in range(reps) for i, (d, k, f) in enumerate(cells)
             if (d, k, f, seed0 + 10_000 * i + r) not in done]
-    fh = open(log, "a") if log is not None else None  # noqa: SIM115 - appended to as replicates end
-    try:
-        with Pool(procs) as pool, progress_bar(progress, "pon", total=len(jobs), unit="replicates") as advance:
-            for row in pool.imap_unordered(replicate, jobs, chunksize=1):
-                rows.append(row)
-                if fh is not None:
-                    fh.write(json.dumps(row) + "\n")
-                    fh.flush()
-                advance()
-    finally:
-        if fh is not None:
-            fh.close()
-    return rows
+    return rows + run_jobs(_replicate_rows, jobs, procs, log=log, name="pon", progress=progress)
 
 
 def test_pon_validation_small(tmp_path):
@@ -149,7 +138,7 @@ def main(argv=None):
     p.add_argument("-q", "--quiet", action="store_true")
     a = p.parse_args(argv)
     log = Path(a.log)
-    rows = ([json.loads(line) for line in log.read_text().splitlines()] if a.summarise_only
+    rows = (read_log(log) if a.summarise_only
             else run(a.reps, a.procs, seed0=a.seed0, log=log, workdir=a.workdir, progress=not a.quiet))
     for s in summarise(rows):
         print(json.dumps(s))
