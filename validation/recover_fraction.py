@@ -154,7 +154,9 @@ def _check(summary, alpha=0.05, strict=True):
     problems = []
     for (setting, f), s in by.items():
         if setting in ("typed", "untyped"):  # at f = 0 too: there coverage = 1 - false-positive rate
-            lo, hi = (0.93, 0.97) if strict else (0.85, 1.0)
+            # Loose (CI, 12 replicates): at nominal 95% coverage 3 or more misses of 12 have
+            # probability 2%; the former 0.85 failed on 2 misses, which happen 12% of the time.
+            lo, hi = (0.93, 0.97) if strict else (0.80, 1.0)
             if not lo <= s["coverage"] <= hi:
                 problems.append(f"{setting} f={f}: coverage {s['coverage']:.3f}")
             if s["detected"] >= 0.95 and abs(s["rel_bias"]) > 0.05:
