@@ -269,3 +269,12 @@ def test_report__ancestry_section_and_figure(tmp_path, panel):
     write_report(pooled, tmp_path / "p.html")
     html = (tmp_path / "p.html").read_text()
     assert 'data-figure="s0-ancestry"' not in html and "&lt;b&gt;x&lt;/b&gt;" in html
+
+
+def test_host_ancestry__a_few_chance_markers_are_no_panel(panel):
+    """The demo's synthetic sites hit one marker of the 100k GRCh38 panel by chance: that is
+    not a panel, and the note says so instead of counting markers with reads."""
+    s = panel.sites.take(slice(0, 2000))
+    moved = dataclasses.replace(s, pos=np.where(np.arange(2000) < 5, s.pos, s.pos + 1))
+    af, est = host_ancestry(moved, np.full(2000, 20), np.zeros(2000), np.ones(2000, bool), moved.af, "auto")
+    assert not est.used and "only 5 of the 2000 sites are markers" in est.note

@@ -187,9 +187,14 @@ def host_ancestry(sites: SiteTable, ref: np.ndarray, alt: np.ndarray, mask: np.n
         return af, AncestryEstimate(mode="pooled", note="the sites' allele frequencies are used as given")
     chosen, idx = choose_panel(sites, panel)
     explicit = ancestry != "auto"
+    n_hit = int((idx >= 0).sum())
+    if chosen is not None and panel is None and n_hit < max(10, 0.01 * sites.n_sites):
+        chosen = None  # a few positions that coincide by chance do not make a panel
     if chosen is None:
         msg = (f"none of the {sites.n_sites} sites is a marker of a built-in ancestry panel "
-               f"({', '.join(BUILTIN)})")
+               f"({', '.join(BUILTIN)})") if n_hit == 0 else (
+               f"only {n_hit} of the {sites.n_sites} sites are markers of a built-in ancestry panel: the sites "
+               "are not such a panel")
         if explicit:
             raise InputError(f"--ancestry {ancestry}: {msg}; use sites from such a panel (e.g. --sites "
                              "builtin:1000g-100k-GRCh38) or --ancestry pooled")
