@@ -267,3 +267,21 @@ def test_quantify_pon__result_block_validates(tmp_path):
     schema = load_schema()
     for d in (doc, plain):
         jsonschema.validate({**json.loads(json.dumps(d)), "provenance": get_provenance(command="test")}, schema)
+
+
+def test_quantify_pon__gatk_table_is_a_clear_error(panel, tmp_path):
+    from pathlib import Path
+
+    from microchimera.io.allele_counts import read_counts_any
+    from microchimera.model import quantify
+    from microchimera.options import QuantifyOptions
+
+    gatk = (Path(__file__).resolve().parents[2] / "shared" / "data" / "real" /
+            "gatk_calculatecontamination_NA12891_in_NA12892" / "NA12891_0.01_NA12892_0.99.table")
+    if not gatk.exists():
+        pytest.skip("shared real data not present")
+    _, _, _, pon = panel
+    write_pon(pon, tmp_path / "p.parquet")
+    with pytest.raises(InputError, match="name no REF/ALT alleles"):
+        quantify(read_counts_any(gatk), relationships=["child"],
+                 options=QuantifyOptions(relatedness=False, lod=False, pon=tmp_path / "p.parquet"))

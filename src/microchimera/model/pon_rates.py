@@ -81,8 +81,13 @@ def pon_site_rates(pon: PanelOfNormals, sites: SiteTable, source: str = "the pan
     ------
     InputError
         The panel holds fewer than half of the sites, or its alleles differ at more than 1%
-        of the shared ones (it was built on other sites or another build), with examples.
+        of the shared ones (it was built on other sites or another build), with examples;
+        the counts name no alleles (a GATK table).
     """
+    if sites.n_sites and (sites.ref >= 4).all():
+        raise InputError(f"{source}: the counts name no REF/ALT alleles (a GATK pileup-summaries table?), so a panel "
+                         "of normals cannot be matched to them; count the BAM with microchimera count at the "
+                         "panel's sites file")
     keys = {(contig_key(c), int(p)): i for i, (c, p) in enumerate(zip(pon.sites.chrom, pon.sites.pos, strict=True))}
     idx = np.array([keys.get((contig_key(c), int(p)), -1) for c, p in zip(sites.chrom, sites.pos, strict=True)],
                    dtype=np.int64)
