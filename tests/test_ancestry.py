@@ -278,3 +278,13 @@ def test_host_ancestry__a_few_chance_markers_are_no_panel(panel):
     moved = dataclasses.replace(s, pos=np.where(np.arange(2000) < 5, s.pos, s.pos + 1))
     af, est = host_ancestry(moved, np.full(2000, 20), np.zeros(2000), np.ones(2000, bool), moved.af, "auto")
     assert not est.used and "only 5 of the 2000 sites are markers" in est.note
+
+
+def test_cli_output_into_a_closed_pipe_is_quiet():
+    """`microchimera sites list | head -1`: the reader closes the pipe; no traceback."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(f"{sys.executable} -m microchimera sites list | head -1", shell=True,
+                          capture_output=True, text=True, check=False)
+    assert proc.stdout.startswith("name\tbuild") and "Traceback" not in proc.stderr

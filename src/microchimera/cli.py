@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -883,6 +884,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("microchimera: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader of stdout went away (`microchimera sites list | head`): stop quietly, as
+        # Unix tools do, and keep Python from complaining again when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except Terminated:
         print("microchimera: terminated", file=sys.stderr)
         return 128 + signal.SIGTERM
