@@ -27,7 +27,6 @@ import numpy as np
 
 from ..conventions import BASE_CODE, POS_DTYPE
 from ..errors import FormatError, InputError, UsageError
-from .contigs import contig_key
 from .sites import SiteTable
 
 PANEL_DIR = Path(__file__).with_name("panels")
@@ -127,19 +126,6 @@ class AncestryPanel:
 
         return vote(self.populations), vote(self.superpopulations), float(d[near[0]])
 
-    def positions(self, sites: SiteTable) -> np.ndarray:
-        """Index into the markers of the marker at each site's position (-1 if none),
-        whatever the alleles; contigs match with or without ``chr``."""
-        keys = {contig_key(c): i for i, c in enumerate(self.sites.contigs)}
-        mine = self.sites.contig_id.astype(np.int64) << 32 | self.sites.pos
-        order = np.argsort(mine)
-        cid = np.array([keys.get(contig_key(c), -1) for c in sites.contigs], dtype=np.int64)[sites.contig_id]
-        theirs = cid << 32 | sites.pos
-        at = np.searchsorted(mine, theirs, sorter=order)
-        at = np.minimum(at, len(mine) - 1)
-        hit = (cid >= 0) & (mine[order[at]] == theirs)
-        return np.where(hit, order[at], -1)
-
     def match(self, sites: SiteTable) -> np.ndarray:
         """Index into the panel's markers of each of ``sites`` (-1 where it is no marker).
 
@@ -147,7 +133,10 @@ class AncestryPanel:
         REF swapped counts as no match); a site whose alleles are unknown (code 4 and above:
         a GATK pileup-summaries table names none) matches by position.
         """
-        at = self.positions(sites)
+        return self._match_at(self.sites.index_of(sites), sites)
+
+    def _match_at(self, at: np.ndarray, sites: SiteTable) -> np.ndarray:
+        """:meth:`match` from the markers at the sites' positions (``at``, -1: none)."""
         hit = at >= 0
         same = np.zeros(len(at), dtype=bool)
         same[hit] = ((self.sites.ref[at[hit]] == sites.ref[hit]) & (self.sites.alt[at[hit]] == sites.alt[hit])) | (
@@ -163,8 +152,8 @@ class AncestryPanel:
             No site is a marker, or REF differs at more than 10% of the shared positions
             (with examples).
         """
-        idx = self.match(sites)
-        at = self.positions(sites)
+        at = self.sites.index_of(sites)
+        idx = self._match_at(at, sites)
         shared = (at >= 0) & (sites.ref < 4)
         ref_diff = shared & (self.sites.ref[np.maximum(at, 0)] != sites.ref)
         if shared.any() and ref_diff.sum() > 0.1 * shared.sum():

@@ -73,6 +73,25 @@ class SiteTable:
         """A sortable structured key ``(contig name, pos)`` for matching tables by site."""
         return np.rec.fromarrays([self.chrom.astype(str), self.pos], names="chrom,pos")
 
+    def index_of(self, sites: SiteTable) -> np.ndarray:
+        """Index into this table of each of ``sites``, int64 (sites.n_sites,), -1 where absent.
+
+        Sites are the same when their contigs are (with or without ``chr``: :func:`contig_key`)
+        and their positions are; alleles are not compared.
+        """
+        from .contigs import contig_key
+
+        if self.n_sites == 0:
+            return np.full(sites.n_sites, -1, dtype=np.int64)
+        keys = {contig_key(c): i for i, c in enumerate(self.contigs)}
+        mine = self.contig_id.astype(np.int64) << 32 | self.pos
+        order = np.argsort(mine, kind="stable")
+        cid = np.array([keys.get(contig_key(c), -1) for c in sites.contigs], dtype=np.int64)[sites.contig_id]
+        theirs = cid << 32 | sites.pos
+        at = np.minimum(np.searchsorted(mine, theirs, sorter=order), len(mine) - 1)
+        hit = (cid >= 0) & (mine[order[at]] == theirs)
+        return np.where(hit, order[at], -1)
+
     def take(self, index) -> SiteTable:
         """Return the sites at ``index`` (an index or boolean mask), keeping contig names."""
         return SiteTable(self.contigs, self.contig_id[index], self.pos[index], self.ref[index],

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError
-from ..io.contigs import contig_key
 from ..io.sites import SiteTable
 from .likelihood import N_CLASSES, PON_BINS, PON_CLASS0
 from .pon import PanelOfNormals
@@ -88,9 +87,7 @@ def pon_site_rates(pon: PanelOfNormals, sites: SiteTable, source: str = "the pan
         raise InputError(f"{source}: the counts name no REF/ALT alleles (a GATK pileup-summaries table?), so a panel "
                          "of normals cannot be matched to them; count the BAM with microchimera count at the "
                          "panel's sites file")
-    keys = {(contig_key(c), int(p)): i for i, (c, p) in enumerate(zip(pon.sites.chrom, pon.sites.pos, strict=True))}
-    idx = np.array([keys.get((contig_key(c), int(p)), -1) for c, p in zip(sites.chrom, sites.pos, strict=True)],
-                   dtype=np.int64)
+    idx = pon.sites.index_of(sites)
     hit = idx >= 0
     if hit.sum() < MIN_SHARED * sites.n_sites:
         ex = ", ".join(f"{c}:{p + 1}" for c, p in zip(sites.chrom[~hit][:3], sites.pos[~hit][:3], strict=False))

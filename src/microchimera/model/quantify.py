@@ -106,9 +106,7 @@ def _align_sites(counts_sites: SiteTable, sites: SiteTable) -> np.ndarray:
         If fewer than half of the counts' sites are in ``sites``, or REF/ALT disagree at
         more than 1% of the shared ones: the counts were made from another site list.
     """
-    key = {(contig_key(c), int(p)): i for i, (c, p) in enumerate(zip(sites.chrom, sites.pos, strict=True))}
-    idx = np.array([key.get((contig_key(c), int(p)), -1)
-                    for c, p in zip(counts_sites.chrom, counts_sites.pos, strict=True)], dtype=np.int64)
+    idx = sites.index_of(counts_sites)
     found = idx >= 0
     if found.sum() < 0.5 * counts_sites.n_sites:
         raise InputError(f"the counts were made from a different site list: only {int(found.sum())} of their "
