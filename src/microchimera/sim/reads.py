@@ -209,20 +209,23 @@ def simulate_counts(sites: SiteTable, host_genotype, donor_genotypes, fractions,
     e_ro = e[ref_b].sum(axis=1) * cap_r - e_ra      # ref read as a third base
     e_ar = e[alt_b, ref_b] * cap_a
     e_ao = e[alt_b].sum(axis=1) * cap_a - e_ar
-    # multinomial(ref fragments; stay, ->alt, ->other) by sequential binomials
-    r_to_a = rng.binomial(true_ref, e_ra)
-    r_to_o = rng.binomial(true_ref - r_to_a, np.clip(e_ro / np.maximum(1 - e_ra, 1e-300), 0, 1))
-    a_to_r = rng.binomial(true_alt, e_ar)
-    a_to_o = rng.binomial(true_alt - a_to_r, np.clip(e_ao / np.maximum(1 - e_ar, 1e-300), 0, 1))
-    ref = true_ref - r_to_a - r_to_o + a_to_r
-    alt = true_alt - a_to_r - a_to_o + r_to_a
-    other = r_to_o + a_to_o
-
+    ref, alt, other = _misread(true_ref, true_alt, e_ra, e_ro, e_ar, e_ao, rng)
     cols = []
     for total in (ref, alt, other):
         fwd = rng.binomial(total, 0.5)
         cols += [fwd.astype(COUNT_DTYPE), (total - fwd).astype(COUNT_DTYPE)]
     return AlleleCounts(names, sites, *cols, parameters=params)
+
+
+def _misread(true_ref, true_alt, e_ra, e_ro, e_ar, e_ao, rng):
+    """Observed ``(ref, alt, other)`` fragments from the true ones: each true ref fragment
+    is read as alt with probability ``e_ra``, as a third base with ``e_ro`` (and ALT likewise
+    with ``e_ar``, ``e_ao``); the multinomial is drawn as sequential binomials."""
+    r_to_a = rng.binomial(true_ref, e_ra)
+    r_to_o = rng.binomial(true_ref - r_to_a, np.clip(e_ro / np.maximum(1 - e_ra, 1e-300), 0, 1))
+    a_to_r = rng.binomial(true_alt, e_ar)
+    a_to_o = rng.binomial(true_alt - a_to_r, np.clip(e_ao / np.maximum(1 - e_ar, 1e-300), 0, 1))
+    return true_ref - r_to_a - r_to_o + a_to_r, true_alt - a_to_r - a_to_o + r_to_a, r_to_o + a_to_o
 
 
 def _profiled_errors(true_ref, true_alt, e, ref_b, alt_b, profile, rng) -> list:
@@ -235,12 +238,7 @@ def _profiled_errors(true_ref, true_alt, e, ref_b, alt_b, profile, rng) -> list:
     e_ro = np.minimum((e[ref_b].sum(axis=1) - e[ref_b, alt_b]) * scale, 0.45)
     e_ao = np.minimum((e[alt_b].sum(axis=1) - e[alt_b, ref_b]) * scale, 0.45)
     for k, (r, a) in enumerate(((ref_f, alt_f), (true_ref - ref_f, true_alt - alt_f))):
-        e_ra, e_ar = profile.rate[:, 0, k], profile.rate[:, 1, k]
-        r_to_a = rng.binomial(r, e_ra)
-        r_to_o = rng.binomial(r - r_to_a, np.clip(e_ro / np.maximum(1 - e_ra, 1e-300), 0, 1))
-        a_to_r = rng.binomial(a, e_ar)
-        a_to_o = rng.binomial(a - a_to_r, np.clip(e_ao / np.maximum(1 - e_ar, 1e-300), 0, 1))
-        out["ref"].append(r - r_to_a - r_to_o + a_to_r)
-        out["alt"].append(a - a_to_r - a_to_o + r_to_a)
-        out["other"].append(r_to_o + a_to_o)
+        seen = _misread(r, a, profile.rate[:, 0, k], e_ro, profile.rate[:, 1, k], e_ao, rng)
+        for key, x in zip(("ref", "alt", "other"), seen, strict=True):
+            out[key].append(x)
     return [x.astype(COUNT_DTYPE) for k in ("ref", "alt", "other") for x in out[k]]
