@@ -556,7 +556,9 @@ def run_pon_build(args) -> int:
                           reference=args.reference, threads=args.threads, progress=progress_enabled(args),
                           command=args.command_line)
     if not args.quiet:
-        flags = ", ".join(f"{int((pon.flag == f).sum())} {f}" for f in ("pass", "noisy", "strand_bias", "no_normals"))
+        from .model.pon import FLAGS
+
+        flags = ", ".join(f"{int((pon.flag == f).sum())} {f}" for f in FLAGS)
         print(f"wrote {args.out}: {pon.sites.n_sites} sites ({flags}) from {len(pon.normals)} normals", file=sys.stderr)
         for name, why in pon.excluded.items():
             print(f"microchimera: warning: normal {name!r} left out: {why}", file=sys.stderr)

@@ -159,7 +159,7 @@ def read_sites(path) -> SiteTable:
     UsageError
         An unknown built-in panel name (the available ones listed).
     """
-    if str(path).startswith("builtin:"):
+    if str(path).startswith("builtin:"):  # panels.BUILTIN_PREFIX (panels imports this module)
         from .panels import load_builtin
 
         return load_builtin(str(path)).sites

@@ -25,7 +25,15 @@ import numpy as np
 from scipy.optimize import minimize
 
 from ..errors import InputError, UsageError
-from ..io.panels import BUILTIN, AncestryPanel, detect_builtin, load_builtin, read_vb2_panel
+from ..io.panels import (
+    AF_FLOOR,
+    BUILTIN,
+    BUILTIN_PREFIX,
+    AncestryPanel,
+    detect_builtin,
+    load_builtin,
+    read_vb2_panel,
+)
 from ..io.sites import SiteTable
 from ..result import AncestryEstimate
 
@@ -74,9 +82,9 @@ def _negloglik(v, mu, ud, coef):
     """-log L(v) and its gradient; ``coef`` from :func:`_quadratic`."""
     a, b, c = coef
     raw = (mu + ud @ v) / 2.0
-    q = np.clip(raw, 1e-3, 1 - 1e-3)
+    q = np.clip(raw, AF_FLOOR, 1 - AF_FLOOR)  # as AncestryPanel.af_at
     per = a + q * (b + c * q)
-    free = (raw > 1e-3) & (raw < 1 - 1e-3)
+    free = (raw > AF_FLOOR) & (raw < 1 - AF_FLOOR)
     g = -(ud.T @ (np.where(free, (b + 2.0 * c * q) / per, 0.0) / 2.0))
     return -float(np.log(per).sum()), g
 
@@ -136,7 +144,7 @@ def choose_panel(sites: SiteTable, panel: str | None) -> tuple[AncestryPanel | N
     if panel is None:
         found, idx, n = detect_builtin(sites)
         return found, idx
-    if panel.removeprefix("builtin:") not in BUILTIN and Path(f"{panel}.bed").exists():
+    if panel.removeprefix(BUILTIN_PREFIX) not in BUILTIN and Path(f"{panel}.bed").exists():
         labels = Path(f"{panel}.pop")
         chosen = read_vb2_panel(panel, labels if labels.exists() else None)
         return chosen, chosen.check_fits(sites, "the sites")
@@ -202,7 +210,7 @@ def host_ancestry(sites: SiteTable, ref: np.ndarray, alt: np.ndarray, mask: np.n
     use = (idx >= 0) & mask
     n_markers = int(use.sum())
     covered = use & ((ref + alt) > 0)
-    base = dict(mode=ancestry if not explicit or "," in ancestry else "population", panel=chosen.name,
+    base = dict(mode="auto", panel=chosen.name,
                 build=chosen.build, markers=n_markers, markers_with_reads=int(covered.sum()))
     if explicit and "," in ancestry:
         v = np.array([float(x) for x in ancestry.split(",")])

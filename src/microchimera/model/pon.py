@@ -27,6 +27,7 @@ per site, per direction and per strand, the error rate with its uncertainty:
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 
@@ -278,6 +279,5 @@ def build_pon(counts: AlleleCounts, sites: SiteTable | None = None) -> PanelOfNo
     flag[noisy] = "noisy"
     flag[biased] = "strand_bias"  # the more specific of the two (a strand artefact is noisy too)
     bg_all = _normal_background(err, dep, flag == "pass")
-    return PanelOfNormals(s, post.normals, post.errors, post.depth, post.n_normals, alpha, beta, mean, strength,
-                          rho, flag, {str(name): float(b) for name, b in zip(counts.samples, bg_all, strict=True)},
-                          excluded)
+    return dataclasses.replace(post, flag=flag, normal_background={
+        str(name): float(b) for name, b in zip(counts.samples, bg_all, strict=True)})

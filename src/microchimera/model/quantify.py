@@ -405,7 +405,6 @@ def component_estimates(fitted: FittedModel, people: People, csites: SiteTable,
     # The LoD of a donor below its oracle LoD takes the sample's linkage from the donors that
     # are present: its own inflation is not estimable at 0 (see block_inflation).
     lod_lam = np.where(present, lam, float(np.median(lam[present])) if present.any() else 1.0)
-    want_lod = lod
     total = float(fit.fraction.sum())
     out, warnings = [], []
     for j, d in enumerate(people.components):
@@ -417,30 +416,25 @@ def component_estimates(fitted: FittedModel, people: People, csites: SiteTable,
             continue
         thr = fitmod.CHI2_95 * lam[j]
         low, high, _ = fitmod.profile_ci(data, fit, j, thr, base_rate=fitted.base_rate, boundary=True)
+        f_j = float(fit.fraction[j])
+        others = total - f_j
+        estimate = DonorEstimate(
+            name=d, relationship=people.labels[d], typed=d in people.typed, fraction=f_j, ci95=(low, high),
+            geq_per_100k=float(geq_per_100k(f_j, total)),
+            geq_per_100k_ci95=(float(geq_per_100k(low, low + others)), float(geq_per_100k(high, high + others))),
+            informative_sites=int(inf_j.sum()), informative_reads=int(data.n[inf_j].sum()),
+            ci_inflation=float(lam[j]))
         if d in ci_only:
-            f_j, others = float(fit.fraction[j]), total - float(fit.fraction[j])
-            out.append(DonorEstimate(
-                name=d, relationship=people.labels[d], typed=d in people.typed, fraction=f_j, ci95=(low, high),
-                geq_per_100k=float(geq_per_100k(f_j, total)),
-                geq_per_100k_ci95=(float(geq_per_100k(low, low + others)), float(geq_per_100k(high, high + others))),
-                informative_sites=int(inf_j.sum()), informative_reads=int(data.n[inf_j].sum()),
-                ci_inflation=float(lam[j])))
+            out.append(estimate)
             continue
         stat = fitmod.lrt_refit_nuisance(data, data_inf, fit, j, fitted.base_rate, refit_error=True)
         pval = fitmod.boundary_p_value(stat / lam[j])
-        f_j = float(fit.fraction[j])
-        others = total - f_j
-        lod = fitmod.limit_of_detection(data, data_inf, fit, j, alpha=alpha, inflation=lod_lam[j],
-                                         near=reference[j]) if want_lod else None
-        out.append(DonorEstimate(
-            name=d, relationship=people.labels[d], typed=d in people.typed,
-            fraction=f_j, ci95=(low, high), p_value=pval, lrt_statistic=stat, detected=bool(pval < alpha),
-            geq_per_100k=float(geq_per_100k(f_j, total)),
-            geq_per_100k_ci95=(float(geq_per_100k(low, low + others)), float(geq_per_100k(high, high + others))),
-            lod=lod, lod_geq_per_100k=None if lod is None else float(geq_per_100k(lod, lod + others)),
-            informative_sites=int(inf_j.sum()), informative_reads=int(data.n[inf_j].sum()),
-            ci_inflation=float(lam[j]), profile=profile_grid(data_inf, fit, j, high, lod),
-            per_chromosome=per_chromosome(data_inf, fit, j, csites)))
+        lod_j = fitmod.limit_of_detection(data, data_inf, fit, j, alpha=alpha, inflation=lod_lam[j],
+                                           near=reference[j]) if lod else None
+        out.append(dataclasses.replace(
+            estimate, p_value=pval, lrt_statistic=stat, detected=bool(pval < alpha), lod=lod_j,
+            lod_geq_per_100k=None if lod_j is None else float(geq_per_100k(lod_j, lod_j + others)),
+            profile=profile_grid(data_inf, fit, j, high, lod_j), per_chromosome=per_chromosome(data_inf, fit, j, csites)))
     return tuple(out), warnings
 
 
@@ -616,7 +610,6 @@ def quantify(counts: AlleleCounts, *, sample: str | None = None, host: str | Non
     pon, panel, pon_use = None, None, None
     if options.pon is not None:
         sel, pon, panel, pon_use = apply_pon(sel, options.pon)
-        n_flagged = pon_use.flagged_sites
     people = resolve_people(sample=sample, host=host, donors=donors, pedigree=pedigree, genotypes=genotypes,
                             relationships=list(relationships) if relationships else None,
                             contaminants=contaminants, contamination_component=options.contamination)
@@ -634,7 +627,7 @@ def quantify(counts: AlleleCounts, *, sample: str | None = None, host: str | Non
     prior = stage.model.prior
     dropped = {**prior.dropped, "not_autosomal": int((~sel.autosomal).sum()),
                "high_depth": int(sel.high_depth.sum()), "no_reads": int((stage.model.mask & (sel.n == 0)).sum()),
-               **({"pon_flagged": n_flagged} if pon is not None else {})}
+               **({"pon_flagged": pon_use.flagged_sites} if pon is not None else {})}
     common = dict(
         sample=sample, host=people.host, mode=people.mode, alpha=options.alpha,
         untyped_people=tuple(p for p in prior.untyped_people
