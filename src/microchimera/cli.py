@@ -162,6 +162,10 @@ def add_quantify_arguments(group) -> None:
                             "error rates where it has them (docs/pon.md)")
     group.add_argument("--no-lod", dest="lod", action="store_false",
                        help="skip the per-donor limit of detection (the slowest step at high depth)")
+    group.add_argument("--evidence", choices=("auto", "sites", "molecules"), default=d.evidence,
+                       help="auto: molecules when a fragments table is at hand (quantify --fragments); molecules: "
+                            "require it (run then counts it: fragments.parquet); sites: every read a site "
+                            f"observation (default {d.evidence}; docs/model.md, molecules)")
 
 
 def quantify_options(args):
@@ -170,7 +174,7 @@ def quantify_options(args):
     return QuantifyOptions(alpha=args.alpha, max_depth_ratio=args.max_depth_ratio,
                            absent_as_ref=args.absent_genotypes_as_ref, contamination=args.contamination,
                            ancestry=args.ancestry, ancestry_panel=args.ancestry_panel, lod=args.lod,
-                           pon=args.pon)
+                           pon=args.pon, evidence=args.evidence)
 
 
 def add_y_min_mapq_argument(group, *old_names: str) -> None:
@@ -444,7 +448,7 @@ def sample_inputs(args):
 
     return SampleInputs(host=args.host, donors=args.donors, genotypes=args.genotypes, pedigree=args.pedigree,
                         sites=args.sites, relationships=args.relationship, sample=args.sample,
-                        contaminants=args.contaminants)
+                        contaminants=args.contaminants, fragments=getattr(args, "fragments", None))
 
 
 def _depth_ratio(text: str):
@@ -583,6 +587,8 @@ def add_quantify_subcommand(sub, common) -> None:
                        description="Estimate each donor's DNA fraction (MLE, profile CI, test, LoD) from allele "
                                    "counts (Parquet or TSV from `count`, or a GATK GetPileupSummaries table).")
     p.add_argument("counts", metavar="COUNTS", help="counts.parquet, counts.tsv or a GATK pileup-summaries table")
+    p.add_argument("--fragments", metavar="FRAG", help="the fragments table of the same count (count --fragments): "
+                   "fragments showing several sites enter as molecules (see --evidence)")
     _add_family_options(p)
     p.add_argument("--out", metavar="JSON", required=True, help="result.json (a .tsv summary is written beside it)")
     p.set_defaults(runner=run_quantify)

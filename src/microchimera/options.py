@@ -85,6 +85,9 @@ class QuantifyOptions:
     pon : str or Path or None
         A panel of normals (``microchimera pon build``): its flagged sites are dropped and
         the sites it holds get its per-site error rates (``docs/pon.md``).
+    evidence : str
+        ``auto`` (molecules when a fragments table is given), ``molecules`` (requires one) or
+        ``sites`` (every read a site observation); see :mod:`microchimera.model.evidence`.
     """
 
     alpha: float = 0.05
@@ -97,9 +100,12 @@ class QuantifyOptions:
     ancestry_panel: str | None = None
     lod: bool = True
     pon: str | Path | None = None
+    evidence: str = "auto"
 
     def __post_init__(self):
         check_alpha(self.alpha)
+        if self.evidence not in ("auto", "sites", "molecules"):
+            raise UsageError(f"evidence must be auto, sites or molecules, found {self.evidence!r}")
         if not isinstance(self.ancestry, str) or not self.ancestry.strip():
             raise UsageError(f"ancestry must be auto, pooled, a population label or coordinates, found {self.ancestry!r}")
         if not self.block_size > 0:
@@ -113,7 +119,7 @@ class QuantifyOptions:
                 "relationships": list(relationships or []), "absent_genotypes_as_ref": self.absent_as_ref,
                 "contamination_component": self.contamination, "ancestry": self.ancestry,
                 "ancestry_panel": self.ancestry_panel, "lod": self.lod,
-                "pon": None if self.pon is None else str(self.pon)}
+                "pon": None if self.pon is None else str(self.pon), "evidence": self.evidence}
 
 
 @dataclass(frozen=True)

@@ -155,12 +155,16 @@ class ClassErrorRate:
 @dataclass(frozen=True)
 class Overdispersion:
     """Fitted nuisance parameters: beta-binomial ``rho``, sites it was fitted on, the alt share
-    of a heterozygote's reads, and the multiplier applied to every class error rate."""
+    of a heterozygote's reads (``het_alt_share_source``: ``"host heterozygous sites"`` when
+    the ``het_alt_share_sites`` host-heterozygous sites identify it and it was fitted,
+    ``"fixed"`` at 0.5 when too few do), and the multiplier applied to every class error rate."""
 
     rho: float = 0.0
     sites: int = 0
     het_alt_share: float = 0.5
     error_scale: float = 1.0
+    het_alt_share_sites: int = 0
+    het_alt_share_source: str = "fixed"
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -348,6 +352,35 @@ class PonUse:
 
 
 @dataclass(frozen=True)
+class EvidenceUse:
+    """Which evidence the likelihood used (``--evidence``; ``docs/model.md``, molecules).
+
+    ``requested``: ``auto``, ``sites`` or ``molecules``; ``model``: ``sites`` or
+    ``molecules`` (fragments given and asked for).  With molecules: ``fragments`` multi-site
+    fragments of the sample in the table, ``molecules`` those modelled as molecules (two or
+    more observations at eligible sites), ``observations`` their (molecule, site)
+    observations, taken out of the site counts, and ``eligible_sites`` the sites where
+    molecules are modelled (host homozygous, named genotypes certain).  ``note`` says why
+    molecules were not used, or what limits them.
+    """
+
+    requested: str = "auto"
+    model: str = "sites"
+    fragments: int = 0
+    molecules: int = 0
+    observations: int = 0
+    eligible_sites: int = 0
+    note: str | None = None
+
+    @property
+    def used(self) -> bool:
+        return self.model == "molecules"
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
 class AncestryEstimate:
     """Whose allele frequencies the host's untyped relatives were given (``docs/model.md``).
 
@@ -424,6 +457,7 @@ class QuantifyResult:
     contamination: ContaminationEstimate = field(default_factory=lambda: ContaminationEstimate(False))
     ancestry: AncestryEstimate = field(default_factory=AncestryEstimate)
     pon: PonUse | None = None
+    evidence: EvidenceUse = field(default_factory=EvidenceUse)
     provenance: Mapping[str, Any] | None = None
     label: str | None = None
     tissue: str | None = None
@@ -468,7 +502,7 @@ class QuantifyResult:
             "untyped_people": list(self.untyped_people), "mendel": [m.to_json() for m in self.mendel],
             "warnings": list(self.warnings), "relatedness_test": self.relatedness_test.to_json(),
             "observed_vs_expected": self.observed_vs_expected.to_json(), "ancestry": self.ancestry.to_json(),
-            "pon": None if self.pon is None else self.pon.to_json(),
+            "pon": None if self.pon is None else self.pon.to_json(), "evidence": self.evidence.to_json(),
         }
         if self.provenance is not None:
             out["provenance"] = dict(self.provenance)

@@ -30,7 +30,8 @@ class SampleInputs:
     person), ``contaminants`` IDs of known possible contaminants in it.  No-family mode:
     ``relationships`` (one donor each, ``child``/``parent``/...), ``host`` only a label.
     ``sites`` is the site list the counts were made from (checked; its INFO/AF used);
-    ``sample`` picks one sample of multi-sample counts.
+    ``sample`` picks one sample of multi-sample counts; ``fragments`` is the fragments
+    table of the same count (``count --fragments``).
     """
 
     host: str | None = None
@@ -41,6 +42,7 @@ class SampleInputs:
     relationships: tuple[str, ...] | None = None
     sample: str | None = None
     contaminants: tuple[str, ...] | None = None
+    fragments: str | Path | None = None
 
     def __post_init__(self):
         for name in ("donors", "relationships", "contaminants"):
@@ -56,15 +58,17 @@ class SampleInputs:
 
     def files(self) -> list:
         """The input files that exist on disk (for provenance)."""
-        return [p for p in (self.genotypes, self.pedigree, self.sites) if p]
+        return [p for p in (self.genotypes, self.pedigree, self.sites, self.fragments) if p]
 
 
 def quantify_files(counts_path, inputs: SampleInputs, options: QuantifyOptions | None = None, *,
-                   counts=None, command: str | None = None, seed=None) -> QuantifyResult:
+                   counts=None, command: str | None = None, seed=None, fragments=None) -> QuantifyResult:
     """Read the inputs of ``microchimera quantify`` and return the result with its provenance.
 
-    ``counts`` may be given in memory (then ``counts_path`` is only recorded).  ``command``
-    is the command line recorded in the provenance.
+    ``counts`` may be given in memory (then ``counts_path`` is only recorded), and so may
+    ``fragments`` (a :class:`~microchimera.count.fragments.FragmentTable`; else it is read
+    from ``inputs.fragments`` when given).  ``command`` is the command line recorded in
+    the provenance.
     """
     from .io.allele_counts import read_counts_any
     from .io.genotypes import read_genotypes, vcf_samples
@@ -79,6 +83,10 @@ def quantify_files(counts_path, inputs: SampleInputs, options: QuantifyOptions |
     if sample is None and counts.n_samples > 1 and host in counts.samples:
         sample = host
     sites = read_sites(inputs.sites) if inputs.sites else None
+    if fragments is None and inputs.fragments and options.evidence != "sites":
+        from .count.fragments import read_fragment_table
+
+        fragments = read_fragment_table(inputs.fragments, counts.sites, against=f"the counts ({counts_path})")
     pedigree = genotypes = None
     notes = []
     if not inputs.relationships:
@@ -94,7 +102,7 @@ def quantify_files(counts_path, inputs: SampleInputs, options: QuantifyOptions |
                              f"from the sample")
     result = quantify(counts, sample=sample, host=host, donors=donors, pedigree=pedigree, genotypes=genotypes,
                       sites=sites, relationships=inputs.relationships, contaminants=inputs.contaminants,
-                      options=options)
+                      options=options, fragments=fragments)
     result = result.with_warnings([*notes, *sparse_sites_warning(result.sites)])
     files = [p for p in (counts_path, *inputs.files()) if p]
     return result.with_provenance(get_provenance(
@@ -189,12 +197,21 @@ def run_pipeline(bams, *, outdir, inputs: SampleInputs, filters: CountFilters | 
             # The chrY controls are checked before counting, not after minutes of it.
             for control in ychrom.controls:
                 open_alignments(control, reference=reference)
+        fragments = None
         if counts is None:
-            counts = count_alleles([Path(b) for b in bams], read_sites(site_source), filters=filters,
-                                   reference=reference, threads=threads, progress=progress)
+            # --evidence molecules: the fragments table of the same count (one counting kernel).
+            with_fragments = options is not None and options.evidence == "molecules"
+            counted = count_alleles([Path(b) for b in bams], read_sites(site_source), filters=filters,
+                                    reference=reference, threads=threads, progress=progress, fragments=with_fragments)
+            counts, fragments = (counted.counts, counted.fragments) if with_fragments else (counted, None)
         counts_path = outdir / "counts.parquet"
         write_counts(counts, counts_path)
-        result = quantify_files(counts_path, inputs, options, counts=counts, command=command, seed=seed)
+        if fragments is not None:
+            from .count import write_fragments
+
+            write_fragments(fragments, outdir / "fragments.parquet", counts.parameters)
+        result = quantify_files(counts_path, inputs, options, counts=counts, command=command, seed=seed,
+                                fragments=fragments)
         if label is not None or tissue is not None:
             result = result.with_label(label, tissue)
         if ychrom.enabled:

@@ -42,6 +42,8 @@ class FragmentTable:
         Strand of the read that supplied the base.
     mates : ndarray, uint8, shape (n_rows,)
         1, or 2 when both mates showed this base.
+    source : str
+        Where the table came from (a file name), for messages.
     """
 
     samples: tuple
@@ -53,6 +55,7 @@ class FragmentTable:
     base_qual: np.ndarray
     reverse: np.ndarray
     mates: np.ndarray
+    source: str = "fragments table"
 
     _DTYPES = (("sample", np.int32), ("fragment", np.int64), ("site", np.int64), ("allele", np.int8),
                ("base_qual", np.uint8), ("reverse", np.bool_), ("mates", np.uint8))
@@ -70,14 +73,14 @@ class FragmentTable:
         return len(self.sample)
 
     @classmethod
-    def from_parts(cls, samples, sites, parts) -> FragmentTable:
+    def from_parts(cls, samples, sites, parts, source: str = "fragments table") -> FragmentTable:
         """Concatenate ``(sample, fragment, site, allele, base_qual, reverse, mates)`` chunks, sorted."""
         cols = []
         for k, (_, dtype) in enumerate(cls._DTYPES):
             arrays = [np.asarray(p[k], dtype=dtype) for p in parts]
             cols.append(np.concatenate(arrays) if arrays else np.zeros(0, dtype))
         order = np.lexsort((cols[2], cols[1], cols[0]))
-        return cls(tuple(samples), sites, *(c[order] for c in cols))
+        return cls(tuple(samples), sites, *(c[order] for c in cols), source=source)
 
 
 def _fragments_to_arrow(frags: FragmentTable, parameters: dict):
@@ -139,3 +142,54 @@ def read_fragments(path):
     if meta.get("microchimera.table") != "fragments":
         raise FormatError(f"{path}: not a microchimera fragments table")
     return table
+
+
+def read_fragment_table(path, sites: SiteTable, against: str = "the counts") -> FragmentTable:
+    """Read a fragments Parquet file as a :class:`FragmentTable` over ``sites`` (the counts'
+    site list), matching its rows by contig (with or without ``chr``) and position.
+
+    Raises
+    ------
+    InputError
+        The file is missing.
+    FormatError
+        It is not a fragments table (or is truncated), lacks a column, or some of its sites
+        are not sites of ``sites`` or carry other alleles (made with another sites file; the
+        message names one).
+    """
+    import pyarrow as pa
+
+    table = read_fragments(path)
+    need = [name for name, _ in FragmentTable._DTYPES if name != "site"] + ["chrom", "pos", "ref", "alt"]
+    missing = [c for c in need if c not in table.column_names]
+    if missing:
+        raise FormatError(f"{path}: fragments table lacks column(s) {', '.join(missing)}")
+
+    def dictionary(name):
+        col = table.column(name).combine_chunks()
+        if not pa.types.is_dictionary(col.type):
+            col = col.dictionary_encode()
+        return [str(v) for v in col.dictionary.to_pylist()], col.indices.to_numpy(zero_copy_only=False)
+
+    samples, sample = dictionary("sample")
+    contigs, contig = dictionary("chrom")
+    pos = table.column("pos").to_numpy() - 1
+    key = contig.astype(np.int64) << 32 | pos
+    ukey, inverse = np.unique(key, return_inverse=True)
+    first = np.zeros(len(ukey), dtype=np.int64)
+    first[inverse[::-1]] = np.arange(len(key))[::-1]
+    code = {b: i for i, b in enumerate(BASES)}
+    ref = np.array([code.get(b, 255) for b in table.column("ref").take(pa.array(first)).to_pylist()], np.uint8)
+    alt = np.array([code.get(b, 255) for b in table.column("alt").take(pa.array(first)).to_pylist()], np.uint8)
+    mine = SiteTable(tuple(contigs), (ukey >> 32).astype(np.int32), (ukey & 0xFFFFFFFF).astype(np.int64), ref, alt,
+                     np.full(len(ukey), np.nan))
+    idx = sites.index_of(mine)
+    bad = (idx < 0) | (sites.ref[np.maximum(idx, 0)] != ref) | (sites.alt[np.maximum(idx, 0)] != alt)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise FormatError(f"{path}: {int(bad.sum())} of its {len(ukey)} sites are not sites of {against} (e.g. "
+                          f"{contigs[mine.contig_id[i]]}:{int(mine.pos[i]) + 1}, or other alleles there): made with "
+                          "another sites file")
+    cols = [table.column(c).to_numpy() for c in ("fragment", "allele", "base_qual", "reverse", "mates")]
+    return FragmentTable.from_parts(samples, sites, [(sample, cols[0], idx[inverse], cols[1], cols[2], cols[3],
+                                                      cols[4])], source=str(path))

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import digamma, gammaln
 
+from .molecules import MoleculeData, molecule_terms
 from .seqerror import CLASS_NAMES, UNKNOWN_CLASS
 
 _P_EPS = 1e-12
@@ -212,6 +213,10 @@ class ModelData:
     error_rate : ndarray, float64, shape (13,), or (N_CLASSES,) with a panel of normals
     het_share : float
         Alt share of the reads of a heterozygous person (0.5 without reference bias).
+    molecules : MoleculeData or None
+        Multi-site molecules (:mod:`microchimera.model.molecules`); their observations are
+        not in ``n``/``x``, which then hold the rest of each site's reads
+        (:meth:`as_sites` puts them back).
 
     Copies made with ``dataclasses.replace`` that keep the entry arrays share one
     :attr:`layout`; a copy with other entries (:meth:`subset`) gets its own.
@@ -234,7 +239,9 @@ class ModelData:
     key_combo: np.ndarray
     error_rate: np.ndarray
     het_share: float = 0.5
+    molecules: MoleculeData | None = None
     _layout: _LayoutCell | None = field(default=None, repr=False, compare=False)
+    _sites_view: ModelData | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self):
         sources = (self.entry_site, self.entry_key, self.entry_logw, self.n, self.key_n)
@@ -253,6 +260,18 @@ class ModelData:
     @property
     def n_sites(self) -> int:
         return len(self.n)
+
+    def as_sites(self) -> ModelData:
+        """The same data for the site model: the molecules' observations back in ``n``/``x``
+        (itself when there are none).  The expected-statistic code (LoD, Fisher information,
+        outliers, diagnostics) works on site counts and uses this view."""
+        if self.molecules is None:
+            return self
+        if self._sites_view is None:
+            mn, mx = self.molecules.site_counts(self.n_sites)
+            view = dataclasses.replace(self, n=self.n + mn, x=self.x + mx, molecules=None)._with_keys()
+            object.__setattr__(self, "_sites_view", view)
+        return self._sites_view
 
     @property
     def n_donors(self) -> int:
@@ -333,10 +352,11 @@ class ModelData:
         site_mask = np.asarray(site_mask, dtype=bool)
         new_id = np.cumsum(site_mask) - 1
         e_keep = site_mask[self.entry_site]
+        mol = self.molecules.subset(site_mask) if self.molecules is not None else None
         return dataclasses.replace(self, site_index=self.site_index[site_mask], n=self.n[site_mask],
                                    x=self.x[site_mask], block=self.block[site_mask],
                                    entry_site=new_id[self.entry_site[e_keep]], entry_logw=self.entry_logw[e_keep],
-                                   entry_combo=self.entry_combo[e_keep])._with_keys()
+                                   entry_combo=self.entry_combo[e_keep], molecules=mol)._with_keys()
 
     def informative(self, donor: int | None = None) -> np.ndarray:
         """bool (n_sites,): sites where some configuration gives the donor(s) a genotype other than the host's."""
@@ -378,6 +398,10 @@ class ModelData:
         if self.n_sites == 0:
             k = self.n_donors
             return Evaluation(0.0, np.zeros(0), np.zeros(k), np.zeros((k, k)), np.zeros((0, k)))
+        ev = self._evaluate_sites(f, rho, order)
+        return add_molecule_terms(self, ev, f, order)
+
+    def _evaluate_sites(self, f, rho: float, order: int) -> Evaluation:
         p_combo, scale = self.combo_p(f)
         terms = bb_logpmf_terms(self.key_x, self.key_n, p_combo[self.key_combo], rho, order)
         lp = self.entry_logw + terms[0][self.entry_key]
@@ -410,7 +434,8 @@ class ModelData:
         return Evaluation(total, site_ll, grad, hess, score)
 
     def outliers(self, f, min_weight: float = 1e-3, p_value: float = 1e-6) -> np.ndarray:
-        """bool (n_sites,): sites whose counts no plausible configuration explains.
+        """bool (n_sites,): sites whose counts (every read, :meth:`as_sites`) no plausible
+        configuration explains.
 
         A site is an outlier when, for every configuration of prior weight >= ``min_weight``,
         the binomial probability of a count at least as extreme as ``x`` (either tail) is
@@ -418,6 +443,8 @@ class ModelData:
         """
         from scipy.stats import binom
 
+        if self.molecules is not None:
+            return self.as_sites().outliers(f, min_weight, p_value)
         p_combo, _ = self.combo_p(f)
         pe = np.clip(p_combo[self.entry_combo], 1e-12, 1 - 1e-12)
         n = self.n[self.entry_site]
@@ -428,6 +455,26 @@ class ModelData:
 
     def expected_alt_share(self, f) -> np.ndarray:
         """Prior-expected alt-read probability per site, float64 (n_sites,)."""
-        p_combo, _ = self.combo_p(f)
+        p_combo, _ = self.combo_p(np.asarray(f, dtype=np.float64))
         w = np.exp(self.entry_logw)
         return np.bincount(self.entry_site, weights=w * p_combo[self.entry_combo], minlength=self.n_sites)
+
+
+def add_molecule_terms(data: ModelData, ev: Evaluation, f, order: int, kappa: bool = False) -> Evaluation:
+    """``ev`` (the site terms of ``data``) plus its molecules' terms: each molecule's
+    log-likelihood and score go to the site of its first observation."""
+    if data.molecules is None or data.molecules.n_obs == 0:
+        return ev
+    m = data.molecules
+    t = molecule_terms(m, data.error_rate, SWAP_CLASS, f, order, kappa)
+    first = m.first_site
+    site_ll = ev.site_loglik
+    if site_ll is not None:
+        site_ll = site_ll + np.bincount(first, weights=t.loglik, minlength=data.n_sites)
+    if order == 0:
+        return Evaluation(ev.loglik + t.total, site_ll)
+    score = ev.site_score.copy()
+    for j in range(score.shape[1]):
+        score[:, j] += np.bincount(first, weights=t.score[:, j], minlength=data.n_sites)
+    hess = ev.hess + t.hess if order >= 2 else None
+    return Evaluation(ev.loglik + t.total, site_ll, ev.grad + t.grad, hess, score)

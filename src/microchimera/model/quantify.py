@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..conventions import geq_per_100k
+from ..count.fragments import FragmentTable
 from ..errors import InputError, UsageError
 from ..io.allele_counts import AlleleCounts
 from ..io.contigs import contig_key
@@ -50,6 +51,7 @@ from ..result import (
 from . import fit as fitmod
 from .ancestry import host_ancestry
 from .diagnostics import observed_vs_expected, per_chromosome, profile_grid
+from .evidence import evidence_in_use, with_molecules
 from .likelihood import ModelData
 from .people import CONTAMINANT, RELATIONSHIPS, People, resolve_people
 from .pon import PanelOfNormals
@@ -399,7 +401,10 @@ def component_estimates(fitted: FittedModel, people: People, csites: SiteTable,
     (:func:`weakly_separable_donors`).
     """
     fit, data, data_inf = fitted.fit, fitted.data, fitted.data_inf
-    reference = [fitmod.oracle_lod(data_inf, fit, j, alpha=alpha) for j in range(len(people.components))]
+    # The limits of detection are the site model's (its expected statistics work on site
+    # counts): with molecules in the fit they are conservative.
+    sites_view, sites_inf = data.as_sites(), data_inf.as_sites()
+    reference = [fitmod.oracle_lod(sites_inf, fit, j, alpha=alpha) for j in range(len(people.components))]
     lam = fitmod.block_inflation(data_inf, fit, reference)
     present = fitmod.present_donors(fit, reference)
     # The LoD of a donor below its oracle LoD takes the sample's linkage from the donors that
@@ -422,14 +427,14 @@ def component_estimates(fitted: FittedModel, people: People, csites: SiteTable,
             name=d, relationship=people.labels[d], typed=d in people.typed, fraction=f_j, ci95=(low, high),
             geq_per_100k=float(geq_per_100k(f_j, total)),
             geq_per_100k_ci95=(float(geq_per_100k(low, low + others)), float(geq_per_100k(high, high + others))),
-            informative_sites=int(inf_j.sum()), informative_reads=int(data.n[inf_j].sum()),
+            informative_sites=int(inf_j.sum()), informative_reads=int(data.as_sites().n[inf_j].sum()),
             ci_inflation=float(lam[j]))
         if d in ci_only:
             out.append(estimate)
             continue
         stat = fitmod.lrt_refit_nuisance(data, data_inf, fit, j, fitted.base_rate, refit_error=True)
         pval = fitmod.boundary_p_value(stat / lam[j])
-        lod_j = fitmod.limit_of_detection(data, data_inf, fit, j, alpha=alpha, inflation=lod_lam[j],
+        lod_j = fitmod.limit_of_detection(sites_view, sites_inf, fit, j, alpha=alpha, inflation=lod_lam[j],
                                            near=reference[j]) if lod else None
         out.append(dataclasses.replace(
             estimate, p_value=pval, lrt_statistic=stat, detected=bool(pval < alpha), lod=lod_j,
@@ -541,7 +546,7 @@ def source_warnings(donors: tuple[DonorEstimate, ...], contamination: Contaminat
 def _donor_ancestry_note(fit: fitmod.FitResult, data: ModelData) -> str:
     """Why the donors' own ancestry is not estimated: their reads per marker."""
     f = float(np.max(fit.fraction)) if len(fit.fraction) else 0.0
-    depth = float(np.median(data.n)) if data.n_sites else 0.0
+    depth = float(np.median(data.as_sites().n)) if data.n_sites else 0.0
     return (f"not estimated for the donors or the unknown contributor: at the largest fitted fraction "
             f"({f:.3g}) a donor contributes about {f * depth:.2g} reads per marker (median depth {depth:.0f}), "
             "far too few to place a person; they get the host's coordinates (relatives) or the pooled AF "
@@ -560,7 +565,7 @@ def _error_rates(errors: ErrorModel, used_classes, scale: float | None) -> dict[
 def quantify(counts: AlleleCounts, *, sample: str | None = None, host: str | None = None, donors=None,
              pedigree: Pedigree | None = None, genotypes: GenotypeMatrix | None = None,
              sites: SiteTable | None = None, relationships=None, contaminants=None,
-             options: QuantifyOptions | None = None) -> QuantifyResult:
+             options: QuantifyOptions | None = None, fragments: FragmentTable | None = None) -> QuantifyResult:
     """Estimate each donor's fraction in one sample, and the unknown unrelated contributor's.
 
     Parameters
@@ -587,7 +592,11 @@ def quantify(counts: AlleleCounts, *, sample: str | None = None, host: str | Non
         of the run): fitted like donors, not tested for relatedness.
     options : QuantifyOptions, optional
         Test level, linkage block size, depth cap, relatedness test, contamination
-        component (defaults: see :class:`~microchimera.options.QuantifyOptions`).
+        component, evidence (defaults: see :class:`~microchimera.options.QuantifyOptions`).
+    fragments : FragmentTable, optional
+        The multi-site fragments of the same count (``count --fragments``): with
+        ``options.evidence`` ``"auto"`` or ``"molecules"`` each fragment's observations at the
+        eligible sites are one molecule (:mod:`microchimera.model.molecules`).
 
     Returns
     -------
@@ -621,6 +630,10 @@ def quantify(counts: AlleleCounts, *, sample: str | None = None, host: str | Non
     if pon is not None:
         pon_use, pon_notes = pon_background(sel, stage, panel, pon_use)
         warnings += pon_notes
+    evidence = evidence_in_use(options.evidence, fragments)
+    if evidence.used:
+        data_m, evidence = with_molecules(stage.data, fragments, sel.sites, people, af, sample, evidence)
+        stage = dataclasses.replace(stage, data=data_m)
     data0 = stage.data
     n_inf0 = int(data0.informative().sum()) if data0.n_sites else 0
     used_classes = set(np.unique(stage.inputs.site_class[data0.site_index]).tolist())
@@ -637,7 +650,7 @@ def quantify(counts: AlleleCounts, *, sample: str | None = None, host: str | Non
     def site_summary(data, n_inf, **more):
         return SiteSummary(
             in_counts=sel.sites.n_sites, autosomal=int(sel.autosomal.sum()), used=int(data.n_sites),
-            informative=n_inf, reads_used=int(data.n.sum()), max_depth=sel.max_depth,
+            informative=n_inf, reads_used=int(data.as_sites().n.sum()), max_depth=sel.max_depth,
             dropped={**dropped, **more}, af_source=af_source,
             blocks=int(len(np.unique(data0.block))) if data0.n_sites else 0)
 
@@ -652,7 +665,7 @@ def quantify(counts: AlleleCounts, *, sample: str | None = None, host: str | Non
             overdispersion=Overdispersion(sites=rho_sites), sites=site_summary(data0, 0),
             warnings=tuple(warnings), relatedness_test=RelatednessTest(),
             observed_vs_expected=ObservedVsExpected(),
-            contamination=contamination_estimate(None, people, None), ancestry=ancestry, pon=pon_use)
+            contamination=contamination_estimate(None, people, None), ancestry=ancestry, pon=pon_use, evidence=evidence)
 
     fitted = fit_with_outlier_refit(stage, sel)
     fit = fitted.fit
@@ -672,13 +685,19 @@ def quantify(counts: AlleleCounts, *, sample: str | None = None, host: str | Non
                                dataclasses.replace(stage.inputs, error_rate=fitted.error_rate), estimates,
                                fitted.keep, founder_af)
     warnings += donor_warnings + source_warnings(estimates, contamination, rel)
+    beta_fitted = fit.het_share_sites >= fitmod.MIN_HET_SHARE_SITES
+    if not beta_fitted:
+        warnings.append(f"heterozygote alt share fixed at 0.5: {fit.het_share_sites} host-heterozygous site(s) "
+                        f"identify it (need {fitmod.MIN_HET_SHARE_SITES}); with reference bias the fractions "
+                        "are biased by about 0.5/beta")
     if ancestry.used:
         ancestry = dataclasses.replace(ancestry, donors_note=_donor_ancestry_note(fit, fitted.data))
     return QuantifyResult(
         **common, donors=estimates, error_rates=_error_rates(fitted.errors, used_classes, fit.error_scale),
         overdispersion=Overdispersion(rho=fit.rho, sites=rho_sites, het_alt_share=fit.het_share,
-                                      error_scale=fit.error_scale),
+                                      error_scale=fit.error_scale, het_alt_share_sites=fit.het_share_sites,
+                                      het_alt_share_source="host heterozygous sites" if beta_fitted else "fixed"),
         sites=site_summary(fitted.data, int(fitted.data_inf.n_sites), outlier=fitted.n_outliers),
         warnings=tuple(warnings), relatedness_test=rel,
         observed_vs_expected=observed_vs_expected(fitted.data, fit, af), contamination=contamination,
-        ancestry=ancestry, pon=pon_use)
+        ancestry=ancestry, pon=pon_use, evidence=evidence)

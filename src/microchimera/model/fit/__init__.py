@@ -23,6 +23,7 @@ from .intervals import CHI2_95, block_inflation, make_blocks, present_donors, pr
 from .optimisation import (
     ERROR_SCALE_BOUNDS,
     F_MAX_TOTAL,
+    MIN_HET_SHARE_SITES,
     RHO_SUBSAMPLE,
     FitResult,
     fit_fractions,
@@ -30,7 +31,7 @@ from .optimisation import (
 )
 
 __all__ = [
-    "CHI2_95", "ERROR_SCALE_BOUNDS", "F_MAX_TOTAL", "RHO_SUBSAMPLE", "FitResult", "block_inflation",
+    "CHI2_95", "ERROR_SCALE_BOUNDS", "F_MAX_TOTAL", "MIN_HET_SHARE_SITES", "RHO_SUBSAMPLE", "FitResult", "block_inflation",
     "boundary_p_value", "evaluate", "fit_fractions", "limit_of_detection", "lrt_refit_nuisance",
     "make_blocks", "newton", "oracle_lod", "present_donors", "profile_ci",
 ]

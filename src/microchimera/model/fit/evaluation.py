@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..likelihood import SWAP_CLASS, Evaluation, ModelData, bb_logpmf_terms
+from ..likelihood import SWAP_CLASS, Evaluation, ModelData, add_molecule_terms, bb_logpmf_terms
 
 
 def evaluate(data: ModelData, f, rho: float, order: int = 0, kappa: bool = False) -> Evaluation:
@@ -48,7 +48,7 @@ def evaluate(data: ModelData, f, rho: float, order: int = 0, kappa: bool = False
         total += float(ll.sum())
         parts.append((site, key, ll, rel / s if order > 0 else None))
     if order == 0:
-        return Evaluation(total, None)
+        return add_molecule_terms(data, Evaluation(total, None), f, order, kappa)
     site_ll = np.empty(data.n_sites)
     site_ll[lay.single_site] = lay.single_logw + t0[lay.single_key]
     dp = read_prob_gradient(data, f, kappa)  # (K [+ 1], n_combos)
@@ -65,7 +65,7 @@ def evaluate(data: ModelData, f, rho: float, order: int = 0, kappa: bool = False
         rk += np.bincount(key.ravel(), weights=r.ravel(), minlength=lay.n_keys)
     grad = g @ rk
     if order == 1:
-        return Evaluation(total, site_ll, grad, None, score)
+        return add_molecule_terms(data, Evaluation(total, site_ll, grad, None, score), f, order, kappa)
     hess = (dpk * ((terms[2] + terms[1] ** 2) * rk)) @ dpk.T - score.T @ score
     if kappa:
         s1r = terms[1] * rk
@@ -74,7 +74,7 @@ def evaluate(data: ModelData, f, rho: float, order: int = 0, kappa: bool = False
         hess[-1, :-1] += cross
         hess[:-1, -1] += cross
         hess[-1, -1] += float(dpk[-1] @ s1r)
-    return Evaluation(total, site_ll, grad, hess, score)
+    return add_molecule_terms(data, Evaluation(total, site_ll, grad, hess, score), f, order, kappa)
 
 
 def read_prob_gradient(data: ModelData, f, kappa: bool = True) -> np.ndarray:

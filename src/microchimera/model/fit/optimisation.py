@@ -5,7 +5,9 @@
   ``sum(f) <= F_MAX_TOTAL``, started from ``F_START``;
 * overdispersion ``rho``: bounded 1-D search on ``log10 rho`` in ``RHO_BOUNDS`` (and
   ``rho = 0``) on a fixed, evenly spaced subsample of ``RHO_SUBSAMPLE`` sites, alternated
-  with the fractions; the het share (reference bias) likewise, in ``HET_SHARE_BOUNDS``;
+  with the fractions; the het share (reference bias) likewise, in ``HET_SHARE_BOUNDS``,
+  when sites identify it (:func:`identified_het_share`: at least ``MIN_HET_SHARE_SITES``
+  host-heterozygous sites, else it stays at 0.5);
 * error multiplier ``kappa`` (a common factor of the error rates, in
   ``ERROR_SCALE_BOUNDS``): a 1-D search alternated with the fractions, then the joint
   projected Newton in ``(f, log kappa)`` of :func:`refit_error_scale`, which the profiles
@@ -19,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import optimize
 
-from ..likelihood import ModelData
+from ..likelihood import ModelData, bb_logpmf_terms
 from .evaluation import evaluate
 
 F_START = 1e-3
@@ -28,6 +30,10 @@ RHO_BOUNDS = (1e-6, 0.3)
 HET_SHARE_BOUNDS = (0.3, 0.7)
 ERROR_SCALE_BOUNDS = (0.1, 30.0)
 RHO_SUBSAMPLE = 50_000
+#: Fewest host-heterozygous sites that identify the het share; with fewer it is fixed at 0.5.
+MIN_HET_SHARE_SITES = 20
+#: Posterior probability of a heterozygous host for a site to count as host-heterozygous.
+HOST_HET_POSTERIOR = 0.99
 
 
 def _ascent_step(grad: np.ndarray, hess: np.ndarray) -> np.ndarray:
@@ -151,8 +157,47 @@ def _rho_subsample(data: ModelData) -> ModelData:
     return data.subset(mask)
 
 
+def host_het_sites(data: ModelData, f, rho: float) -> np.ndarray:
+    """bool (n_sites,): sites whose host is heterozygous with posterior >= ``HOST_HET_POSTERIOR``.
+
+    Only these identify the het share ``beta``: at a donor's own sites (host homozygous)
+    the reads fix ``f * beta``, not ``beta``, so fitting ``beta`` there trades it against the
+    fraction (a chimerism panel of host-homozygous markers ran ``beta`` to its bound and the
+    fraction to 0.72x the truth).  The posterior is over the site's genotype configurations
+    at ``f``, ``rho`` and the data's current het share.
+    """
+    if data.n_sites == 0:
+        return np.zeros(0, dtype=bool)
+    p_combo, _ = data.combo_p(f)
+    t0 = bb_logpmf_terms(data.key_x, data.key_n, p_combo[data.key_combo], rho)[0]
+    lp = data.entry_logw + t0[data.entry_key]
+    starts = data.starts
+    top = np.maximum.reduceat(lp, starts)
+    w = np.exp(lp - top[data.entry_site])
+    het = data.combo_gh[data.entry_combo] == 1
+    post = np.add.reduceat(w * het, starts) / np.add.reduceat(w, starts)
+    return post >= HOST_HET_POSTERIOR
+
+
+def identified_het_share(data: ModelData, f, rho: float) -> tuple[float, int]:
+    """The het share, when host-heterozygous sites identify it, and their number.
+
+    With at least ``MIN_HET_SHARE_SITES`` host-heterozygous sites (:func:`host_het_sites`)
+    it is the maximum over every site of ``data`` at ``f``, ``rho``: alternated with the
+    fractions this converges to the joint maximum, which those sites identify (fitting on
+    them alone would select sites by their allele split, near 0.5, and bias it towards 0.5).
+    With fewer it is not identified and stays at 0.5: ``(0.5, n)``.
+    """
+    n_het = int(host_het_sites(data, f, rho).sum())
+    if n_het < MIN_HET_SHARE_SITES:
+        return 0.5, n_het
+    return estimate_het_share(data, f, rho), n_het
+
+
 def estimate_het_share(data: ModelData, f, rho: float) -> float:
-    """Alt share of a heterozygote's reads (reference bias) maximising the likelihood at ``f``, ``rho``."""
+    """Alt share of a heterozygote's reads (reference bias) maximising the likelihood at ``f``,
+    ``rho`` over every site of ``data`` (fitting uses :func:`identified_het_share`, which
+    first checks that it is identified)."""
     sub = _rho_subsample(data)
     if sub.n_sites == 0:
         return 0.5
@@ -209,6 +254,9 @@ class FitResult:
     hess : ndarray, float64, shape (n_donors, n_donors)
     site_score : ndarray, float64, shape (n_sites, n_donors)
     het_share : float
+    het_share_sites : int
+        Host-heterozygous sites found when the het share was estimated (0 when it was not);
+        below ``MIN_HET_SHARE_SITES`` it was not fitted but fixed at 0.5.
     error_scale : float
     tests : list
         The likelihood-ratio tests built on this fit
@@ -224,6 +272,7 @@ class FitResult:
     site_score: np.ndarray
     het_share: float = 0.5
     error_scale: float = 1.0
+    het_share_sites: int = 0
     tests: list = field(default_factory=list, init=False, repr=False, compare=False)
 
 
@@ -242,7 +291,8 @@ def fit_fractions(data: ModelData, rho: float | None = None, f0=None, rho_data: 
         Sites to estimate ``rho`` on (default ``data``); pass every site, including
         host-heterozygous ones that carry no information on the fractions.
     het_share : bool
-        Also estimate the heterozygote alt share (reference bias) when ``rho`` is estimated.
+        Also estimate the heterozygote alt share (reference bias) when ``rho`` is estimated,
+        on the host-heterozygous sites of ``rho_data`` only (:func:`identified_het_share`).
         The returned fit's ``het_share`` must then be set on the data for later calls.
     error_scale : bool
         Also estimate a common multiplier of the error rates (alternating with the
@@ -250,16 +300,17 @@ def fit_fractions(data: ModelData, rho: float | None = None, f0=None, rho_data: 
     """
     k = data.n_donors
     f = np.full(k, F_START) if f0 is None else np.asarray(f0, dtype=np.float64)
+    n_het = 0
     if rho is None:
         rho_data = data if rho_data is None else rho_data
         beta = data.het_share
         if het_share:
-            beta = estimate_het_share(rho_data, np.zeros(k), 0.0)
+            beta, n_het = identified_het_share(rho_data, np.zeros(k), 0.0)
             data = dataclasses.replace(data, het_share=beta)
         rho = estimate_rho(dataclasses.replace(rho_data, het_share=beta), np.zeros(k))
         f, _ = newton(data, f, rho)
         if het_share:
-            beta = estimate_het_share(rho_data, f, rho)
+            beta, n_het = identified_het_share(dataclasses.replace(rho_data, het_share=beta), f, rho)
             data = dataclasses.replace(data, het_share=beta)
         rho = estimate_rho(dataclasses.replace(rho_data, het_share=beta), f)
     kappa = 1.0
@@ -275,4 +326,5 @@ def fit_fractions(data: ModelData, rho: float | None = None, f0=None, rho_data: 
         f, kappa, _ = refit_error_scale(rho_base, f, rho, base, kappa, free=np.ones(k, dtype=bool))
         data = dataclasses.replace(data, error_rate=base * kappa)
     f, ev = newton(data, f, rho)
-    return FitResult(f, float(rho), ev.loglik, ev.hess, ev.site_score, float(data.het_share), kappa)
+    return FitResult(f, float(rho), ev.loglik, ev.hess, ev.site_score, float(data.het_share), kappa,
+                     n_het)
