@@ -13,9 +13,19 @@ from microchimera.io.pedigree import Pedigree
 from microchimera.model import quantify
 from microchimera.model.fit import evaluate
 from microchimera.model.likelihood import N_CLASSES, SWAP_CLASS, ModelData
-from microchimera.model.molecules import POPULATION, MoleculeData, collapse_molecules, molecule_terms
+from microchimera.model.molecules import (
+    POPULATION,
+    MoleculeData,
+    collapse_molecules,
+    molecule_terms,
+)
 from microchimera.options import QuantifyOptions
-from microchimera.sim.molecules import amplicon_panel, child_haplotypes, random_haplotypes, simulate_molecules
+from microchimera.sim.molecules import (
+    amplicon_panel,
+    child_haplotypes,
+    random_haplotypes,
+    simulate_molecules,
+)
 
 PED = Pedigree.from_records([("F", "mom", None, None, 2), ("F", "dad", None, None, 1),
                              ("F", "kid", "dad", "mom", 1)])
