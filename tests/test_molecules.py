@@ -94,6 +94,18 @@ def test_single_read_molecules__reduce_exactly_to_the_site_model():
         np.testing.assert_allclose(a.hess, b.hess, rtol=1e-9, atol=1e-9)
         assert full.evaluate(np.array([f]), 0.0).loglik == pytest.approx(split.evaluate(np.array([f]), 0.0).loglik)
     assert np.array_equal(split.as_sites().n, full.n) and np.array_equal(split.as_sites().x, full.x)
+    # ... and so is the LoD's expected statistic: the molecules' pattern KL plus the residual
+    # sites' binomial KL is the sites' binomial KL
+    from microchimera.model.fit.detection import _combo_read_weights, _oracle_lrt
+    from microchimera.model.fit.optimisation import FitResult
+    from microchimera.model.molecule_lod import MoleculeOracle
+
+    fit = FitResult(np.array([0.0]), 0.0, 0.0, np.zeros((1, 1)), np.zeros((k, 1)))
+    for v in (1e-4, 1e-2):
+        whole = _oracle_lrt(full, fit, 0, v, _combo_read_weights(full, 0.0))
+        parts = (_oracle_lrt(split, fit, 0, v, _combo_read_weights(split, 0.0))
+                 + MoleculeOracle(m, split.error_rate, SWAP_CLASS).expected_lrt(np.array([v]), 0))
+        assert parts == pytest.approx(whole, rel=1e-9)
 
 
 def test_collapse_molecules__same_likelihood_as_every_molecule():
@@ -139,6 +151,11 @@ def test_quantify__microhaplotype_panel_molecules_beat_sites():
     res = {ev: quantify(counts, host="mom", donors=["kid"], pedigree=PED, genotypes=gm, sites=panel.sites,
                         fragments=frags, options=dataclasses.replace(FAST, evidence=ev)) for ev in ("sites", "auto")}
     mol, site = res["auto"], res["sites"]
+    lod = {ev: quantify(counts, host="mom", donors=["kid"], pedigree=PED, genotypes=gm, sites=panel.sites,
+                        fragments=frags, options=QuantifyOptions(relatedness=False, evidence=ev)).donors[0].lod
+           for ev in ("sites", "molecules")}
+    # the molecules' LoD is far below the sites' (15x on the full-size design; 3x is loose)
+    assert lod["molecules"] < lod["sites"] / 3, lod
     assert mol.evidence.model == "molecules" and site.evidence.model == "sites"
     assert mol.evidence.molecules > 0.5 * frags.n_rows / 4 and mol.evidence.eligible_sites > 0
     lo, hi = mol.donors[0].ci95

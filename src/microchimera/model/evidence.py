@@ -109,6 +109,5 @@ def with_molecules(data: ModelData, fragments: FragmentTable, sites, people: Peo
         why = ("no site is eligible (the host homozygous and every named person's genotype known there)"
                if n_eligible == 0 else "no fragment shows two or more eligible sites")
         return data, dataclasses.replace(block, model="sites", note=f"molecules not used: {why}")
-    note = ("molecules at host-homozygous sites where every named genotype is known; the limits of detection "
-            "are the site model's (conservative)")
+    note = "molecules at host-homozygous sites where every named genotype is known (docs/model.md, molecules)"
     return out, dataclasses.replace(block, note=note)

@@ -132,6 +132,10 @@ class Evaluation:
     grad : ndarray, float64, shape (n_donors,) or None
     hess : ndarray, float64, shape (n_donors, n_donors) or None
     site_score : ndarray, float64, shape (n_sites, n_donors) or None
+        Per-site scores of the site terms (the molecules' are in ``unit_opg``).
+    unit_opg : ndarray, float64, shape (n_donors, n_donors) or None
+        Sum over the molecules (independent units outside the sites' blocks) of the outer
+        products of their scores; None without molecules.
     """
 
     loglik: float
@@ -139,6 +143,7 @@ class Evaluation:
     grad: np.ndarray | None = None
     hess: np.ndarray | None = None
     site_score: np.ndarray | None = None
+    unit_opg: np.ndarray | None = None
 
 
 class EntryLayout:
@@ -461,20 +466,22 @@ class ModelData:
 
 
 def add_molecule_terms(data: ModelData, ev: Evaluation, f, order: int, kappa: bool = False) -> Evaluation:
-    """``ev`` (the site terms of ``data``) plus its molecules' terms: each molecule's
-    log-likelihood and score go to the site of its first observation."""
+    """``ev`` (the site terms of ``data``) plus its molecules' terms.
+
+    Each molecule's log-likelihood goes to the site of its first observation in
+    ``site_loglik``; its score does not go into ``site_score`` (whose block sums the CI's
+    sandwich uses for linked sites) but into ``unit_opg``, each molecule being its own
+    independent unit: one amplicon's molecules all start at one site, and lumping them into
+    that site's block made the sandwich see one giant block (inflation 25 at f = 0)."""
     if data.molecules is None or data.molecules.n_obs == 0:
         return ev
     m = data.molecules
     t = molecule_terms(m, data.error_rate, SWAP_CLASS, f, order, kappa)
-    first = m.first_site
     site_ll = ev.site_loglik
     if site_ll is not None:
-        site_ll = site_ll + np.bincount(first, weights=t.loglik, minlength=data.n_sites)
+        site_ll = site_ll + np.bincount(m.first_site, weights=t.loglik, minlength=data.n_sites)
     if order == 0:
         return Evaluation(ev.loglik + t.total, site_ll)
-    score = ev.site_score.copy()
-    for j in range(score.shape[1]):
-        score[:, j] += np.bincount(first, weights=t.score[:, j], minlength=data.n_sites)
+    opg = t.score.T @ (t.score / m.weight[:, None])  # sum_j w_j s_j s_j' (t.score holds w_j s_j)
     hess = ev.hess + t.hess if order >= 2 else None
-    return Evaluation(ev.loglik + t.total, site_ll, ev.grad + t.grad, hess, score)
+    return Evaluation(ev.loglik + t.total, site_ll, ev.grad + t.grad, hess, ev.site_score, opg)

@@ -401,10 +401,7 @@ def component_estimates(fitted: FittedModel, people: People, csites: SiteTable,
     (:func:`weakly_separable_donors`).
     """
     fit, data, data_inf = fitted.fit, fitted.data, fitted.data_inf
-    # The limits of detection are the site model's (its expected statistics work on site
-    # counts): with molecules in the fit they are conservative.
-    sites_view, sites_inf = data.as_sites(), data_inf.as_sites()
-    reference = [fitmod.oracle_lod(sites_inf, fit, j, alpha=alpha) for j in range(len(people.components))]
+    reference = [fitmod.oracle_lod(data_inf, fit, j, alpha=alpha) for j in range(len(people.components))]
     lam = fitmod.block_inflation(data_inf, fit, reference)
     present = fitmod.present_donors(fit, reference)
     # The LoD of a donor below its oracle LoD takes the sample's linkage from the donors that
@@ -434,7 +431,7 @@ def component_estimates(fitted: FittedModel, people: People, csites: SiteTable,
             continue
         stat = fitmod.lrt_refit_nuisance(data, data_inf, fit, j, fitted.base_rate, refit_error=True)
         pval = fitmod.boundary_p_value(stat / lam[j])
-        lod_j = fitmod.limit_of_detection(sites_view, sites_inf, fit, j, alpha=alpha, inflation=lod_lam[j],
+        lod_j = fitmod.limit_of_detection(data, data_inf, fit, j, alpha=alpha, inflation=lod_lam[j],
                                            near=reference[j]) if lod else None
         out.append(dataclasses.replace(
             estimate, p_value=pval, lrt_statistic=stat, detected=bool(pval < alpha), lod=lod_j,
@@ -499,8 +496,8 @@ def _widen(alone: DonorEstimate, joint: DonorEstimate) -> DonorEstimate:
 
 
 def weakly_separable_donors(sel: SiteSelection, people: People, af: np.ndarray, options: QuantifyOptions,
-                            joint: tuple[DonorEstimate, ...],
-                            pon: PonSiteRates | None = None) -> tuple[DonorEstimate, ...]:
+                            joint: tuple[DonorEstimate, ...], pon: PonSiteRates | None = None,
+                            molecules=None) -> tuple[DonorEstimate, ...]:
     """The donors' estimates when the contamination component is weakly identifiable.
 
     The joint fit then cannot split the non-host DNA between a donor and the unknown
@@ -511,9 +508,14 @@ def weakly_separable_donors(sel: SiteSelection, people: People, af: np.ndarray, 
     is the hull of that interval and the joint profile interval, which re-fits the component
     and so reaches down to what remains if the DNA were a stranger's.  The verdict and a
     warning say that the source is undetermined (:data:`~microchimera.result.VERDICT_SOURCE_UNDETERMINED`).
+    ``molecules`` (``(data, people) -> data``) puts the molecules into the model alone when
+    the joint fit had them.
     """
     alone = dataclasses.replace(people, contaminant=None)
-    fitted = fit_with_outlier_refit(build_error_model(sel, alone, af, options.block_size, pon=pon), sel)
+    stage = build_error_model(sel, alone, af, options.block_size, pon=pon)
+    if molecules is not None:
+        stage = dataclasses.replace(stage, data=molecules(stage.data, alone))
+    fitted = fit_with_outlier_refit(stage, sel)
     estimates, _ = component_estimates(fitted, alone, sel.sites, options.alpha, options.lod)
     return tuple(_widen(a, j) for a, j in zip(estimates, joint, strict=True))
 
@@ -631,9 +633,13 @@ def quantify(counts: AlleleCounts, *, sample: str | None = None, host: str | Non
         pon_use, pon_notes = pon_background(sel, stage, panel, pon_use)
         warnings += pon_notes
     evidence = evidence_in_use(options.evidence, fragments)
+    attach = None
     if evidence.used:
         data_m, evidence = with_molecules(stage.data, fragments, sel.sites, people, af, sample, evidence)
         stage = dataclasses.replace(stage, data=data_m)
+        if evidence.used:
+            def attach(data, who):
+                return with_molecules(data, fragments, sel.sites, who, af, sample, evidence)[0]
     data0 = stage.data
     n_inf0 = int(data0.informative().sum()) if data0.n_sites else 0
     used_classes = set(np.unique(stage.inputs.site_class[data0.site_index]).tolist())
@@ -676,7 +682,7 @@ def quantify(counts: AlleleCounts, *, sample: str | None = None, host: str | Non
     estimates, contaminant = estimates[:n_donors], (estimates[n_donors] if people.contaminant else None)
     contamination = contamination_estimate(fit, people, contaminant)
     if contamination.identifiability == "weak" and people.donors:
-        estimates = weakly_separable_donors(sel, people, af, options, estimates, pon)
+        estimates = weakly_separable_donors(sel, people, af, options, estimates, pon, attach)
     elif ci_only:  # not weak after all (the component had no estimate): the donors in full
         estimates = component_estimates(fitted, people, sel.sites, options.alpha, options.lod)[0][:n_donors]
     rel = RelatednessTest()

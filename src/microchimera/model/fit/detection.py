@@ -18,7 +18,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import optimize, stats
 
-from ..likelihood import ModelData
+from ..likelihood import SWAP_CLASS, ModelData
+from ..molecule_lod import MoleculeOracle
 from .expected import profiled_lrt
 from .optimisation import FitResult, refit_error_scale
 
@@ -140,6 +141,7 @@ def detection_share(data: ModelData, fit: FitResult, donor: int, value: float) -
     donors sit at ``fit.fraction``.  It is a property of the design and of ``value``, not
     of the reads: the same whether the estimate is 0 or not.
     """
+    data = data.as_sites()  # the least favourable null is computed on site counts
     keep = np.zeros(data.n_sites, dtype=bool)
     keep[np.unique(np.linspace(0, data.n_sites - 1, min(data.n_sites, SHARE_SITES)).astype(np.int64))] = True
     sub = data.subset(keep) if not keep.all() else data
@@ -195,15 +197,25 @@ def _solve_lod(sub: ModelData, fit: FitResult, donor: int, target: float, share,
     """Smallest ``f`` (log-scale root) with ``expected_lrt(f) share(f) >= target``; None if
     ``f = 0.5`` minus the other fractions does not reach it or there is no informative site.
     ``near``: a fraction close to the root, bracketed from there in steps of 2x (fewer
-    evaluations of the oracle over every informative site than the full bracket)."""
+    evaluations of the oracle over every informative site than the full bracket).  With
+    molecules the expected statistic is the site counts' plus the molecules'
+    (:class:`~microchimera.model.molecule_lod.MoleculeOracle`)."""
     top = 0.5 - (fit.fraction.sum() - fit.fraction[donor])
     if sub.n_sites == 0 or top <= 0:
         return None
 
     weights = _combo_read_weights(sub, fit.rho)
+    mol = None
+    if sub.molecules is not None and sub.molecules.n_obs:
+        mol = MoleculeOracle(sub.molecules, sub.error_rate, SWAP_CLASS)
 
     def gap(v):
-        return _oracle_lrt(sub, fit, donor, 10.0**v, weights) * share(10.0**v) - target
+        t = _oracle_lrt(sub, fit, donor, 10.0**v, weights)
+        if mol is not None:
+            f1 = np.array(fit.fraction, dtype=np.float64)
+            f1[donor] = 10.0**v
+            t += mol.expected_lrt(f1, donor)
+        return t * share(10.0**v) - target
     hi = np.log10(top)
     lo = -9.0
     if near is not None and 1e-9 < near < top:

@@ -47,7 +47,9 @@ def block_inflation(data: ModelData, fit: FitResult, reference=None) -> np.ndarr
 
     ``lambda_k = [H^-1 B H^-1]_kk / [-H^-1]_kk`` with ``B`` the (centred, n/(n-1)-scaled)
     covariance of per-block score sums: a delete-one-block jackknife in its linearised form.
-    Sites in one block are allowed to be correlated (shared IBD).
+    Sites in one block are allowed to be correlated (shared IBD).  Molecules
+    (:mod:`~microchimera.model.molecules`) are independent units: their score outer products
+    (``fit.unit_opg``) are added to ``B``.
 
     The sandwich for donor ``k`` is taken over ``k`` and the donors that are clearly present
     (:func:`present_donors`), the others held at their fit.  A donor at or near 0 whose
@@ -77,6 +79,8 @@ def block_inflation(data: ModelData, fit: FitResult, reference=None) -> np.ndarr
         sb = np.stack([np.bincount(b, weights=score[:, i], minlength=nb) for i in idx], axis=1)
         sb = sb - sb.mean(axis=0)
         bmat = sb.T @ sb * nb / (nb - 1)
+        if fit.unit_opg is not None:
+            bmat = bmat + fit.unit_opg[np.ix_(idx, idx)]
         try:
             hinv = np.linalg.inv(-hess[np.ix_(idx, idx)])
         except np.linalg.LinAlgError:

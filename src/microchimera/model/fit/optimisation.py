@@ -257,6 +257,9 @@ class FitResult:
     het_share_sites : int
         Host-heterozygous sites found when the het share was estimated (0 when it was not);
         below ``MIN_HET_SHARE_SITES`` it was not fitted but fixed at 0.5.
+    unit_opg : ndarray, shape (n_donors, n_donors), or None
+        The molecules' score outer products (:class:`~..likelihood.Evaluation`), which the
+        CI's sandwich adds to the sites' block covariance.
     error_scale : float
     tests : list
         The likelihood-ratio tests built on this fit
@@ -273,6 +276,7 @@ class FitResult:
     het_share: float = 0.5
     error_scale: float = 1.0
     het_share_sites: int = 0
+    unit_opg: np.ndarray | None = None
     tests: list = field(default_factory=list, init=False, repr=False, compare=False)
 
 
@@ -327,4 +331,4 @@ def fit_fractions(data: ModelData, rho: float | None = None, f0=None, rho_data: 
         data = dataclasses.replace(data, error_rate=base * kappa)
     f, ev = newton(data, f, rho)
     return FitResult(f, float(rho), ev.loglik, ev.hess, ev.site_score, float(data.het_share), kappa,
-                     n_het)
+                     n_het, ev.unit_opg)
