@@ -33,7 +33,12 @@ from microchimera.io.genotypes import GenotypeMatrix
 from microchimera.io.pedigree import Pedigree
 from microchimera.model import quantify
 from microchimera.options import QuantifyOptions
-from microchimera.sim.molecules import amplicon_panel, child_haplotypes, random_haplotypes, simulate_molecules
+from microchimera.sim.molecules import (
+    amplicon_panel,
+    child_haplotypes,
+    random_haplotypes,
+    simulate_molecules,
+)
 
 PED = Pedigree.from_records([("F", "mom", None, None, 2), ("F", "dad", None, None, 1),
                              ("F", "kid", "dad", "mom", 1)])
@@ -117,14 +122,14 @@ def run(reps: int, procs: int, cells, seed0: int = 130000, kw=None, lod: bool = 
 def test_molecules_small():
     """CI version: 12 replicates of a single 60-SNP amplicon at 5,000 molecules with the child
     at 1e-3, and 12 with no child.  Molecules must cover the truth (>= 9 of 12: at 95% the
-    chance of fewer is 0.2%) with CIs narrower than the sites' (median), and keep the false
-    positives at 0 to 2 of 12 (at alpha 0.05 the chance of 3 or more is 2%)."""
+    chance of fewer is 0.2%) and keep the false positives at 0 to 2 of 12 (at alpha 0.05 the
+    chance of 3 or more is 2%).  (The site model's CIs are the narrower ones here: every read
+    of a molecule counted at 60 sites; the full run measures what that does to coverage.)"""
     kw = {"amplicon": {"amp_sites": 60, "amp_depth": 5000}}
     rows = run(reps=12, procs=2, cells=[("amplicon", 1e-3), ("amplicon", 0.0)], kw=kw)
     by = {(s["f"], s["evidence"]): s for s in summarise(rows)}
     mol, site = by[(1e-3, "molecules")], by[(1e-3, "sites")]
-    assert mol["n"] == 12 and mol["coverage"] >= 9 / 12
-    assert mol["median_ci_width"] < site["median_ci_width"]
+    assert mol["n"] == 12 and site["n"] == 12 and mol["coverage"] >= 9 / 12
     assert by[(0.0, "molecules")]["detected"] <= 2 / 12
 
 
