@@ -138,6 +138,8 @@ def main(argv=None):
     p.add_argument("--reps", type=int, default=200)
     p.add_argument("--procs", type=int, default=2)
     p.add_argument("--designs", default="amplicon,microhap")
+    p.add_argument("--fractions", default=None, help="comma-separated child fractions for every design "
+                   "(default: 0,1e-4,1e-3 for amplicon and 0,1e-5,1e-4 for microhap)")
     p.add_argument("--amp-sites", type=int, default=60)
     p.add_argument("--amp-depth", type=int, default=30_000)
     p.add_argument("--lod", action="store_true", help="also compute each fit's LoD (slower)")
@@ -147,7 +149,8 @@ def main(argv=None):
     p.add_argument("--summarise-only", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true")
     a = p.parse_args(argv)
-    cells = [(d, f) for d in a.designs.split(",") for f in FRACTIONS[d]]
+    cells = [(d, f) for d in a.designs.split(",")
+             for f in ([float(x) for x in a.fractions.split(",")] if a.fractions else FRACTIONS[d])]
     kw = {"amplicon": {"amp_sites": a.amp_sites, "amp_depth": a.amp_depth}}
     log = Path(a.log) if a.log else None
     rows = read_log(log) if a.summarise_only else run(a.reps, a.procs, cells, a.seed0, kw, a.lod, log, not a.quiet)
