@@ -15,6 +15,8 @@ from microchimera.model.power import (
     detection_power,
     joint_genotype_prior,
     limit_of_detection,
+    molecule_limit_of_detection,
+    molecule_noncentrality,
     noncentrality,
     nuisance_factor,
     power_analysis,
@@ -165,3 +167,43 @@ def test_noncentrality__profiled_error_multiplier_local_limit(typed):
     f = 2e-6  # the KL is quadratic to O(f / error) here
     ratio = noncentrality(d, f) / _noncentrality_known_error(d, f)
     assert ratio == pytest.approx(nuisance_factor(d), rel=2e-2)
+
+
+def test_molecule_noncentrality__small_f_equals_the_pattern_fisher_information():
+    # 2 KL((1-f) P_h + f P_d || P_h) -> f^2 sum (P_d - P_h)^2 / P_h as f -> 0; at f = 1e-10
+    # even the near-background-free patterns (P_d / P_h ~ 1e6) are in that limit
+    from microchimera.model.power import MOLECULE_DRAWS, _molecule_patterns
+
+    d = Design(n_sites=4000, depth=1000, typed=True, snps_per_molecule=2)
+    ph, pd, _ = _molecule_patterns(2, d.af_range, d.error)
+    fisher = (4000 // 2) * 1000 * float(np.sum((pd - ph) ** 2 / ph)) / MOLECULE_DRAWS
+    assert molecule_noncentrality(d, 1e-10) / 1e-20 == pytest.approx(fisher, rel=1e-3)
+    assert molecule_noncentrality(d, 0.0) == 0.0
+
+
+def test_molecule_lod__far_below_the_site_lod_on_a_microhaplotype_panel():
+    # 2,000 amplicons x 4 SNPs, 2,000 molecules each, error 1e-3 (issue 13 design (b)): the
+    # molecule likelihood's LoD must be several times below the site model's (5e-6 vs 8.6e-5
+    # here; the optimal test's, simulated in validation/molecules_limit.py, is 5e-6)
+    d = Design(n_sites=8000, depth=2000, typed=True, af_range=(0.2, 0.8), snps_per_molecule=4)
+    site, mol = limit_of_detection(d), molecule_limit_of_detection(d)
+    assert mol < site / 8
+    res = power_analysis(d).to_dict()
+    assert res["lod_molecules"] == pytest.approx(mol) and res["lod"] == pytest.approx(site)
+
+
+def test_molecule_design__untyped_or_other_relatives_refused():
+    from microchimera.errors import UsageError
+
+    with pytest.raises(UsageError, match="typed child or parent"):
+        Design(n_sites=100, depth=10, snps_per_molecule=4)
+    with pytest.raises(UsageError, match="typed child or parent"):
+        Design(n_sites=100, depth=10, typed=True, relationship="sibling", snps_per_molecule=4)
+    with pytest.raises(UsageError, match="snps per molecule"):
+        Design(n_sites=100, depth=10, typed=True, snps_per_molecule=13)
+
+
+def test_power_cli__molecule_lod_line(capsys):
+    assert main(["power", "--sites", "400", "--depth", "500", "--typed", "--snps-per-molecule", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "lod_molecules\t" in out and "4 SNPs per molecule" in out

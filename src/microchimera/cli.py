@@ -766,6 +766,10 @@ def add_power_subcommand(sub, common) -> None:
                    help="site allele frequencies, uniform on this range (default 0.05,0.95)")
     p.add_argument("--overdispersion", type=probability, default=0.0, metavar="RHO",
                    help="beta-binomial overdispersion (default 0)")
+    p.add_argument("--snps-per-molecule", type=positive_int, default=1, metavar="L",
+                   help="amplicon or microhaplotype panel: every molecule shows L SNPs (--sites / L amplicons, "
+                        "--depth molecules each); also prints the molecule likelihood's LoD (--typed child or "
+                        "parent; default 1)")
     p.add_argument("--out", metavar="JSON", help="write the result (curve included) as JSON")
     p.add_argument("--plot", metavar="FILE", help="power-vs-fraction plot (.svg or .png)")
     p.set_defaults(runner=run_power)
@@ -779,7 +783,8 @@ def run_power(args) -> int:
     from .model.power import Design, power_analysis
 
     design = Design(n_sites=args.sites, depth=args.depth, error=args.error, relationship=args.relationship,
-                    typed=args.typed, af_range=args.af_range, alpha=args.alpha, rho=args.overdispersion)
+                    typed=args.typed, af_range=args.af_range, alpha=args.alpha, rho=args.overdispersion,
+                    snps_per_molecule=args.snps_per_molecule)
     if args.plot and Path(args.plot).suffix.lower() not in (".svg", ".png"):
         raise UsageError(f"--plot {args.plot}: the file name must end in .svg or .png")
     res = power_analysis(design, fraction=args.fraction, power=args.power)
@@ -801,6 +806,9 @@ def run_power(args) -> int:
     print(f"design\tsites={args.sites}\tdepth={args.depth:g}\terror={args.error:g}\t{args.relationship}"
           f"\t{'typed' if args.typed else 'untyped'}")
     print(f"lod\t{lod}\tpower={args.power:g}\talpha={args.alpha:g}")
+    if args.snps_per_molecule > 1:
+        mol = "not reached below 0.5" if res.lod_molecules is None else f"{res.lod_molecules:.3g}"
+        print(f"lod_molecules\t{mol}\t{args.snps_per_molecule} SNPs per molecule")
     if res.fraction is not None:
         t = doc["target"]
         depth = "not reached" if t["depth_needed"] is None else f"{t['depth_needed']:,.0f}"

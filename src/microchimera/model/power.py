@@ -65,6 +65,10 @@ IBD = {
 RELATIONSHIPS = tuple(IBD)
 AF_NODES = 24
 DEPTH_NODES = 16
+#: Most SNPs per molecule the power calculation enumerates (2^L patterns per amplicon).
+MAX_MOLECULE_SNPS = 12
+#: Amplicons drawn (fixed seed) to average the molecule statistic over AF and haplotypes.
+MOLECULE_DRAWS = 2000
 F_MIN, F_MAX = 1e-9, 0.5
 
 
@@ -92,6 +96,11 @@ class Design:
         Beta-binomial overdispersion.
     inflation : float
         Linked-site inflation of the LRT statistic (>= 1).
+    snps_per_molecule : int
+        1: SNPs far apart (every fragment shows one).  ``L >= 2``: an amplicon or
+        microhaplotype panel whose every molecule shows ``L`` SNPs (``n_sites / L``
+        amplicons, ``depth`` molecules each); the LoD is then also given for the molecule
+        likelihood (:func:`molecule_noncentrality`; typed child or parent donors only).
     """
 
     n_sites: int
@@ -103,6 +112,7 @@ class Design:
     alpha: float = 0.05
     rho: float = 0.0
     inflation: float = 1.0
+    snps_per_molecule: int = 1
 
     def __post_init__(self):
         if int(self.n_sites) < 1:
@@ -123,6 +133,15 @@ class Design:
             raise UsageError(f"rho: expected a number in [0, 1), found {self.rho}")
         if not self.inflation >= 1.0:
             raise UsageError(f"inflation: expected >= 1, found {self.inflation}")
+        if not 1 <= int(self.snps_per_molecule) <= MAX_MOLECULE_SNPS:
+            raise UsageError(f"snps per molecule: expected 1 to {MAX_MOLECULE_SNPS}, found {self.snps_per_molecule}")
+        if self.snps_per_molecule > 1:
+            if not self.typed or self.relationship not in ("child", "parent"):
+                raise UsageError("snps per molecule: the molecule likelihood is modelled for a typed child or parent "
+                                 "of the host (--typed --relationship child|parent)")
+            if int(self.n_sites) < self.snps_per_molecule:
+                raise UsageError(f"sites: expected at least one molecule's {self.snps_per_molecule} SNPs, "
+                                 f"found {self.n_sites}")
 
     def replace(self, **changes) -> Design:
         return Design(**{**asdict(self), **changes})
@@ -319,6 +338,67 @@ def _noncentrality_at(design: Design, f: float, kappa0: float) -> float:
     return 2.0 * design.n_sites * total / DEPTH_NODES / design.inflation
 
 
+def _molecule_patterns(snps: int, af_range: tuple, error: float) -> tuple[np.ndarray, np.ndarray]:
+    """Pattern probabilities of ``MOLECULE_DRAWS`` amplicons (``P_h``, ``P_d``: float64
+    (n_patterns,) each, patterns of every draw concatenated, and the draw of each pattern).
+
+    Per draw (seed 0): AF uniform on ``af_range`` at each of ``snps`` SNPs, the host's two
+    haplotypes and the donor's other haplotype from it, the donor sharing one of the host's
+    (a child or a parent).  Only host-homozygous SNPs are observations of a molecule (the
+    model's eligible sites; host-heterozygous ones carry almost nothing on ``f``).  A base
+    is read as the other allele with probability ``error / 3``.
+    """
+    rng = np.random.default_rng(0)
+    af = rng.uniform(af_range[0], af_range[1], (MOLECULE_DRAWS, snps))
+    h = (rng.random((3, MOLECULE_DRAWS, snps)) < af).astype(np.int64)  # host hap 0, host hap 1, donor's own
+    shared = h[rng.integers(0, 2, MOLECULE_DRAWS), np.arange(MOLECULE_DRAWS)]
+    eligible = h[0] == h[1]
+    e = error / 3.0
+    ph, pd, draw = [], [], []
+    for i in range(MOLECULE_DRAWS):
+        idx = np.flatnonzero(eligible[i])
+        pat = (np.arange(2 ** len(idx))[:, None] >> np.arange(len(idx))[None, :]) & 1
+        def prob(hap, idx=idx, pat=pat):
+            return np.where(pat == hap[idx][None, :], 1.0 - e, e).prod(axis=1)
+        ph.append(prob(h[0, i]))
+        pd.append(0.5 * prob(shared[i]) + 0.5 * prob(h[2, i]))
+        draw.append(np.full(len(pat), i))
+    return np.concatenate(ph), np.concatenate(pd), np.concatenate(draw)
+
+
+_PATTERN_CACHE: dict = {}
+
+
+def molecule_noncentrality(design: Design, fraction: float) -> float:
+    """``lambda`` of the molecule likelihood: ``2 (n_sites / L) depth E[KL(P_f || P_0)]`` over
+    one molecule's ref/alt patterns at an amplicon's host-homozygous SNPs, averaged over
+    ``MOLECULE_DRAWS`` amplicons (:func:`_molecule_patterns`), error rates known, divided
+    by ``inflation``."""
+    f = float(fraction)
+    if f <= 0:
+        return 0.0
+    key = (int(design.snps_per_molecule), tuple(design.af_range), float(design.error))
+    if key not in _PATTERN_CACHE:
+        _PATTERN_CACHE[key] = _molecule_patterns(*key)
+    ph, pd, _ = _PATTERN_CACHE[key]
+    p1 = (1.0 - f) * ph + f * pd
+    kl = float(np.sum(p1 * np.log1p(f * (pd / ph - 1.0)))) / MOLECULE_DRAWS  # log1p: exact as f -> 0
+    amplicons = int(design.n_sites) // int(design.snps_per_molecule)
+    return 2.0 * amplicons * design.depth * kl / design.inflation
+
+
+def molecule_limit_of_detection(design: Design, power: float = 0.95) -> float | None:
+    """The LoD of the molecule likelihood (:func:`molecule_noncentrality`); None below 0.5 unreached."""
+    target = _target_lambda(design, power)
+    if molecule_noncentrality(design, F_MAX) < target:
+        return None
+    if molecule_noncentrality(design, F_MIN) >= target:
+        return F_MIN
+    x = optimize.brentq(lambda v: molecule_noncentrality(design, 10.0**v) - target, math.log10(F_MIN),
+                        math.log10(F_MAX), xtol=1e-4)
+    return float(10.0**x)
+
+
 def detection_power(design: Design, fraction) -> np.ndarray:
     """Probability that the level-``alpha`` test detects a donor at ``fraction``.
 
@@ -393,6 +473,7 @@ class PowerResult:
     sites_needed: int | None = None
     depth_needed: float | None = None
     notes: list = field(default_factory=list)
+    lod_molecules: float | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -400,6 +481,7 @@ class PowerResult:
             "power_target": self.power_target,
             "lod": self.lod,
             "lod_geq_per_100k": None if self.lod is None else float(geq_per_100k(self.lod, self.lod)),
+            "lod_molecules": self.lod_molecules,
             "curve": {"fraction": self.curve_fraction.tolist(), "power": self.curve_power.tolist()},
             "target": None if self.fraction is None else {
                 "fraction": self.fraction,
@@ -435,11 +517,18 @@ def power_analysis(design: Design, fraction: float | None = None, power: float =
     notes = []
     if lod is None:
         notes.append(f"power {power} is not reached below f = {F_MAX}: sequencing error or too few sites")
+    lod_mol = None
+    if design.snps_per_molecule > 1:
+        lod_mol = molecule_limit_of_detection(design, power)
+        notes.append(f"lod is the site likelihood's (every read of a molecule counted at each of its "
+                     f"{design.snps_per_molecule} SNPs); lod_molecules the molecule likelihood's, with the error "
+                     "rate known (docs/power.md)")
     if fraction is None:
-        return PowerResult(design, power, lod, grid, curve, notes=notes)
+        return PowerResult(design, power, lod, grid, curve, notes=notes, lod_molecules=lod_mol)
     dn = depth_needed(design, fraction, power)
     if dn is None:
         notes.append("no depth reaches the target power with these sites: add sites")
     return PowerResult(design, power, lod, grid, curve, fraction=float(fraction),
                        power_at_fraction=float(detection_power(design, fraction)),
-                       sites_needed=sites_needed(design, fraction, power), depth_needed=dn, notes=notes)
+                       sites_needed=sites_needed(design, fraction, power), depth_needed=dn, notes=notes,
+                       lod_molecules=lod_mol)
