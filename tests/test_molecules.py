@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -227,3 +228,47 @@ def test_fragments__more_reads_than_the_counts_is_an_error():
     with pytest.raises(InputError, match="not from the count these counts came from"):
         quantify(counts, host="mom", donors=["kid"], pedigree=PED, genotypes=gm, sites=panel.sites,
                  fragments=doubled, options=FAST)
+
+
+# ----------------------------------------------------------------------------- command line
+def test_cli__count_fragments_then_quantify_with_molecules(tiny_family_fixture, tmp_path, capsys):
+    from microchimera.cli import main
+
+    sim = tiny_family_fixture
+    bam, sites = str(sim.bams["mother_mix"]), str(sim.sites_vcf)
+    counts, frags = tmp_path / "c.parquet", tmp_path / "f.parquet"
+    assert main(["count", bam, "--sites", sites, "--out", str(counts), "--fragments", str(frags), "-q"]) == 0
+    family = ["--genotypes", str(sim.family_vcf), "--pedigree", str(sim.ped), "--host", "mother", "--sites", sites,
+              "--no-lod", "-q"]
+    out = tmp_path / "r.json"
+    assert main(["quantify", str(counts), "--fragments", str(frags), "--out", str(out), *family]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["evidence"]["requested"] == "auto"
+    assert doc["evidence"]["fragments"] > 0 and doc["evidence"]["model"] in ("molecules", "sites")
+    # a truncated fragments table: a one-line error naming it, exit 1, no result written
+    cut = tmp_path / "cut.parquet"
+    cut.write_bytes(frags.read_bytes()[: frags.stat().st_size // 3])
+    bad = tmp_path / "bad.json"
+    capsys.readouterr()
+    assert main(["quantify", str(counts), "--fragments", str(cut), "--out", str(bad), *family]) == 1
+    err = capsys.readouterr().err
+    assert "cut.parquet" in err and "Traceback" not in err and not bad.exists()
+    # the fragments table given as the counts: named as what it is not
+    assert main(["quantify", str(frags), "--out", str(bad), *family]) == 1
+    assert "f.parquet" in capsys.readouterr().err and not bad.exists()
+    # --evidence molecules without a fragments table
+    assert main(["quantify", str(counts), "--evidence", "molecules", "--out", str(bad), *family]) == 2
+    assert "needs the fragments table" in capsys.readouterr().err
+
+
+def test_cli__run_with_molecules_writes_the_fragments(tiny_family_fixture, tmp_path):
+    from microchimera.cli import main
+
+    sim = tiny_family_fixture
+    outdir = tmp_path / "run"
+    assert main(["run", str(sim.bams["mother_mix"]), "--genotypes", str(sim.family_vcf), "--pedigree", str(sim.ped),
+                 "--host", "mother", "--sites", str(sim.sites_vcf), "--outdir", str(outdir), "--evidence", "molecules",
+                 "--no-lod", "-q"]) == 0
+    assert (outdir / "fragments.parquet").exists()
+    doc = json.loads((outdir / "result.json").read_text())
+    assert doc["evidence"]["requested"] == "molecules" and doc["evidence"]["fragments"] > 0

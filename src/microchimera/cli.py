@@ -164,8 +164,9 @@ def add_quantify_arguments(group) -> None:
                        help="skip the per-donor limit of detection (the slowest step at high depth)")
     group.add_argument("--evidence", choices=("auto", "sites", "molecules"), default=d.evidence,
                        help="auto: molecules when a fragments table is at hand (quantify --fragments); molecules: "
-                            "require it (run then counts it: fragments.parquet); sites: every read a site "
-                            f"observation (default {d.evidence}; docs/model.md, molecules)")
+                            "require it (run and cohort then count it, fragments.parquet, in one counting kernel "
+                            "per BAM); sites: every read a site observation "
+                            f"(default {d.evidence}; docs/model.md, molecules)")
 
 
 def quantify_options(args):

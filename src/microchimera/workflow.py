@@ -176,6 +176,9 @@ def run_pipeline(bams, *, outdir, inputs: SampleInputs, filters: CountFilters | 
     ``tissue`` (a cohort manifest's ``sample`` and ``tissue``) name the result, its rows and its
     MultiQC file instead of the BAM's sample name (:meth:`QuantifyResult.with_label`).
 
+    With ``options.evidence == "molecules"`` the multi-site fragments are counted too
+    (``outdir/fragments.parquet``) and enter quantify as molecules (``docs/model.md``).
+
     Sites come from ``inputs.sites``, else from the genotypes VCF.  With ``ychrom`` enabled
     (a Y build or regions, optional female controls) a female host also gets the chrY
     male-DNA estimate beside the SNP estimates (``ychrom`` block, per-donor
@@ -199,7 +202,8 @@ def run_pipeline(bams, *, outdir, inputs: SampleInputs, filters: CountFilters | 
                 open_alignments(control, reference=reference)
         fragments = None
         if counts is None:
-            # --evidence molecules: the fragments table of the same count (one counting kernel).
+            # --evidence molecules: the fragments table of the same count (one counting kernel,
+            # so --threads does not split this count).
             with_fragments = options is not None and options.evidence == "molecules"
             counted = count_alleles([Path(b) for b in bams], read_sites(site_source), filters=filters,
                                     reference=reference, threads=threads, progress=progress, fragments=with_fragments)

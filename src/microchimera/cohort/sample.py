@@ -261,7 +261,8 @@ def check_sample(spec: SampleSpec, options: SampleOptions, outdir, force: bool =
         directory = sample_dir(outdir, spec.sample)
         if not force and is_complete(directory, fp):
             return {"state": "complete", "record": read_record(directory)}
-        n = n_regions_for(spec, options.split_bytes)
+        # The molecules need the fragments table of one whole count: such samples are not split.
+        n = 1 if options.quantify.evidence == "molecules" else n_regions_for(spec, options.split_bytes)
         regions = plan_regions(_sites(spec), n) if n > 1 else []
         return {"state": "todo", "fingerprint": fp, "regions": regions}
     except MicrochimeraError as exc:
