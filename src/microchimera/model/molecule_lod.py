@@ -94,6 +94,14 @@ class MoleculeOracle:
             out.append(0.5 * h1 + 0.5 * h2)
         return np.array(out)
 
+    def decisive(self, f: float, donor: int) -> float:
+        """Expected *decisive* molecules of ``donor`` at fraction ``f``: those showing a pattern
+        the donor's share of the molecules makes likelier than the host does (``f P_d >= P_h``).
+        Their background is below one count per count of theirs, so where a handful of them
+        carry the evidence it is a Poisson count, not a normal statistic."""
+        p_d, p_h = self.P[donor + 1], self.P[0]
+        return float(f * np.sum(self.weight * p_d * (f * p_d >= p_h)))
+
     def expected_lrt(self, f_alt, donor: int) -> float:
         """``2 sum_molecules KL(P(f_alt) || P(f_alt with f_donor = 0))``."""
         f1 = np.asarray(f_alt, dtype=np.float64)

@@ -417,7 +417,8 @@ def component_estimates(fitted: FittedModel, people: People, csites: SiteTable,
             out.append(_empty_donor(d, people))
             continue
         thr = fitmod.CHI2_95 * lam[j]
-        low, high, _ = fitmod.profile_ci(data, fit, j, thr, base_rate=fitted.base_rate, boundary=True)
+        low, high, _ = fitmod.profile_ci(data, fit, j, thr, base_rate=fitted.base_rate, boundary=True,
+                                         decisive=decisive_molecules(data, j))
         f_j = float(fit.fraction[j])
         others = total - f_j
         estimate = DonorEstimate(
@@ -438,6 +439,18 @@ def component_estimates(fitted: FittedModel, people: People, csites: SiteTable,
             lod_geq_per_100k=None if lod_j is None else float(geq_per_100k(lod_j, lod_j + others)),
             profile=profile_grid(data_inf, fit, j, high, lod_j), per_chromosome=per_chromosome(data_inf, fit, j, csites)))
     return tuple(out), warnings
+
+
+def decisive_molecules(data: ModelData, donor: int):
+    """``f -> `` expected nearly background-free molecules of ``donor`` at ``f`` (None without
+    molecules): the scale of the Poisson cut-off of its CI (:func:`~.fit.intervals.profile_ci`)."""
+    if data.molecules is None or data.molecules.n_obs == 0:
+        return None
+    from .likelihood import SWAP_CLASS
+    from .molecule_lod import MoleculeOracle
+
+    oracle = MoleculeOracle(data.molecules, data.error_rate, SWAP_CLASS)
+    return lambda f: oracle.decisive(f, donor)
 
 
 def contamination_estimate(fit: fitmod.FitResult, people: People,

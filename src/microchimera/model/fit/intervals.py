@@ -246,7 +246,7 @@ def _solve_side(prof, lmax: float, half: float, fhat: float, limit: float, x0: f
 
 
 def profile_ci(data: ModelData, fit: FitResult, donor: int, threshold: float, base_rate=None,
-               boundary: bool = False):
+               boundary: bool = False, decisive=None):
     """Profile-likelihood interval ``{f: 2 (l_max - l_p(f)) <= threshold}`` and ``l_p(0)``.
 
     Each bound starts from the Wald point ``f_hat -+ se sqrt(threshold)`` with the
@@ -261,6 +261,14 @@ def profile_ci(data: ModelData, fit: FitResult, donor: int, threshold: float, ba
     3.84 far from it) and ``SE`` the profile standard error times ``sqrt(lambda)``.  The
     interval then excludes 0 exactly when the boundary-corrected test rejects at 5%, and it
     does not over-cover below the LoD, where the plain interval's lower end sits on 0.
+
+    ``decisive`` (with ``boundary``; a function of ``f``): the expected number of nearly
+    background-free donor molecules at ``f``
+    (:meth:`~microchimera.model.molecule_lod.MoleculeOracle.decisive`).  Where a handful of
+    such counts carry the evidence the statistic is a Poisson one, not a normal one, and the
+    cut-off is at least the Poisson one, :func:`poisson_threshold` of ``decisive(f)`` (with 0
+    to 3 donor molecules expected, the normal cut-off 2.71 put the upper end at 1.35
+    molecules where 3 are needed: 76% coverage on one ultra-deep amplicon).
 
     Returns
     -------
@@ -289,10 +297,14 @@ def profile_ci(data: ModelData, fit: FitResult, donor: int, threshold: float, ba
             return _solve_side(prof, lmax, half, fhat, limit, x0)
         # The cut-off depends on the bound itself: start from the cut-off at the Wald point,
         # then fixed-point rounds (mostly none: the profile is close to quadratic).
-        h = boundary_threshold(x0 / scale) * lam / 2.0
+        def cut(v):
+            c = boundary_threshold(v / scale)
+            return max(c, poisson_threshold(decisive(v))) if decisive is not None else c
+
+        h = cut(x0) * lam / 2.0
         b = _solve_side(prof, lmax, h, fhat, limit, x0)
         for _ in range(4):
-            h_new = boundary_threshold(b / scale) * lam / 2.0
+            h_new = cut(b) * lam / 2.0
             if abs(h_new - h) * 2.0 < 1e-3 * lam:
                 break
             h = h_new
@@ -309,6 +321,36 @@ def profile_ci(data: ModelData, fit: FitResult, donor: int, threshold: float, ba
     else:
         low = side(0.0, max(0.0, fhat - se * np.sqrt(threshold)))
     return float(low), float(high), float(l0)
+
+
+def poisson_threshold(mu: float) -> float:
+    """Cut-off of the unified 95% interval for a Poisson mean ``mu`` without background: the
+    95% quantile of ``LR(mu) = 2 (K log(K / mu) - (K - mu))`` when ``K ~ Poisson(mu)`` (the
+    Feldman–Cousins ordering).  6.0 at ``mu = 3`` (``K = 0`` alone has 5%), falling to the
+    chi-square's 3.84 as ``mu`` grows (taken as 3.84 beyond ``mu = 200``); 0 at ``mu = 0``."""
+    if mu <= 0:
+        return 0.0
+    grid, cut = _poisson_table()
+    if mu >= grid[-1]:
+        return CHI2_95
+    return float(np.interp(np.log(mu), np.log(grid), cut))
+
+
+@functools.cache
+def _poisson_table() -> tuple[np.ndarray, np.ndarray]:
+    """:func:`poisson_threshold` on 400 log-spaced ``mu`` in [1e-3, 200], exact over ``K``."""
+    from scipy.special import xlogy
+    from scipy.stats import poisson
+
+    grid = np.geomspace(1e-3, 200.0, 400)
+    cut = np.empty(len(grid))
+    for i, mu in enumerate(grid):
+        k = np.arange(int(mu + 12 * np.sqrt(mu) + 25))
+        lr = 2.0 * (xlogy(k, k / mu) - (k - mu))
+        order = np.argsort(lr, kind="stable")
+        cum = np.cumsum(poisson.pmf(k[order], mu))
+        cut[i] = lr[order][min(int(np.searchsorted(cum, 0.95)), len(k) - 1)]
+    return grid, cut
 
 
 def boundary_threshold(z) -> np.ndarray | float:
