@@ -157,7 +157,8 @@ class Overdispersion:
     """Fitted nuisance parameters: beta-binomial ``rho``, sites it was fitted on, the alt share
     of a heterozygote's reads (``het_alt_share_source``: ``"host heterozygous sites"`` when
     the ``het_alt_share_sites`` host-heterozygous sites identify it and it was fitted,
-    ``"fixed"`` at 0.5 when too few do), and the multiplier applied to every class error rate."""
+    ``"typed donor NAME"`` when a typed donor's heterozygous and opposite-homozygous sites do,
+    ``"fixed"`` at 0.5 when nothing does), and the multiplier applied to every class error rate."""
 
     rho: float = 0.0
     sites: int = 0

@@ -704,10 +704,10 @@ def quantify(counts: AlleleCounts, *, sample: str | None = None, host: str | Non
                                dataclasses.replace(stage.inputs, error_rate=fitted.error_rate), estimates,
                                fitted.keep, founder_af)
     warnings += donor_warnings + source_warnings(estimates, contamination, rel)
-    beta_fitted = fit.het_share_sites >= fitmod.MIN_HET_SHARE_SITES
-    if not beta_fitted:
+    if fit.het_share_source == "fixed":
         warnings.append(f"heterozygote alt share fixed at 0.5: {fit.het_share_sites} host-heterozygous site(s) "
-                        f"identify it (need {fitmod.MIN_HET_SHARE_SITES}); with reference bias the fractions "
+                        f"identify it (need {fitmod.MIN_HET_SHARE_SITES}) and no typed donor has both heterozygous and "
+                        "opposite-homozygous sites with enough reads; with reference bias the fractions "
                         "are biased by about 0.5/beta")
     if ancestry.used:
         ancestry = dataclasses.replace(ancestry, donors_note=_donor_ancestry_note(fit, fitted.data))
@@ -715,7 +715,7 @@ def quantify(counts: AlleleCounts, *, sample: str | None = None, host: str | Non
         **common, donors=estimates, error_rates=_error_rates(fitted.errors, used_classes, fit.error_scale),
         overdispersion=Overdispersion(rho=fit.rho, sites=rho_sites, het_alt_share=fit.het_share,
                                       error_scale=fit.error_scale, het_alt_share_sites=fit.het_share_sites,
-                                      het_alt_share_source="host heterozygous sites" if beta_fitted else "fixed"),
+                                      het_alt_share_source=fit.het_share_source),
         sites=site_summary(fitted.data, int(fitted.data_inf.n_sites), outlier=fitted.n_outliers),
         warnings=tuple(warnings), relatedness_test=rel,
         observed_vs_expected=observed_vs_expected(fitted.data, fit, af), contamination=contamination,

@@ -32,6 +32,8 @@ ERROR_SCALE_BOUNDS = (0.1, 30.0)
 RHO_SUBSAMPLE = 50_000
 #: Fewest host-heterozygous sites that identify the het share; with fewer it is fixed at 0.5.
 MIN_HET_SHARE_SITES = 20
+#: Expected donor reads at each kind of its sites for a typed donor to identify the het share.
+MIN_DONOR_READS = 200
 #: Posterior probability of a heterozygous host for a site to count as host-heterozygous.
 HOST_HET_POSTERIOR = 0.99
 
@@ -179,19 +181,53 @@ def host_het_sites(data: ModelData, f, rho: float) -> np.ndarray:
     return post >= HOST_HET_POSTERIOR
 
 
-def identified_het_share(data: ModelData, f, rho: float) -> tuple[float, int]:
-    """The het share, when host-heterozygous sites identify it, and their number.
+def identifying_donor(data: ModelData, f) -> int | None:
+    """A typed donor whose own sites identify the het share at fractions ``f``, or None.
 
-    With at least ``MIN_HET_SHARE_SITES`` host-heterozygous sites (:func:`host_het_sites`)
-    it is the maximum over every site of ``data`` at ``f``, ``rho``: alternated with the
-    fractions this converges to the joint maximum, which those sites identify (fitting on
-    them alone would select sites by their allele split, near 0.5, and bias it towards 0.5).
-    With fewer it is not identified and stays at 0.5: ``(0.5, n)``.
+    At host-homozygous sites a donor's reads fix ``f * beta`` where it is heterozygous and
+    ``f`` where it is homozygous for the other allele, so a donor with both (an unrelated
+    transplant donor; never a child or parent) identifies ``beta``: at least
+    ``MIN_HET_SHARE_SITES`` sites of each kind where the host's and its genotypes are certain
+    (whatever the other people's, the unknown contributor's included), and
+    ``MIN_DONOR_READS`` expected donor reads at each kind.
     """
+    if data.n_sites == 0:
+        return None
+    starts = data.starts
+    gh = data.combo_gh[data.entry_combo]
+    certain_host = np.minimum.reduceat(gh, starts) == np.maximum.reduceat(gh, starts)
+    hom = certain_host & (gh[starts] != 1)
+    n = data.as_sites().n
+    for k in range(data.n_donors):
+        dk = np.abs(data.combo_delta[k, data.entry_combo])
+        certain = hom & (np.minimum.reduceat(dk, starts) == np.maximum.reduceat(dk, starts))
+        d = dk[starts]
+        opp, het = certain & (d == 2), certain & (d == 1)
+        if (min(opp.sum(), het.sum()) >= MIN_HET_SHARE_SITES
+                and f[k] * min(n[opp].sum(), n[het].sum()) >= MIN_DONOR_READS):
+            return k
+    return None
+
+
+def identified_het_share(data: ModelData, f, rho: float) -> tuple[float, int, str]:
+    """The het share, when sites identify it: ``(beta, host-heterozygous sites, source)``.
+
+    Identified by at least ``MIN_HET_SHARE_SITES`` host-heterozygous sites
+    (:func:`host_het_sites`; source ``"host heterozygous sites"``) or by a typed donor's own
+    sites (:func:`identifying_donor`; source ``"typed donor <name>"``), it is the maximum
+    over every site of ``data`` at ``f``, ``rho``: alternated with the fractions this
+    converges to the joint maximum, which those sites identify (fitting on host-heterozygous
+    sites alone would select them by their allele split and bias it towards 0.5).
+    Otherwise it stays at 0.5, source ``"fixed"``.
+    """
+    f = np.asarray(f, dtype=np.float64)
     n_het = int(host_het_sites(data, f, rho).sum())
-    if n_het < MIN_HET_SHARE_SITES:
-        return 0.5, n_het
-    return estimate_het_share(data, f, rho), n_het
+    if n_het >= MIN_HET_SHARE_SITES:
+        return estimate_het_share(data, f, rho), n_het, "host heterozygous sites"
+    k = identifying_donor(data, f)
+    if k is not None:
+        return estimate_het_share(data, f, rho), n_het, f"typed donor {data.donors[k]}"
+    return 0.5, n_het, "fixed"
 
 
 def estimate_het_share(data: ModelData, f, rho: float) -> float:
@@ -260,6 +296,8 @@ class FitResult:
     unit_opg : ndarray, shape (n_donors, n_donors), or None
         The molecules' score outer products (:class:`~..likelihood.Evaluation`), which the
         CI's sandwich adds to the sites' block covariance.
+    het_share_source : str
+        What identified the het share (:func:`identified_het_share`), ``"fixed"`` at 0.5.
     error_scale : float
     tests : list
         The likelihood-ratio tests built on this fit
@@ -277,6 +315,7 @@ class FitResult:
     error_scale: float = 1.0
     het_share_sites: int = 0
     unit_opg: np.ndarray | None = None
+    het_share_source: str = "fixed"
     tests: list = field(default_factory=list, init=False, repr=False, compare=False)
 
 
@@ -304,17 +343,17 @@ def fit_fractions(data: ModelData, rho: float | None = None, f0=None, rho_data: 
     """
     k = data.n_donors
     f = np.full(k, F_START) if f0 is None else np.asarray(f0, dtype=np.float64)
-    n_het = 0
+    n_het, source = 0, "fixed"
     if rho is None:
         rho_data = data if rho_data is None else rho_data
         beta = data.het_share
         if het_share:
-            beta, n_het = identified_het_share(rho_data, np.zeros(k), 0.0)
+            beta, n_het, source = identified_het_share(rho_data, np.zeros(k), 0.0)
             data = dataclasses.replace(data, het_share=beta)
         rho = estimate_rho(dataclasses.replace(rho_data, het_share=beta), np.zeros(k))
         f, _ = newton(data, f, rho)
         if het_share:
-            beta, n_het = identified_het_share(dataclasses.replace(rho_data, het_share=beta), f, rho)
+            beta, n_het, source = identified_het_share(dataclasses.replace(rho_data, het_share=beta), f, rho)
             data = dataclasses.replace(data, het_share=beta)
         rho = estimate_rho(dataclasses.replace(rho_data, het_share=beta), f)
     kappa = 1.0
@@ -331,4 +370,4 @@ def fit_fractions(data: ModelData, rho: float | None = None, f0=None, rho_data: 
         data = dataclasses.replace(data, error_rate=base * kappa)
     f, ev = newton(data, f, rho)
     return FitResult(f, float(rho), ev.loglik, ev.hess, ev.site_score, float(data.het_share), kappa,
-                     n_het, ev.unit_opg)
+                     n_het, ev.unit_opg, source)
