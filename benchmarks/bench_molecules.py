@@ -20,19 +20,9 @@ import time
 
 import numpy as np
 
-from microchimera.io.genotypes import GenotypeMatrix
-from microchimera.io.pedigree import Pedigree
 from microchimera.model import quantify
 from microchimera.options import QuantifyOptions
-from microchimera.sim.molecules import (
-    amplicon_panel,
-    child_haplotypes,
-    random_haplotypes,
-    simulate_molecules,
-)
-
-PED = Pedigree.from_records([("F", "mom", None, None, 2), ("F", "dad", None, None, 1),
-                             ("F", "kid", "dad", "mom", 1)])
+from microchimera.sim.molecules import TRIO, amplicon_panel, trio_sample
 
 
 def main(argv=None):
@@ -43,12 +33,8 @@ def main(argv=None):
     a = p.parse_args(argv)
     rng = np.random.default_rng(1)
     panel = amplicon_panel(a.amplicons, (4, 4), rng)
-    mom = random_haplotypes(panel.sites.af, rng)
-    kid = child_haplotypes(mom, random_haplotypes(panel.sites.af, rng), panel.amplicon, rng)
-    counts, frags = simulate_molecules(panel, mom, [kid], [1e-4], molecules=a.molecules, error_rate=1e-3, rng=rng,
-                                       sample="s")
-    gm = GenotypeMatrix(("mom", "kid"), np.stack([mom.sum(0), kid.sum(0)]).astype(np.int8),
-                        np.full(panel.sites.n_sites, np.nan))
+    t = trio_sample(panel, 1e-4, molecules=a.molecules, error_rate=1e-3, rng=rng)
+    counts, frags, gm = t.counts, t.fragments, t.genotypes
     n_frag = len(np.unique(frags.fragment))
     print(f"{a.amplicons} amplicons x 4 SNPs, {n_frag:,} fragments ({frags.n_rows:,} rows)")
     times = {}
@@ -56,7 +42,7 @@ def main(argv=None):
         runs = []
         for _ in range(a.repeats):
             t, c = time.perf_counter(), time.process_time()
-            r = quantify(counts, host="mom", donors=["kid"], pedigree=PED, genotypes=gm, sites=panel.sites,
+            r = quantify(counts, host="mom", donors=["kid"], pedigree=TRIO, genotypes=gm, sites=panel.sites,
                          fragments=frags, options=QuantifyOptions(evidence=ev))
             runs.append((time.perf_counter() - t, time.process_time() - c))
         wall, cpu = np.median(np.array(runs), axis=0)

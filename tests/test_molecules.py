@@ -21,15 +21,9 @@ from microchimera.model.molecules import (
     molecule_terms,
 )
 from microchimera.options import QuantifyOptions
-from microchimera.sim.molecules import (
-    amplicon_panel,
-    child_haplotypes,
-    random_haplotypes,
-    simulate_molecules,
-)
+from microchimera.sim.molecules import TRIO as PED
+from microchimera.sim.molecules import amplicon_panel, trio_sample
 
-PED = Pedigree.from_records([("F", "mom", None, None, 2), ("F", "dad", None, None, 1),
-                             ("F", "kid", "dad", "mom", 1)])
 FAST = QuantifyOptions(relatedness=False, lod=False)
 
 
@@ -129,26 +123,14 @@ def test_collapse_molecules__same_likelihood_as_every_molecule():
     np.testing.assert_allclose(a.hess, b.hess, rtol=1e-10)
 
 
-def _family(panel, rng, host_homozygous=False):
-    mom = random_haplotypes(panel.sites.af, rng)
-    if host_homozygous:
-        mom[1] = mom[0]
-    dad = random_haplotypes(panel.sites.af, rng)
-    kid = child_haplotypes(mom, dad, panel.amplicon, rng)
-    gm = GenotypeMatrix(("mom", "kid"), np.stack([mom.sum(0), kid.sum(0)]).astype(np.int8),
-                        np.full(panel.sites.n_sites, np.nan))
-    return mom, kid, gm
-
-
 def test_quantify__microhaplotype_panel_molecules_beat_sites():
     # 400 amplicons x 4 SNPs x 2,000 molecules, child at 1e-4, error 1e-3 (design (b) of the
     # issue, smaller): donor molecules with two host-absent alleles are almost background-
     # free, so the molecule CI must be much narrower than the site CI (seen: 3x) and cover
     rng = np.random.default_rng(7)
     panel = amplicon_panel(400, (4, 4), rng)
-    mom, kid, gm = _family(panel, rng)
-    counts, frags = simulate_molecules(panel, mom, [kid], [1e-4], molecules=2000, error_rate=1e-3, rng=rng,
-                                       sample="s")
+    t = trio_sample(panel, 1e-4, molecules=2000, error_rate=1e-3, rng=rng)
+    counts, frags, gm = t.counts, t.fragments, t.genotypes
     res = {ev: quantify(counts, host="mom", donors=["kid"], pedigree=PED, genotypes=gm, sites=panel.sites,
                         fragments=frags, options=dataclasses.replace(FAST, evidence=ev)) for ev in ("sites", "auto")}
     mol, site = res["auto"], res["sites"]
@@ -173,9 +155,8 @@ def test_quantify__beta_unidentified_without_host_het_sites_is_fixed():
     # where it used to run to its bound (0.7) and take the fraction to 0.72x the truth
     rng = np.random.default_rng(11)
     panel = amplicon_panel(1, (60, 60), rng, length=(140, 140))
-    mom, kid, gm = _family(panel, rng, host_homozygous=True)
-    counts, frags = simulate_molecules(panel, mom, [kid], [1e-3], molecules=30_000, error_rate=1e-3, rng=rng,
-                                       sample="s")
+    t = trio_sample(panel, 1e-3, molecules=30_000, error_rate=1e-3, rng=rng, host_homozygous=True)
+    counts, frags, gm = t.counts, t.fragments, t.genotypes
     for ev in ("sites", "molecules"):
         r = quantify(counts, host="mom", donors=["kid"], pedigree=PED, genotypes=gm, sites=panel.sites,
                      fragments=frags, options=dataclasses.replace(FAST, evidence=ev))
@@ -189,10 +170,8 @@ def test_quantify__beta_unidentified_without_host_het_sites_is_fixed():
 
 def _small(rng):
     panel = amplicon_panel(30, (3, 3), rng)
-    mom, kid, gm = _family(panel, rng)
-    counts, frags = simulate_molecules(panel, mom, [kid], [1e-2], molecules=200, error_rate=1e-3, rng=rng,
-                                       sample="s")
-    return panel, gm, counts, frags
+    t = trio_sample(panel, 1e-2, molecules=200, error_rate=1e-3, rng=rng)
+    return panel, t.genotypes, t.counts, t.fragments
 
 
 def test_fragments__from_another_sample_or_sites_file_or_truncated(tmp_path):

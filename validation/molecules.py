@@ -29,19 +29,10 @@ from pathlib import Path
 import numpy as np
 from _jobs import read_log, run_jobs  # validation/ is on sys.path (script or pytest)
 
-from microchimera.io.genotypes import GenotypeMatrix
-from microchimera.io.pedigree import Pedigree
 from microchimera.model import quantify
 from microchimera.options import QuantifyOptions
-from microchimera.sim.molecules import (
-    amplicon_panel,
-    child_haplotypes,
-    random_haplotypes,
-    simulate_molecules,
-)
+from microchimera.sim.molecules import TRIO, amplicon_panel, trio_sample
 
-PED = Pedigree.from_records([("F", "mom", None, None, 2), ("F", "dad", None, None, 1),
-                             ("F", "kid", "dad", "mom", 1)])
 ERROR = 1e-3
 FRACTIONS = {"amplicon": (0.0, 1e-4, 1e-3), "microhap": (0.0, 1e-5, 1e-4)}
 
@@ -56,16 +47,8 @@ def design_sample(design: str, f: float, seed: int, amp_sites: int = 60, amp_dep
     else:
         panel = amplicon_panel(amplicons, (4, 4), rng)
         depth = molecules
-    mom = random_haplotypes(panel.sites.af, rng)
-    if design == "amplicon":
-        mom[1] = mom[0]  # host homozygous at every SNP
-    dad = random_haplotypes(panel.sites.af, rng)
-    kid = child_haplotypes(mom, dad, panel.amplicon, rng)
-    counts, frags = simulate_molecules(panel, mom, [kid], [f], molecules=depth, error_rate=ERROR, rng=rng,
-                                       sample="s")
-    gm = GenotypeMatrix(("mom", "kid"), np.stack([mom.sum(0), kid.sum(0)]).astype(np.int8),
-                        np.full(panel.sites.n_sites, np.nan))
-    return counts, frags, gm, panel.sites
+    t = trio_sample(panel, f, molecules=depth, error_rate=ERROR, rng=rng, host_homozygous=design == "amplicon")
+    return t.counts, t.fragments, t.genotypes, panel.sites
 
 
 def replicate(args) -> list[dict]:
@@ -74,7 +57,7 @@ def replicate(args) -> list[dict]:
     counts, frags, gm, sites = design_sample(design, f, seed, **kw)
     rows = []
     for ev in ("sites", "molecules"):
-        r = quantify(counts, host="mom", donors=["kid"], pedigree=PED, genotypes=gm, sites=sites, fragments=frags,
+        r = quantify(counts, host="mom", donors=["kid"], pedigree=TRIO, genotypes=gm, sites=sites, fragments=frags,
                      options=QuantifyOptions(relatedness=False, lod=lod, evidence=ev))
         d = r.donors[0]
         rows.append({"design": design, "f": f, "seed": seed, "evidence": ev, "fraction": d.fraction,

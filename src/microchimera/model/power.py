@@ -389,14 +389,7 @@ def molecule_noncentrality(design: Design, fraction: float) -> float:
 
 def molecule_limit_of_detection(design: Design, power: float = 0.95) -> float | None:
     """The LoD of the molecule likelihood (:func:`molecule_noncentrality`); None below 0.5 unreached."""
-    target = _target_lambda(design, power)
-    if molecule_noncentrality(design, F_MAX) < target:
-        return None
-    if molecule_noncentrality(design, F_MIN) >= target:
-        return F_MIN
-    x = optimize.brentq(lambda v: molecule_noncentrality(design, 10.0**v) - target, math.log10(F_MIN),
-                        math.log10(F_MAX), xtol=1e-4)
-    return float(10.0**x)
+    return _solve_lod(lambda f: molecule_noncentrality(design, f), _target_lambda(design, power))
 
 
 def detection_power(design: Design, fraction) -> np.ndarray:
@@ -426,13 +419,17 @@ def _target_lambda(design: Design, power: float) -> float:
 
 def limit_of_detection(design: Design, power: float = 0.95) -> float | None:
     """Smallest fraction detected with probability ``power``; None if not reached below 0.5."""
-    target = _target_lambda(design, power)
-    if noncentrality(design, F_MAX) < target:
+    return _solve_lod(lambda f: noncentrality(design, f), _target_lambda(design, power))
+
+
+def _solve_lod(lam, target: float) -> float | None:
+    """Smallest ``f`` in [``F_MIN``, ``F_MAX``] with ``lam(f) >= target`` (log-scale root);
+    None if ``F_MAX`` does not reach it."""
+    if lam(F_MAX) < target:
         return None
-    if noncentrality(design, F_MIN) >= target:
+    if lam(F_MIN) >= target:
         return F_MIN
-    x = optimize.brentq(lambda v: noncentrality(design, 10.0**v) - target, math.log10(F_MIN),
-                        math.log10(F_MAX), xtol=1e-4)
+    x = optimize.brentq(lambda v: lam(10.0**v) - target, math.log10(F_MIN), math.log10(F_MAX), xtol=1e-4)
     return float(10.0**x)
 
 

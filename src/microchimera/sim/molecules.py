@@ -17,7 +17,14 @@ import numpy as np
 from ..conventions import COUNT_DTYPE
 from ..count.fragments import FragmentTable
 from ..io.allele_counts import AlleleCounts
+from ..io.genotypes import GenotypeMatrix
+from ..io.pedigree import Pedigree
 from ..io.sites import SiteTable
+
+#: The trio of :func:`trio_sample`: the host ``mom``, her partner ``dad`` (untyped) and their
+#: child ``kid`` (typed, the donor).
+TRIO = Pedigree.from_records([("F", "mom", None, None, 2), ("F", "dad", None, None, 1),
+                              ("F", "kid", "dad", "mom", 1)])
 
 
 @dataclass(frozen=True)
@@ -140,3 +147,34 @@ def simulate_molecules(panel: AmpliconPanel, host: np.ndarray, donors, fractions
         np.zeros(len(q), np.int32), row_mol[multi], row_site[multi], allele[multi], q,
         rng.random(len(q)) < 0.5, np.ones(len(q), np.uint8))])
     return table, frags
+
+
+@dataclass(frozen=True)
+class TrioSample:
+    """A host sample of :func:`trio_sample`: counts, fragments, the typed genotypes (``mom``
+    and ``kid``, int8 dosages) and each person's haplotypes (int8 (2, n_sites))."""
+
+    counts: AlleleCounts
+    fragments: FragmentTable
+    genotypes: GenotypeMatrix
+    haplotypes: dict
+
+
+def trio_sample(panel: AmpliconPanel, fraction: float, *, molecules: int, error_rate: float,
+                rng: np.random.Generator, host_homozygous: bool = False, sample: str = "s") -> TrioSample:
+    """The mother's sample carrying her child's molecules at ``fraction`` (:data:`TRIO`).
+
+    Haplotypes are drawn from the panel's AF (the child gets one of the mother's and one of
+    the father's per amplicon: :func:`child_haplotypes`); ``host_homozygous`` makes the
+    mother homozygous at every SNP (a chimerism panel of host-homozygous markers).
+    """
+    mom = random_haplotypes(panel.sites.af, rng)
+    if host_homozygous:
+        mom[1] = mom[0]
+    dad = random_haplotypes(panel.sites.af, rng)
+    kid = child_haplotypes(mom, dad, panel.amplicon, rng)
+    counts, frags = simulate_molecules(panel, mom, [kid], [fraction], molecules=molecules, error_rate=error_rate,
+                                       rng=rng, sample=sample)
+    gm = GenotypeMatrix(("mom", "kid"), np.stack([mom.sum(0), kid.sum(0)]).astype(np.int8),
+                        np.full(panel.sites.n_sites, np.nan))
+    return TrioSample(counts, frags, gm, {"mom": mom, "dad": dad, "kid": kid})
