@@ -94,20 +94,20 @@ def with_molecules(data: ModelData, fragments: FragmentTable, sites, people: Peo
         raise AssertionError("model data and people disagree on the components")
     population = np.array([c == people.contaminant for c in people.components], dtype=bool)
     cis = _cis_donors(people)
-    n_eligible = int(eligible_sites(data, cis, population).sum()) if data.n_sites else 0
+    eligible = eligible_sites(data, cis, population) if data.n_sites else np.zeros(0, dtype=bool)
     try:
-        out = attach_molecules(data, site, frag, allele, cis, population, af)
+        out = attach_molecules(data, site, frag, allele, eligible, population, af)
     except ValueError as exc:
         raise InputError(f"{fragments.source}, sample {sample!r}: {exc}: it is not from the count these counts "
                          "came from") from None
     m = out.molecules
-    n_frag = int(len(np.unique(frag)))
+    n_frag = int(np.count_nonzero(np.diff(frag))) + 1 if len(frag) else 0  # rows sorted by fragment
     block = dataclasses.replace(evidence, fragments=n_frag, molecules=m.total_molecules,
                                 observations=m.total_observations,
-                                eligible_sites=n_eligible)
+                                eligible_sites=int(eligible.sum()))
     if m.total_molecules == 0:
         why = ("no site is eligible (the host homozygous and every named person's genotype known there)"
-               if n_eligible == 0 else "no fragment shows two or more eligible sites")
+               if not eligible.any() else "no fragment shows two or more eligible sites")
         return data, dataclasses.replace(block, model="sites", note=f"molecules not used: {why}")
     note = "molecules at host-homozygous sites where every named genotype is known (docs/model.md, molecules)"
     return out, dataclasses.replace(block, note=note)

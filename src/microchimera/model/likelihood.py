@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import digamma, gammaln
 
+from .molecule_lod import MoleculeOracle
 from .molecules import MoleculeData, molecule_terms
 from .seqerror import CLASS_NAMES, UNKNOWN_CLASS
 
@@ -247,6 +248,7 @@ class ModelData:
     molecules: MoleculeData | None = None
     _layout: _LayoutCell | None = field(default=None, repr=False, compare=False)
     _sites_view: ModelData | None = field(default=None, init=False, repr=False, compare=False)
+    _oracle: MoleculeOracle | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self):
         sources = (self.entry_site, self.entry_key, self.entry_logw, self.n, self.key_n)
@@ -277,6 +279,16 @@ class ModelData:
             view = dataclasses.replace(self, n=self.n + mn, x=self.x + mx, molecules=None)._with_keys()
             object.__setattr__(self, "_sites_view", view)
         return self._sites_view
+
+    def molecule_oracle(self) -> MoleculeOracle | None:
+        """The molecules' pattern probabilities at this data's error rates (built on first use
+        and kept: a copy with other rates or sites gets its own), None without molecules.
+        The LoD's expected statistic and the CI's Poisson floor read it."""
+        if self.molecules is None or self.molecules.n_obs == 0:
+            return None
+        if self._oracle is None:
+            object.__setattr__(self, "_oracle", MoleculeOracle(self.molecules, self.error_rate, SWAP_CLASS))
+        return self._oracle
 
     @property
     def n_donors(self) -> int:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .molecules import POPULATION, MoleculeData
+from .molecules import POPULATION, MoleculeData, groups_by_length
 
 #: Largest number of sites whose 2^L ref/alt patterns are enumerated exactly.
 MAX_PATTERN_SITES = 12
@@ -27,17 +27,12 @@ def _site_runs(m: MoleculeData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     ``(run_obs, run_len, weight)`` with ``run_obs`` the observation indices (into ``m``'s
     arrays) of a representative molecule's run, concatenated, ``run_len`` each run's length
     and ``weight`` the molecules that showed its site set."""
-    length = np.bincount(m.mol)
-    start = np.cumsum(length) - length
     obs_parts, len_parts, w_parts = [], [], []
-    for ln in np.unique(length):
-        which = np.flatnonzero(length == ln)
-        obs = start[which][:, None] + np.arange(ln)[None, :]
+    for ln, which, obs in groups_by_length(m.mol):
         _, first, inverse = np.unique(m.site[obs], axis=0, return_index=True, return_inverse=True)
         w = np.bincount(inverse.ravel(), weights=m.weight[which], minlength=len(first))
         reps = obs[first]  # (n_sets, ln)
-        cuts = np.array_split(np.arange(ln), -(-int(ln) // MAX_PATTERN_SITES))
-        for cut in cuts:
+        for cut in np.array_split(np.arange(ln), -(-ln // MAX_PATTERN_SITES)):
             obs_parts.append(reps[:, cut].ravel())
             len_parts.append(np.full(len(first), len(cut)))
             w_parts.append(w)
@@ -57,14 +52,11 @@ class MoleculeOracle:
     def __init__(self, m: MoleculeData, error_rate: np.ndarray, swap: np.ndarray):
         run_obs, run_len, run_w = _site_runs(m)
         n_comp = m.dose.shape[0]
-        offsets = np.cumsum(run_len) - run_len
         p_parts, w_parts = [], []
-        for ln in np.unique(run_len):
-            which = np.flatnonzero(run_len == ln)
-            obs = run_obs[offsets[which][:, None] + np.arange(ln)[None, :]]  # (n_runs, ln)
-            p = self._patterns(m, obs, error_rate, swap, n_comp)  # (n_comp + 1, n_runs, 2^ln)
+        for ln, which, index in groups_by_length(np.repeat(np.arange(len(run_len)), run_len)):
+            p = self._patterns(m, run_obs[index], error_rate, swap, n_comp)  # (n_comp + 1, n_runs, 2^ln)
             p_parts.append(p.reshape(n_comp + 1, -1))
-            w_parts.append(np.repeat(run_w[which], 2**int(ln)))
+            w_parts.append(np.repeat(run_w[which], 2**ln))
         self.P = np.concatenate(p_parts, axis=1) if p_parts else np.zeros((n_comp + 1, 0))
         self.weight = np.concatenate(w_parts) if w_parts else np.zeros(0)
 

@@ -235,23 +235,33 @@ def molecule_terms(m: MoleculeData, error_rate: np.ndarray, swap: np.ndarray, f,
     return MoleculeTerms(total, ll, grad, hess, score)
 
 
+def groups_by_length(group: np.ndarray):
+    """The records of ``group`` (int64, non-decreasing ids 0..n-1 per element, e.g. each
+    observation's molecule) by their number of elements: yields ``(length, which, index)``
+    with ``which`` the ids of that length and ``index`` (int, (len(which), length)) their
+    elements' positions, so a length's records form one dense matrix (``values[index]``)."""
+    size = np.bincount(group) if len(group) else np.zeros(0, np.int64)
+    start = np.cumsum(size) - size
+    for ln in np.unique(size):
+        if ln == 0:
+            continue
+        which = np.flatnonzero(size == ln)
+        yield int(ln), which, start[which][:, None] + np.arange(ln)[None, :]
+
+
 def collapse_molecules(mol: np.ndarray, site: np.ndarray, alt: np.ndarray) -> tuple:
     """Identical molecules (the same observations: sites and alleles) kept once.
 
     ``mol`` (int64, sorted, 0..n-1), ``site``, ``alt`` per observation, sorted by site within
     a molecule.  Returns ``(mol, site, alt, weight)`` of the distinct patterns (sorted by
     molecule, then site) and how many molecules showed each.  Molecules are grouped by their
-    number of observations and made unique row-wise, so memory stays that of the input.
+    number of observations (:func:`groups_by_length`) and made unique row-wise, so memory
+    stays that of the input.
     """
-    n_mol = int(mol[-1]) + 1 if len(mol) else 0
-    length = np.bincount(mol, minlength=n_mol)
-    start = np.cumsum(length) - length
     code = site.astype(np.int64) * 2 + alt
     out_site, out_alt, out_w, out_len = [], [], [], []
-    for ln in np.unique(length):
-        which = np.flatnonzero(length == ln)
-        rows = code[start[which][:, None] + np.arange(ln)[None, :]]
-        uniq, counts = np.unique(rows, axis=0, return_counts=True)
+    for ln, _, index in groups_by_length(mol):
+        uniq, counts = np.unique(code[index], axis=0, return_counts=True)
         out_site.append((uniq // 2).ravel())
         out_alt.append((uniq % 2).astype(bool).ravel())
         out_w.append(counts.astype(np.float64))
@@ -287,34 +297,33 @@ def eligible_sites(data, cis: np.ndarray, population: np.ndarray) -> np.ndarray:
 
 
 def attach_molecules(data, sample_site: np.ndarray, fragment: np.ndarray, allele: np.ndarray,
-                     cis, population, af: np.ndarray):
+                     eligible: np.ndarray, population, af: np.ndarray):
     """``data`` (a :class:`~.likelihood.ModelData` over the sample's full site counts) with the
     molecules of a fragments table moved out of its site counts into :attr:`molecules`.
 
     ``sample_site`` (int64, n_rows): each fragment row's site in the *original* site table
     (-1: not a site of the table); ``fragment`` (int64) the fragment ids; ``allele`` (int8:
-    0 ref, 1 alt, 2 other); ``af`` (float64, n_all_sites) the population AF.  Rows at sites
-    not in ``data``, at ineligible sites or showing another base are left out; a fragment
-    with fewer than two observations left stays in the site counts.
+    0 ref, 1 alt, 2 other); ``eligible`` (bool, over ``data``'s sites) the sites of
+    :func:`eligible_sites`; ``population`` (bool, n_components) the components drawn from
+    the population; ``af`` (float64, n_all_sites) the population AF.  Rows at sites not in
+    ``data``, at ineligible sites or showing another base are left out; a fragment with
+    fewer than two observations left stays in the site counts.
 
     Raises ``ValueError`` when the fragments show more reads at a site than the counts (they
     are from another sample or another count).
     """
-    from .likelihood import ModelData  # noqa: F401  (type of ``data``)
-
     pos_in_data = np.full(int(max(data.site_index.max(initial=-1), sample_site.max(initial=-1))) + 2, -1,
                           dtype=np.int64)
     pos_in_data[data.site_index] = np.arange(data.n_sites)
     site = np.where(sample_site >= 0, pos_in_data[np.maximum(sample_site, 0)], -1)
-    ok = eligible_sites(data, cis, population)
     use = (site >= 0) & (allele <= 1)
-    use[use] = ok[site[use]]
+    use[use] = eligible[site[use]]
     frag = fragment[use]
     site = site[use]
     alt = allele[use] == 1
     order = np.lexsort((site, frag))
     frag, site, alt = frag[order], site[order], alt[order]
-    ufrag, mol, per = np.unique(frag, return_inverse=True, return_counts=True)
+    _, mol, per = np.unique(frag, return_inverse=True, return_counts=True)
     multi = per[mol] >= 2
     frag, site, alt = frag[multi], site[multi], alt[multi]
     _, mol = np.unique(frag, return_inverse=True)

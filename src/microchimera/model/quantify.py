@@ -444,13 +444,8 @@ def component_estimates(fitted: FittedModel, people: People, csites: SiteTable,
 def decisive_molecules(data: ModelData, donor: int):
     """``f -> `` expected nearly background-free molecules of ``donor`` at ``f`` (None without
     molecules): the scale of the Poisson cut-off of its CI (:func:`~.fit.intervals.profile_ci`)."""
-    if data.molecules is None or data.molecules.n_obs == 0:
-        return None
-    from .likelihood import SWAP_CLASS
-    from .molecule_lod import MoleculeOracle
-
-    oracle = MoleculeOracle(data.molecules, data.error_rate, SWAP_CLASS)
-    return lambda f: oracle.decisive(f, donor)
+    oracle = data.molecule_oracle()
+    return None if oracle is None else lambda f: oracle.decisive(f, donor)
 
 
 def contamination_estimate(fit: fitmod.FitResult, people: People,

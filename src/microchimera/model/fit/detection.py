@@ -18,8 +18,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import optimize, stats
 
-from ..likelihood import SWAP_CLASS, ModelData
-from ..molecule_lod import MoleculeOracle
+from ..likelihood import ModelData
 from .expected import profiled_lrt
 from .optimisation import FitResult, refit_error_scale
 
@@ -205,9 +204,7 @@ def _solve_lod(sub: ModelData, fit: FitResult, donor: int, target: float, share,
         return None
 
     weights = _combo_read_weights(sub, fit.rho)
-    mol = None
-    if sub.molecules is not None and sub.molecules.n_obs:
-        mol = MoleculeOracle(sub.molecules, sub.error_rate, SWAP_CLASS)
+    mol = sub.molecule_oracle()
 
     def gap(v):
         t = _oracle_lrt(sub, fit, donor, 10.0**v, weights)
