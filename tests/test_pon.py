@@ -13,7 +13,7 @@ from microchimera.io.sites import SiteTable
 from microchimera.model.pon import build_pon
 from microchimera.model.pon_file import read_pon, write_pon
 from microchimera.model.pon_qc import pon_summary, sample_background_check
-from microchimera.sim import simulate_counts
+from microchimera.sim import simulate_counts, simulate_normals
 from microchimera.sim.reads import site_error_spread
 
 N_SITES = 6000
@@ -34,13 +34,7 @@ def panel():
     rng = np.random.default_rng(14)
     sites = _sites(rng)
     scale = site_error_spread(N_SITES, rng, sigma=1.0, hot_share=0.01, hot_rate=2e-2)
-    normals = []
-    for j in range(10):
-        g = rng.binomial(2, sites.af).astype(np.int8)
-        donor = rng.binomial(2, sites.af).astype(np.int8)[None]
-        normals.append(simulate_counts(sites, g, donor, [3e-3 if j == 9 else 0.0], depth=500, rng=rng,
-                                       sample=f"N{j}", site_error_scale=scale))
-    counts = AlleleCounts.combine(normals)
+    counts = simulate_normals(sites, rng, n_normals=10, depth=500, donor_fractions={9: 3e-3}, site_error_scale=scale)
     return sites, scale, counts, build_pon(counts, sites)
 
 

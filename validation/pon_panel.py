@@ -8,10 +8,9 @@ Run: ``python validation/pon_panel.py``.
 """
 import numpy as np
 
-from microchimera.io.allele_counts import AlleleCounts
 from microchimera.io.sites import SiteTable
 from microchimera.model.pon import build_pon
-from microchimera.sim import simulate_counts, site_error_spread
+from microchimera.sim import simulate_normals, site_error_spread
 
 N, BASE = 6000, 1e-3 / 3
 rng = np.random.default_rng(14)
@@ -20,13 +19,8 @@ alt = ((ref + rng.integers(1, 4, N)) % 4).astype(np.uint8)
 sites = SiteTable(("chr1",), np.zeros(N, np.int32), np.arange(N, dtype=np.int64) * 1000, ref, alt,
                   rng.uniform(0.05, 0.95, N))
 scale = site_error_spread(N, rng, sigma=1.0, hot_share=0.01, hot_rate=2e-2)
-normals = []
-for j in range(10):
-    g = rng.binomial(2, sites.af).astype(np.int8)
-    donor = rng.binomial(2, sites.af).astype(np.int8)[None]
-    normals.append(simulate_counts(sites, g, donor, [3e-3 if j == 9 else 0.0], depth=500, rng=rng,
-                                   sample=f"N{j}", site_error_scale=scale))
-pon = build_pon(AlleleCounts.combine(normals), sites)
+normals = simulate_normals(sites, rng, n_normals=10, depth=500, donor_fractions={9: 3e-3}, site_error_scale=scale)
+pon = build_pon(normals, sites)
 true = BASE * scale
 hot = scale > 10
 seen = pon.n_normals[:, 0] > 0

@@ -242,3 +242,23 @@ def _profiled_errors(true_ref, true_alt, e, ref_b, alt_b, profile, rng) -> list:
         for key, x in zip(("ref", "alt", "other"), seen, strict=True):
             out[key].append(x)
     return [x.astype(COUNT_DTYPE) for k in ("ref", "alt", "other") for x in out[k]]
+
+
+def simulate_normals(sites: SiteTable, rng: np.random.Generator, *, n_normals: int, depth,
+                     donor_fractions=None, **kwargs) -> AlleleCounts:
+    """Counts of ``n_normals`` samples ``N0``, ``N1``, ... for a panel of normals.
+
+    Each normal is a person drawn from ``sites.af`` (Hardy–Weinberg) carrying an unrelated
+    person's DNA at ``donor_fractions.get(j, 0)`` (a dict by normal index; that person is
+    drawn for every normal, so the draws do not depend on who carries DNA), counted by
+    :func:`simulate_counts` at ``depth`` with ``kwargs`` (``site_error_scale``,
+    ``error_profile``, ...), and combined into one table.
+    """
+    donor_fractions = donor_fractions or {}
+    normals = []
+    for j in range(n_normals):
+        g = rng.binomial(2, sites.af).astype(np.int8)
+        donor = rng.binomial(2, sites.af).astype(np.int8)[None]
+        normals.append(simulate_counts(sites, g, donor, [donor_fractions.get(j, 0.0)], depth=depth, rng=rng,
+                                       sample=f"N{j}", **kwargs))
+    return AlleleCounts.combine(normals)
