@@ -175,7 +175,7 @@ def test_molecule_noncentrality__small_f_equals_the_pattern_fisher_information()
     from microchimera.model.power import MOLECULE_DRAWS, _molecule_patterns
 
     d = Design(n_sites=4000, depth=1000, typed=True, snps_per_molecule=2)
-    ph, pd, _ = _molecule_patterns(2, d.af_range, d.error)
+    ph, pd = _molecule_patterns(2, tuple(d.af_range), d.error)
     fisher = (4000 // 2) * 1000 * float(np.sum((pd - ph) ** 2 / ph)) / MOLECULE_DRAWS
     assert molecule_noncentrality(d, 1e-10) / 1e-20 == pytest.approx(fisher, rel=1e-3)
     assert molecule_noncentrality(d, 0.0) == 0.0

@@ -44,6 +44,7 @@ times the known-error information).
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass, field
 
@@ -338,9 +339,10 @@ def _noncentrality_at(design: Design, f: float, kappa0: float) -> float:
     return 2.0 * design.n_sites * total / DEPTH_NODES / design.inflation
 
 
+@functools.cache
 def _molecule_patterns(snps: int, af_range: tuple, error: float) -> tuple[np.ndarray, np.ndarray]:
     """Pattern probabilities of ``MOLECULE_DRAWS`` amplicons (``P_h``, ``P_d``: float64
-    (n_patterns,) each, patterns of every draw concatenated, and the draw of each pattern).
+    (n_patterns,) each, the patterns of every draw concatenated), built once per design key.
 
     Per draw (seed 0): AF uniform on ``af_range`` at each of ``snps`` SNPs, the host's two
     haplotypes and the donor's other haplotype from it, the donor sharing one of the host's
@@ -354,7 +356,7 @@ def _molecule_patterns(snps: int, af_range: tuple, error: float) -> tuple[np.nda
     shared = h[rng.integers(0, 2, MOLECULE_DRAWS), np.arange(MOLECULE_DRAWS)]
     eligible = h[0] == h[1]
     e = error / 3.0
-    ph, pd, draw = [], [], []
+    ph, pd = [], []
     for i in range(MOLECULE_DRAWS):
         idx = np.flatnonzero(eligible[i])
         pat = (np.arange(2 ** len(idx))[:, None] >> np.arange(len(idx))[None, :]) & 1
@@ -362,11 +364,7 @@ def _molecule_patterns(snps: int, af_range: tuple, error: float) -> tuple[np.nda
             return np.where(pat == hap[idx][None, :], 1.0 - e, e).prod(axis=1)
         ph.append(prob(h[0, i]))
         pd.append(0.5 * prob(shared[i]) + 0.5 * prob(h[2, i]))
-        draw.append(np.full(len(pat), i))
-    return np.concatenate(ph), np.concatenate(pd), np.concatenate(draw)
-
-
-_PATTERN_CACHE: dict = {}
+    return np.concatenate(ph), np.concatenate(pd)
 
 
 def molecule_noncentrality(design: Design, fraction: float) -> float:
@@ -377,10 +375,7 @@ def molecule_noncentrality(design: Design, fraction: float) -> float:
     f = float(fraction)
     if f <= 0:
         return 0.0
-    key = (int(design.snps_per_molecule), tuple(design.af_range), float(design.error))
-    if key not in _PATTERN_CACHE:
-        _PATTERN_CACHE[key] = _molecule_patterns(*key)
-    ph, pd, _ = _PATTERN_CACHE[key]
+    ph, pd = _molecule_patterns(int(design.snps_per_molecule), tuple(design.af_range), float(design.error))
     p1 = (1.0 - f) * ph + f * pd
     kl = float(np.sum(p1 * np.log1p(f * (pd / ph - 1.0)))) / MOLECULE_DRAWS  # log1p: exact as f -> 0
     amplicons = int(design.n_sites) // int(design.snps_per_molecule)
