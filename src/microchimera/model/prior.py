@@ -51,13 +51,6 @@ def hwe(af: np.ndarray) -> np.ndarray:
     return np.stack([(1 - q) ** 2, 2 * q * (1 - q), q * q], axis=-1)
 
 
-def _one_parent(af: np.ndarray) -> np.ndarray:
-    """P(child | one known parent, other allele from AF), float64 (n_sites, 3 parent, 3 child)."""
-    q = np.asarray(af)[:, None]
-    t = np.array([0.0, 0.5, 1.0])[None, :]
-    return np.stack([(1 - t) * (1 - q), t * (1 - q) + (1 - t) * q, t * q], axis=-1)
-
-
 @dataclass(frozen=True)
 class GenotypePrior:
     """P(genotypes of the untyped members | typed relatives, AF), per site.
@@ -180,8 +173,32 @@ def check_mendel(pedigree: Pedigree, genotypes: dict) -> list[dict]:
     return report
 
 
+def _urn_log_terms(q: np.ndarray, theta: float, n_alleles: int) -> tuple[np.ndarray, np.ndarray]:
+    """Cumulative Balding–Nichols (Pólya urn) log factors, float64 ``(n_sites, n_alleles + 1)``.
+
+    ``A[:, k] = sum_{i<k} log(i*theta + (1-theta)*q)`` and ``B`` the same with ``1 - q``: a
+    sequence of ``n`` alleles drawn from a population of alt frequency ``q`` drifted by
+    ``theta`` holds ``k`` alt alleles with probability
+    ``exp(A[k] + B[n-k]) / prod_{m<n} (1 + (m-1)*theta)`` (the denominator is the same for
+    every configuration of a site and cancels).  ``theta = 0`` gives ``q**k (1-q)**(n-k)``.
+    """
+    i = np.arange(n_alleles, dtype=np.float64)[None, :]
+    qq = q[:, None]
+    with np.errstate(divide="ignore"):
+        a = np.log(i * theta + (1.0 - theta) * qq)
+        b = np.log(i * theta + (1.0 - theta) * (1.0 - qq))
+    zero = np.zeros((len(q), 1))
+    return np.concatenate([zero, np.cumsum(a, axis=1)], axis=1), np.concatenate([zero, np.cumsum(b, axis=1)], axis=1)
+
+
+#: log P(a parent of alt dosage g passes t alt alleles), ``[g, t]`` for t in 0, 1.
+with np.errstate(divide="ignore"):
+    _LOG_PASS = np.log(np.array([[1.0, 0.0], [0.5, 0.5], [0.0, 1.0]]))
+_LOG_CHOOSE2 = np.log(np.array([1.0, 2.0, 1.0]))
+
+
 def genotype_prior(pedigree: Pedigree, genotypes: dict, members, af: np.ndarray,
-                   n_sites: int | None = None, founder_af=None) -> GenotypePrior:
+                   n_sites: int | None = None, founder_af=None, theta: float = 0.0) -> GenotypePrior:
     """Prior over the genotypes of the untyped members at every site.
 
     Parameters
@@ -198,6 +215,16 @@ def genotype_prior(pedigree: Pedigree, genotypes: dict, members, af: np.ndarray,
     founder_af : mapping str -> ndarray float64 (n_sites,), optional
         Another AF for some untyped founders (the unknown unrelated contributor keeps the
         pooled AF when the family is given the host's ancestry); the others use ``af``.
+        These founders are drawn independently (Hardy–Weinberg), outside the family's
+        population.
+    theta : float, default 0
+        Balding–Nichols drift of the family's population from ``af`` (F_ST; the forensic
+        θ of NRC II recommendation 4.1).  The founders' alleles, typed or not, and the
+        allele a person with one parent in the PED gets from outside are exchangeable
+        draws from a population whose own AF scatters around ``af`` with variance
+        ``theta * af * (1 - af)``: a typed host homozygous for ref makes her untyped
+        partner's alleles ref more often than ``af`` says.  ``0`` is Hardy–Weinberg on
+        ``af`` itself.
 
     Returns
     -------
@@ -210,16 +237,21 @@ def genotype_prior(pedigree: Pedigree, genotypes: dict, members, af: np.ndarray,
 
     Notes
     -----
-    For a configuration ``c`` of the untyped people ``U``::
+    For a configuration ``c`` of the untyped people ``U`` and the alleles ``a_v`` that
+    the people ``v`` with one parent in the PED get from the population::
 
-        P(c | typed) ∝ prod_{founders u in U} HWE(g_u; AF)
+        P(c | typed) ∝ Urn(alleles of every founder and every a_v; AF, theta)
+                       * prod_{founders u in U} C(2, g_u)
                        * prod_{non-founders v} P(g_v | g_father, g_mother)
 
-    (a person with one parent in the PED gets the other allele from AF).  Sites where the
-    typed genotypes have probability 0 (a Mendel error) are invalid.
+    where ``Urn`` is the Pólya sequence probability (:func:`_urn_log_terms`); the
+    ``a_v`` are summed out.  Sites where the typed genotypes have probability 0 (a Mendel
+    error) are invalid.
     """
     members = list(members)
     af = np.asarray(af, dtype=np.float64)
+    if not 0.0 <= theta < 1.0:
+        raise ModelError(f"theta must be in [0, 1), got {theta}")
     n = len(af) if n_sites is None else n_sites
     typed = {p for p in genotypes if p in pedigree.ids}
     people = relevant_people(pedigree, members, typed)
@@ -228,8 +260,19 @@ def genotype_prior(pedigree: Pedigree, genotypes: dict, members, af: np.ndarray,
     if u > MAX_UNTYPED:
         raise ModelError(f"{u} untyped relatives would have to be summed out jointly ({', '.join(untyped)}); "
                          f"at most {MAX_UNTYPED} are supported: genotype more of them or drop distant relatives")
-    n_cfg = 3 ** u
-    digits = ((np.arange(n_cfg)[None, :] // (3 ** np.arange(u))[:, None]) % 3).astype(np.int64)
+    pidx = {p: i for i, p in enumerate(pedigree.ids)}
+    own_af = {p: a for p, a in (founder_af or {}).items() if p in untyped}
+    n_parents = {p: int(pedigree.father[pidx[p]] >= 0) + int(pedigree.mother[pidx[p]] >= 0) for p in people}
+    one_parent = [p for p in people if n_parents[p] == 1]
+    urn_founders = [p for p in people if n_parents[p] == 0 and p not in own_af]
+    needs_af = bool(one_parent) or any(n_parents[p] == 0 for p in untyped)
+    if not needs_af:
+        urn_founders = []  # every founder allele typed: the urn is a constant per site
+    k1 = len(one_parent)
+    n_cfg = 3 ** u * 2 ** k1
+    cfg = np.arange(n_cfg)
+    digits = ((cfg[None, :] // (3 ** np.arange(u))[:, None]) % 3).astype(np.int64)
+    hidden = ((cfg[None, :] // (3 ** u * 2 ** np.arange(k1))[:, None]) % 2).astype(np.int64)
     uindex = {p: j for j, p in enumerate(untyped)}
     member_untyped = [p for p in members if p not in typed]
     n_mcfg = 3 ** len(member_untyped)
@@ -252,21 +295,18 @@ def genotype_prior(pedigree: Pedigree, genotypes: dict, members, af: np.ndarray,
     if missing_gt.any():
         dropped["genotype_missing"] = int(missing_gt.sum())
     valid &= ~missing_gt
-    pidx = {p: i for i, p in enumerate(pedigree.ids)}
-    needs_af = any((pedigree.father[pidx[p]] < 0) != (pedigree.mother[pidx[p]] < 0) for p in people) or any(
-        pedigree.father[pidx[p]] < 0 and pedigree.mother[pidx[p]] < 0 for p in untyped)
     if needs_af:
         no_af = ~np.isfinite(af) & valid
         if no_af.any():
             dropped["af_missing"] = int(no_af.sum())
         valid &= np.isfinite(af)
+    n_urn = 2 * len(urn_founders) + k1
     weights = np.zeros((n, n_mcfg))
-    chunk = max(1, _CHUNK_CELLS // n_cfg)
+    chunk = max(1, _CHUNK_CELLS // (n_cfg * max(1, n_urn)))
     n_mendel = 0
     for start in range(0, n, chunk):
         sl = slice(start, min(n, start + chunk))
         nc = sl.stop - sl.start
-        q = np.clip(np.where(np.isfinite(af[sl]), af[sl], 0.5), 0.0, 1.0)
         rows = np.arange(nc)[:, None]
         geno = {}
         for p in people:
@@ -274,23 +314,35 @@ def genotype_prior(pedigree: Pedigree, genotypes: dict, members, af: np.ndarray,
                 geno[p] = np.maximum(genotypes[p][sl], 0).astype(np.int64)[:, None]
             else:
                 geno[p] = digits[uindex[p]][None, :]
-        with np.errstate(divide="ignore"):
-            logp = np.zeros((nc, n_cfg))
-            log_hwe = np.log(hwe(q)) if needs_af else None
-            log_one = np.log(_one_parent(q)) if needs_af else None
-            own_hwe = {p: np.log(hwe(np.clip(np.where(np.isfinite(a[sl]), a[sl], 0.5), 0.0, 1.0)))
-                       for p, a in (founder_af or {}).items() if p in uindex}
-        for p in people:
-            i = pidx[p]
-            fa, mo = pedigree.father[i], pedigree.mother[i]
-            g = geno[p]
-            if fa >= 0 and mo >= 0:
-                logp = logp + _LOG_T[geno[pedigree.ids[fa]], geno[pedigree.ids[mo]], g]
-            elif fa >= 0 or mo >= 0:
-                par = geno[pedigree.ids[fa if fa >= 0 else mo]]
-                logp = logp + log_one[rows, par, g]
-            elif p not in typed:
-                logp = logp + own_hwe.get(p, log_hwe)[rows, g]
+        logp = np.zeros((nc, n_cfg))
+        urn_alt = np.zeros((nc, n_cfg), dtype=np.int64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for p in people:
+                i = pidx[p]
+                fa, mo = pedigree.father[i], pedigree.mother[i]
+                g = geno[p]
+                if n_parents[p] == 2:
+                    logp = logp + _LOG_T[geno[pedigree.ids[fa]], geno[pedigree.ids[mo]], g]
+                elif n_parents[p] == 1:
+                    par = geno[pedigree.ids[fa if fa >= 0 else mo]]
+                    a = hidden[one_parent.index(p)][None, :]
+                    t = g - a
+                    ok_t = (t >= 0) & (t <= 1)
+                    logp = logp + np.where(ok_t, _LOG_PASS[par, np.clip(t, 0, 1)], -np.inf)
+                    urn_alt = urn_alt + a
+                elif p in own_af:
+                    a = own_af[p][sl]
+                    q_own = np.clip(np.where(np.isfinite(a), a, 0.5), 0.0, 1.0)
+                    logp = logp + np.log(hwe(q_own))[rows, g]
+                elif p in urn_founders:
+                    urn_alt = urn_alt + g
+                    if p not in typed:
+                        logp = logp + _LOG_CHOOSE2[g]
+            if n_urn:
+                q = np.clip(np.where(np.isfinite(af[sl]), af[sl], 0.5), 0.0, 1.0)
+                cum_a, cum_b = _urn_log_terms(q, theta, n_urn)
+                logp = logp + (np.take_along_axis(cum_a, urn_alt, axis=1)
+                               + np.take_along_axis(cum_b, n_urn - urn_alt, axis=1))
         top = logp.max(axis=1)
         ok = np.isfinite(top)
         w = np.exp(logp - np.where(ok, top, 0.0)[:, None])
