@@ -160,6 +160,11 @@ def add_quantify_arguments(group) -> None:
     group.add_argument("--pon", metavar="PON",
                        help="panel of normals (microchimera pon build): drop its flagged sites and use its per-site "
                             "error rates where it has them (docs/pon.md)")
+    group.add_argument("--theta", type=_theta, default=d.theta, metavar="T",
+                       help="drift of the family's population from the allele frequencies its untyped people are "
+                            "drawn from (Balding-Nichols F_ST, the forensic theta): 0.01 for most populations, 0.03 "
+                            f"for small isolated ones, 0 for Hardy-Weinberg on the AF (default {d.theta:g}; "
+                            "docs/model.md, drift)")
     group.add_argument("--no-lod", dest="lod", action="store_false",
                        help="skip the per-donor limit of detection (the slowest step at high depth)")
     group.add_argument("--evidence", choices=("auto", "sites", "molecules"), default=d.evidence,
@@ -175,7 +180,7 @@ def quantify_options(args):
     return QuantifyOptions(alpha=args.alpha, max_depth_ratio=args.max_depth_ratio,
                            absent_as_ref=args.absent_genotypes_as_ref, contamination=args.contamination,
                            ancestry=args.ancestry, ancestry_panel=args.ancestry_panel, lod=args.lod,
-                           pon=args.pon, evidence=args.evidence)
+                           pon=args.pon, evidence=args.evidence, theta=args.theta)
 
 
 def add_y_min_mapq_argument(group, *old_names: str) -> None:
@@ -461,6 +466,16 @@ def _depth_ratio(text: str):
         return None
     if not value > 1:
         raise argparse.ArgumentTypeError(f"expected a number > 1 (or 0 for no cap), found {text!r}")
+    return value
+
+
+def _theta(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 0.5), found {text!r}") from None
+    if not 0.0 <= value < 0.5:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 0.5), found {text!r}")
     return value
 
 

@@ -42,6 +42,9 @@ COUNT_DTYPE = np.uint32
 #: quantify drops sites with more than this many times the median ref + alt depth
 #: (collapsed duplications, CNV gains; ``microchimera.model.quantify.depth_cap``).
 MAX_DEPTH_RATIO = 3.0
+#: Balding–Nichols drift θ of a family's population from the AF in use (NRC II
+#: recommendation 4.1; ``microchimera.model.drift``).
+DEFAULT_THETA = 0.01
 POS_DTYPE = np.int64
 
 BASES = "ACGT"

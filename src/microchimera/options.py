@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .conventions import MAX_DEPTH_RATIO
+from .conventions import DEFAULT_THETA, MAX_DEPTH_RATIO
 from .errors import UsageError
 
 #: Level of the detection test: open interval (CIs are ``1 - alpha``).
@@ -88,6 +88,10 @@ class QuantifyOptions:
     evidence : str
         ``auto`` (molecules when a fragments table is given), ``molecules`` (requires one) or
         ``sites`` (every read a site observation); see :mod:`microchimera.model.evidence`.
+    theta : float
+        Balding–Nichols drift of the family's population from the AF its untyped people
+        are drawn from, in [0, 0.5) (the forensic θ; default 0.01, NRC II recommendation
+        4.1; 0 is Hardy–Weinberg on the AF); see :mod:`microchimera.model.drift`.
     """
 
     alpha: float = 0.05
@@ -101,9 +105,12 @@ class QuantifyOptions:
     lod: bool = True
     pon: str | Path | None = None
     evidence: str = "auto"
+    theta: float = DEFAULT_THETA
 
     def __post_init__(self):
         check_alpha(self.alpha)
+        if not (isinstance(self.theta, int | float) and 0.0 <= self.theta < 0.5):
+            raise UsageError(f"theta must be in [0, 0.5), found {self.theta!r}")
         if self.evidence not in ("auto", "sites", "molecules"):
             raise UsageError(f"evidence must be auto, sites or molecules, found {self.evidence!r}")
         if not isinstance(self.ancestry, str) or not self.ancestry.strip():
@@ -119,7 +126,8 @@ class QuantifyOptions:
                 "relationships": list(relationships or []), "absent_genotypes_as_ref": self.absent_as_ref,
                 "contamination_component": self.contamination, "ancestry": self.ancestry,
                 "ancestry_panel": self.ancestry_panel, "lod": self.lod,
-                "pon": None if self.pon is None else str(self.pon), "evidence": self.evidence}
+                "pon": None if self.pon is None else str(self.pon), "evidence": self.evidence,
+                "theta": self.theta}
 
 
 @dataclass(frozen=True)

@@ -397,6 +397,10 @@ class AncestryEstimate:
     ``markers_with_reads`` those with reads, ``adjusted_sites`` the sites given AF at the
     coordinates.  ``donors_note`` says why the donors' and the unknown contributor's own
     ancestry is not estimated (their reads per marker at the fitted fractions).
+    ``theta`` is the Balding–Nichols drift of the family's population from those AF that
+    the genotype prior allowed for (``--theta``); ``host_inbreeding`` (± ``_se``, over
+    ``host_inbreeding_sites``) the host's own excess homozygosity against them, a check of
+    the AF (:mod:`microchimera.model.drift`).
     """
 
     mode: str = "pooled"
@@ -414,6 +418,10 @@ class AncestryEstimate:
     adjusted_sites: int = 0
     note: str | None = None
     donors_note: str | None = None
+    theta: float = 0.0
+    host_inbreeding: float | None = None
+    host_inbreeding_se: float | None = None
+    host_inbreeding_sites: int = 0
 
     @property
     def used(self) -> bool:

@@ -49,8 +49,9 @@ from ..result import (
     SiteSummary,
 )
 from . import fit as fitmod
-from .ancestry import host_ancestry
+from .ancestry import genotype_likelihoods, host_ancestry
 from .diagnostics import observed_vs_expected, per_chromosome, profile_grid
+from .drift import drift_warning, host_inbreeding
 from .evidence import evidence_in_use, with_molecules
 from .likelihood import ModelData
 from .people import CONTAMINANT, RELATIONSHIPS, People, resolve_people
@@ -237,6 +238,27 @@ def family_allele_frequencies(sel: SiteSelection, people: People, af: np.ndarray
     return family_af, ({people.contaminant: af} if people.contaminant else None), ancestry
 
 
+def host_drift(sel: SiteSelection, people: People, model: SiteModel, af: np.ndarray, ancestry: AncestryEstimate,
+               theta: float) -> tuple[AncestryEstimate, str | None]:
+    """Stage 2c: the ancestry block with ``theta`` and the host's own inbreeding estimate
+    against ``af`` at the model's sites (typed: her genotypes; else her reads' genotype
+    likelihoods), and a warning when the AF do not fit her population
+    (:mod:`~microchimera.model.drift`)."""
+    use = model.mask.copy()
+    if people.host in people.typed:
+        g = people.typed[people.host]
+        use &= g >= 0
+        lik = np.zeros((len(g), 3))
+        lik[np.arange(len(g)), np.clip(g, 0, 2)] = 1.0
+    else:
+        use &= (sel.ref + sel.alt) > 0
+        lik = genotype_likelihoods(sel.ref, sel.alt)
+    est = host_inbreeding(lik[use], af[use])
+    block = dataclasses.replace(ancestry, theta=theta, host_inbreeding=est.value, host_inbreeding_se=est.se,
+                                host_inbreeding_sites=est.sites)
+    return block, drift_warning(est, theta)
+
+
 # ----------------------------------------------------------------------------- 3. error model
 @dataclass(frozen=True)
 class ErrorModelStage:
@@ -306,16 +328,17 @@ def class_error_rates(sel: SiteSelection, model: SiteModel, exclude: np.ndarray 
 
 
 def build_error_model(sel: SiteSelection, people: People, af: np.ndarray, block_size: float,
-                      founder_af=None, pon: PonSiteRates | None = None) -> ErrorModelStage:
+                      founder_af=None, pon: PonSiteRates | None = None, theta: float = 0.0) -> ErrorModelStage:
     """Stage 3: genotype prior, per-class error rates and likelihood data (``founder_af``:
     the people who do not get ``af``, see :func:`family_allele_frequencies`; ``pon``: the
-    panel of normals' strata replace the substitution class of the sites it holds)."""
+    panel of normals' strata replace the substitution class of the sites it holds;
+    ``theta``: the family population's drift from ``af``, :mod:`~microchimera.model.drift`)."""
     csites = sel.sites
     site_class = substitution_class(csites.ref, csites.alt)
     if pon is not None:
         site_class = pon.classes(site_class)
     block = fitmod.make_blocks(csites.contig_id, csites.pos, block_size)
-    model = SiteModel(people.pedigree, people.typed, people.members, af, sel.mask, founder_af=founder_af)
+    model = SiteModel(people.pedigree, people.typed, people.members, af, sel.mask, founder_af=founder_af, theta=theta)
     errors = _with_pon(class_error_rates(sel, model), pon)
     n = sel.n
     data = model.build(n, sel.alt, site_class, errors.rate, block)
@@ -520,7 +543,7 @@ def weakly_separable_donors(sel: SiteSelection, people: People, af: np.ndarray, 
     the joint fit had them.
     """
     alone = dataclasses.replace(people, contaminant=None)
-    stage = build_error_model(sel, alone, af, options.block_size, pon=pon)
+    stage = build_error_model(sel, alone, af, options.block_size, pon=pon, theta=options.theta)
     if molecules is not None:
         stage = dataclasses.replace(stage, data=molecules(stage.data, alone))
     fitted = fit_with_outlier_refit(stage, sel)
@@ -636,7 +659,10 @@ def quantify(counts: AlleleCounts, *, sample: str | None = None, host: str | Non
     af, af_source, warnings = complete_allele_frequencies(sel, people, genotypes)
     af, founder_af, ancestry = family_allele_frequencies(sel, people, af, options)
     warnings = [*sel.notes, *warnings]
-    stage = build_error_model(sel, people, af, options.block_size, founder_af, pon)
+    stage = build_error_model(sel, people, af, options.block_size, founder_af, pon, options.theta)
+    ancestry, drift_note = host_drift(sel, people, stage.model, af, ancestry, options.theta)
+    if drift_note:
+        warnings.append(drift_note)
     if pon is not None:
         pon_use, pon_notes = pon_background(sel, stage, panel, pon_use)
         warnings += pon_notes

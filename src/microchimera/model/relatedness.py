@@ -103,7 +103,8 @@ def relatedness_test(model: SiteModel, fit, people, af: np.ndarray, inputs: Samp
                 alt_ped = _alternative_pedigree(people.pedigree, members[0], alt_name, alt_label)
                 alt_members = list(members)
                 alt_members[j + 1] = alt_name
-                alt_model = SiteModel(alt_ped, people.typed, alt_members, af, model.mask, founder_af=founder_af)
+                alt_model = SiteModel(alt_ped, people.typed, alt_members, af, model.mask, founder_af=founder_af,
+                                      theta=model.theta)
                 alt_model.build(inputs.n, inputs.alt, inputs.site_class, inputs.error_rate, inputs.block)
                 models.append(alt_model)
                 common &= alt_model.mask

@@ -14,12 +14,14 @@ class SiteModel:
 
     ``mask`` (bool, shape ``(n_all_sites,)``) is narrowed to the sites where the prior is
     valid (e.g. no Mendel contradiction); ``typed`` maps typed people to int8 dosages;
-    ``founder_af`` gives some untyped founders their own AF (see :func:`genotype_prior`).
+    ``founder_af`` gives some untyped founders their own AF and ``theta`` is the family
+    population's drift from ``af`` (see :func:`genotype_prior`).
     """
 
-    def __init__(self, ped, typed, members, af, mask, founder_af=None):
+    def __init__(self, ped, typed, members, af, mask, founder_af=None, theta: float = 0.0):
         self.members = list(members)
-        self.prior = genotype_prior(ped, typed, members, af, founder_af=founder_af)
+        self.theta = theta
+        self.prior = genotype_prior(ped, typed, members, af, founder_af=founder_af, theta=theta)
         self.typed_dosage = {i: typed[m] for i, m in enumerate(members) if m in typed}
         self.mask = mask & self.prior.valid
         self.data = None

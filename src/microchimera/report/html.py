@@ -330,7 +330,18 @@ def _ancestry_text(a: dict | None) -> dict | None:
             "coordinates": ", ".join(f"{x:.4f}" for x in coords) if coords else "n/a",
             "se": _fmt(a.get("coordinate_se")), "llr": _fmt(a.get("log_lr_vs_pooled")),
             "markers": _fmt(a.get("markers_with_reads")), "adjusted": _fmt(a.get("adjusted_sites")),
-            "note": a.get("note")}
+            "note": a.get("note"), "drift": _drift_text(a)}
+
+
+def _drift_text(a: dict) -> str | None:
+    """θ and the host's inbreeding check as one sentence (None: a result without them)."""
+    if "theta" not in a:
+        return None
+    text = f"Drift of the family's population from these allele frequencies allowed for: theta = {_fmt(a['theta'])}."
+    if a.get("host_inbreeding") is not None:
+        text += (f" The host's own excess homozygosity against them: F = {_fmt(a['host_inbreeding'])}"
+                 f" ± {_fmt(a.get('host_inbreeding_se'))} ({_fmt(a.get('host_inbreeding_sites'))} sites).")
+    return text
 
 
 def _y_text(y: dict | None) -> dict | None:
