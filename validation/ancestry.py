@@ -16,6 +16,9 @@ panel's rank-4 AF at the population's mean coordinates, and then each site's AF 
 by Balding-Nichols with F = 0.01 (about the F_ST between populations of one continent), so
 that no point of the panel's ancestry space gives the family's true AF.
 
+The model allows for drift with ``--theta`` (default 0.01, :mod:`microchimera.model.drift`);
+``--theta 0`` reproduces the runs made before it existed (logged rows without ``theta`` had 0).
+
 Markers: the 10,000 GRCh38 markers of the built-in panel ``1000g-10k-GRCh38``.
 Run: ``python validation/ancestry.py --reps 200 --procs 2`` (table on stdout, JSON in
 ``validation/results/``); the pytest entry point runs a small version in CI.
@@ -31,6 +34,7 @@ from pathlib import Path
 import numpy as np
 from _jobs import read_log, run_jobs  # validation/ is on sys.path (script or pytest)
 
+from microchimera.conventions import DEFAULT_THETA
 from microchimera.io.genotypes import GenotypeMatrix
 from microchimera.io.panels import load_builtin
 from microchimera.io.pedigree import Pedigree
@@ -58,7 +62,7 @@ def family_af(panel, superpop: str, rng: np.random.Generator) -> tuple[str, np.n
 
 def replicate(args) -> list[dict]:
     """One family and sample of ``design`` at ``f``; one row per ancestry mode."""
-    design, superpop, f, seed, modes = args
+    design, superpop, f, seed, modes, theta = args
     panel = load_builtin(PANEL)
     rng = np.random.default_rng(seed)
     pop, af = family_af(panel, superpop, rng)
@@ -67,7 +71,7 @@ def replicate(args) -> list[dict]:
     counts = simulate_counts(panel.sites, g["mom"], g["kid"][None], [f], depth=DEPTH, rng=rng, sample="s")
     rows = []
     for mode in modes:
-        options = QuantifyOptions(relatedness=False, lod=False, ancestry=mode)
+        options = QuantifyOptions(relatedness=False, lod=False, ancestry=mode, theta=theta)
         if design == "nofam":
             r = quantify(counts, relationships=["child"], sites=panel.sites, options=options)
         else:
@@ -77,7 +81,7 @@ def replicate(args) -> list[dict]:
         d = r.donors[0]
         a = r.ancestry
         rows.append({"design": design, "superpop": superpop, "population": pop, "f": f, "seed": seed,
-                     "mode": mode, "fraction": d.fraction, "low": d.ci95[0], "high": d.ci95[1],
+                     "mode": mode, "theta": theta, "fraction": d.fraction, "low": d.ci95[0], "high": d.ci95[1],
                      "detected": d.detected, "nearest": a.nearest_superpopulation,
                      "nearest_population": a.nearest_population})
     return rows
@@ -101,17 +105,17 @@ def summarise(rows) -> list[dict]:
 
 
 def run(reps: int, procs: int, cells, seed0: int = 180000, pooled_reps: int | None = None, progress: bool = False,
-        log: Path | None = None) -> list[dict]:
+        log: Path | None = None, theta: float = DEFAULT_THETA) -> list[dict]:
     """Replicates of ``cells`` ((design, superpop, f) triples) on ``procs`` processes.
 
     Jobs run round-robin over the cells (replicate 0 of every cell, then replicate 1, ...), so
     that a run stopped early has about as many replicates in every cell.  Every replicate
     runs ``auto``; the first ``pooled_reps`` (default all) run ``pooled`` on the same counts too.
     With ``log`` (JSON lines), each replicate's rows are appended as it ends, and rows already
-    there are not run again (a stopped run resumes).
+    there are not run again (a stopped run resumes); rows of another ``theta`` are ignored.
     """
     pooled_reps = reps if pooled_reps is None else pooled_reps
-    rows = read_log(log)
+    rows = [r for r in read_log(log) if r.get("theta", 0.0) == theta]
     done = {(r["design"], r["superpop"], r["f"], r["seed"], r["mode"]) for r in rows}
     jobs = []
     for r in range(reps):
@@ -120,7 +124,7 @@ def run(reps: int, procs: int, cells, seed0: int = 180000, pooled_reps: int | No
             modes = tuple(m for m in (("auto", "pooled") if r < pooled_reps else ("auto",))
                           if (d, sp, f, seed, m) not in done)
             if modes:
-                jobs.append((d, sp, f, seed, modes))
+                jobs.append((d, sp, f, seed, modes, theta))
     return rows + run_jobs(replicate, jobs, procs, log=log, name="ancestry", progress=progress)
 
 
@@ -147,6 +151,7 @@ def main(argv=None):
     p.add_argument("--pooled-reps", type=int, default=None, help="replicates that also run --ancestry pooled "
                    "(default: all)")
     p.add_argument("--seed0", type=int, default=180000)
+    p.add_argument("--theta", type=float, default=DEFAULT_THETA, help="quantify's --theta (default %(default)s)")
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "ancestry.json"))
     p.add_argument("--log", default=None, help="JSON-lines file of replicate rows (appended; a rerun resumes)")
     p.add_argument("--summarise-only", action="store_true", help="only summarise the rows already in --log")
@@ -156,13 +161,13 @@ def main(argv=None):
              for f in a.fractions.split(",")]
     log = Path(a.log) if a.log else None
     if a.summarise_only:
-        rows = read_log(log)
+        rows = [r for r in read_log(log) if r.get("theta", 0.0) == a.theta]
     else:
-        rows = run(a.reps, a.procs, cells, a.seed0, a.pooled_reps, progress=not a.quiet, log=log)
+        rows = run(a.reps, a.procs, cells, a.seed0, a.pooled_reps, progress=not a.quiet, log=log, theta=a.theta)
     summary = summarise(rows)
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps({"reps": a.reps, "pooled_reps": a.pooled_reps, "seed0": a.seed0,
-                                       "drift_F": DRIFT_F, "depth": DEPTH,
+                                       "drift_F": DRIFT_F, "theta": a.theta, "depth": DEPTH,
                                        "panel": PANEL, "summary": summary, "rows": rows}, indent=1))
     print(f"{'design':8} {'pop':4} {'f':>7} {'mode':6} {'n':>4} {'bias':>7} {'±se':>6} {'cover':>6} {'placed':>6}")
     for s in summary:
