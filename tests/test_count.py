@@ -229,7 +229,63 @@ def test_count_alleles__tiny_buffers_seeks_and_growth(random_bam_fixture, monkey
     result = count_alleles([bam], sites, fragments=True, threads=2)
     ref, ref_frags = reference_count(bam, sites)
     np.testing.assert_array_equal(_stack(result.counts), ref)
-    assert _fragment_tuples(result.fragments) == ref_frags
+    assert _fragment_tuples(result.fragments) == _split_at_cuts(ref_frags, bam, sites, 2)
+
+
+def _split_at_cuts(frags, bam, sites, threads):
+    """The reference fragments as ``threads`` slices see them: each cut at the slices' site
+    boundaries, the pieces showing two or more sites kept (the documented behaviour)."""
+    info = counting.open_alignments(bam)
+    parts = counting._split(counting._plan(sites, info), counting._read_bai(info), threads)
+    part_of = np.empty(sites.n_sites, np.int64)
+    for k, part in enumerate(parts):
+        part_of[part.order] = k
+    return _pieces(frags, part_of)
+
+
+def _pieces(frags, part_of):
+    pieces = []
+    for rows in frags:
+        for k in sorted({int(part_of[r[0]]) for r in rows}):
+            piece = tuple(r for r in rows if part_of[r[0]] == k)
+            if len(piece) >= 2:
+                pieces.append(piece)
+    return sorted(pieces)
+
+
+@pytest.mark.parametrize("threads", [2, 3, 7])
+def test_count_alleles__threads_with_fragments(random_bam_fixture, threads):
+    """Fragments counted in slices: the same counts as one kernel, and the same fragments
+    except those straddling a cut, which are split there (and must be, for the test to
+    mean anything: some are)."""
+    bam, sites = random_bam_fixture
+    one = count_alleles([bam], sites, fragments=True)
+    many = count_alleles([bam], sites, fragments=True, threads=threads)
+    np.testing.assert_array_equal(_stack(many.counts), _stack(one.counts))
+    whole = _fragment_tuples(one.fragments)
+    expected = _split_at_cuts(whole, bam, sites, threads)
+    assert _fragment_tuples(many.fragments) == expected
+    assert len(np.unique(many.fragments.fragment)) == len(expected)  # ids unique across slices
+    assert expected != whole  # some fragment straddles a cut in this fixture
+
+
+def test_merge_fragments__regions_of_a_cohort_sample(random_bam_fixture):
+    """A cohort sample counted region by region: the merged fragments are the whole count's,
+    each cut at the region boundaries (as with --threads), on the whole panel's site indices."""
+    from microchimera.cohort.sample import merge_fragments, plan_regions
+    from microchimera.io.contigs import region_mask
+
+    bam, sites = random_bam_fixture
+    whole = _fragment_tuples(count_alleles([bam], sites, fragments=True).fragments)
+    regions = plan_regions(sites, 6)
+    parts = [count_alleles([bam], sites, fragments=True, region=r).fragments for r in regions]
+    merged = merge_fragments(sites, regions, parts)
+    part_of = np.empty(sites.n_sites, np.int64)
+    for k, r in enumerate(regions):
+        part_of[region_mask(r, sites)] = k
+    expected = _pieces(whole, part_of)
+    assert _fragment_tuples(merged) == expected and expected != whole
+    assert len(regions) >= 4 and merged.sites is sites
 
 
 @pytest.mark.parametrize("tiny", [False, True])

@@ -713,8 +713,10 @@ def count_alleles(alignments, sites: SiteTable, *, filters: CountFilters | None 
         BAM with a BAI index: the sites are cut into ``threads`` slices of about equal BAM
         bytes, each counted by its own reader and kernel concurrently (same counts; the
         read statistics add up over slices, so reads near a cut are counted in both).
-        With ``fragments`` (whose fragment ids need one kernel) or through pysam: threads
-        inflating BGZF blocks ahead of a single counting loop.
+        With ``fragments``, a fragment whose sites straddle a cut (two sites on either side
+        of one of the ``threads - 1`` cuts) is split there: each side is a fragment of its
+        own when it shows two or more sites.  Through pysam: threads inflating BGZF blocks
+        ahead of a single counting loop.
     region : str, optional
         ``chrom[:start-end]`` (1-based, inclusive): count only the sites inside.
     fragments : bool
@@ -769,7 +771,7 @@ def count_alleles(alignments, sites: SiteTable, *, filters: CountFilters | None 
         spans = _plan(sites, info)
         kwargs = dict(filters=filters, fragments=fragments, **_INITIAL)
         fast = info.format == "BAM" and info.index_kind == "bai"
-        parallel = fast and threads > 1 and not fragments
+        parallel = fast and threads > 1
         if fast:
             bai = _read_bai(info)
             parts = _split(spans, bai, threads) if parallel else [spans]
@@ -792,7 +794,6 @@ def count_alleles(alignments, sites: SiteTable, *, filters: CountFilters | None 
             totals[s][:, kst.spans.order] += kst.counts
             depth[kst.spans.order] += kst.counts.sum(axis=0, dtype=np.int64)
         st = {key: sum(k.stats()[key] for k in ksts) for key in ksts[0].stats()}
-        kst = ksts[0]  # fragments: always a single kernel
         if st["reads"] == 0 and region is None:
             raise InputError(f"{info.path}: no reads over any of the {sites.n_sites} sites (an empty "
                              f"{info.format}, or reads only on other contigs)")
@@ -800,10 +801,12 @@ def count_alleles(alignments, sites: SiteTable, *, filters: CountFilters | None 
         for line in _describe_stats(info, st, depth, filters, len(ksts)):
             logger.info("%s", line)
         if fragments:
-            for fid, fsite, allele, qual, rev, mates in kst.frag_chunks:
-                frag_parts.append((np.full(len(fid), s, np.int32), fid + next_fragment[s],
-                                   spans.order[fsite], allele, qual, rev, mates))
-            next_fragment[s] += kst.state[K.ST_FRAG_ID]
+            # Fragment ids run from 0 in every kernel (slice): offset them to stay unique.
+            for kst in ksts:
+                for fid, fsite, allele, qual, rev, mates in kst.frag_chunks:
+                    frag_parts.append((np.full(len(fid), s, np.int32), fid + next_fragment[s],
+                                       kst.spans.order[fsite], allele, qual, rev, mates))
+                next_fragment[s] += kst.state[K.ST_FRAG_ID]
     parameters = {"min_mapq": filters.min_mapq, "min_baseq": filters.min_baseq,
                   "require_proper_pairs": filters.require_proper_pairs, "mate_min_qual_diff": MATE_QDIFF,
                   "region": region, "reference": None if reference is None else str(reference),
