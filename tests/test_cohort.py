@@ -158,6 +158,9 @@ def test_process_sample__split_equals_whole_and_record_detects_changes(small_coh
     docs = [json.loads((tmp_path / d / "samples" / spec.sample / "result.json").read_text())
             for d in ("whole", "split")]
     assert _strip(docs[0]) == _strip(docs[1])
+    # ... molecules included (the default): the region cuts sit in gaps no fragment spans
+    assert docs[1]["evidence"]["model"] == "molecules" and docs[1]["evidence"]["fragments"] > 0
+    assert "fragments.parquet" in split["outputs"]
     # The same files as `run` writes (counts, result, MultiQC, report.html): nothing forgotten.
     assert sorted(whole["outputs"]) == sorted(split["outputs"])
     assert {"counts.parquet", "result.json", "result.tsv", "report.html"} <= set(whole["outputs"])

@@ -49,7 +49,8 @@ class SampleOptions:
 
     ``filters`` and ``quantify`` are the count and model settings, ``ychrom_min_mapq`` the
     chrY MAPQ threshold (a row's Y build or regions come from the manifest).  ``threads`` and
-    ``split_bytes`` change speed, not results, so they are not part of a sample's
+    ``split_bytes`` change speed, not results (but for the molecules of a fragment showing
+    sites on both sides of a slice or region boundary, :func:`merge_fragments`), so they are not part of a sample's
     fingerprint; ``report`` (the per-sample ``report.html`` that ``run`` writes) is
     presentation only, so neither is it.
     """
@@ -178,7 +179,10 @@ def plan_regions(sites, n_regions: int) -> list[str]:
         Region strings ``chrom:start-end`` (1-based, inclusive, as ``count_alleles`` takes
         them).  Together they hold every site exactly once; none spans two contigs and no
         boundary separates two sites at the same position.  Empty when ``n_regions <= 1``
-        (count the whole panel in one task).
+        (count the whole panel in one task).  Each boundary sits at the widest gap between
+        neighbouring sites within 2% of the contig's sites of its even cut, so that a
+        fragment rarely shows sites on both sides (the molecules of a split sample are
+        then the whole count's; :func:`merge_fragments`).
     """
     n_regions = min(int(n_regions), sites.n_sites // MIN_SITES_PER_REGION)
     if n_regions <= 1:
@@ -191,8 +195,14 @@ def plan_regions(sites, n_regions: int) -> list[str]:
             continue
         k = max(1, round(len(pos) / per_region))
         cuts = [0]
+        window = len(pos) // 50
         for j in range(1, k):
-            c = j * len(pos) // k
+            even = j * len(pos) // k
+            lo, hi = max(cuts[-1] + 1, even - window), min(len(pos) - 1, even + window)
+            if lo > hi:
+                continue
+            gaps = pos[lo:hi + 1] - pos[lo - 1:hi]
+            c = lo + int(np.argmax(gaps))  # the first widest gap; never 0 unless all are
             while c < len(pos) and pos[c] == pos[c - 1]:
                 c += 1
             if cuts[-1] < c < len(pos):
@@ -208,10 +218,38 @@ def n_regions_for(spec: SampleSpec, split_bytes: int) -> int:
     return max(1, math.ceil(total / max(1, split_bytes)))
 
 
+def merge_fragments(sites, regions, parts):
+    """Put per-region :class:`~microchimera.count.fragments.FragmentTable` parts back on the
+    whole panel: site indices into ``sites``, fragment ids offset to stay unique per sample.
+
+    A fragment straddling two regions is a fragment of each (the pieces showing two or more
+    sites), as with the slices of ``count --threads``.
+    """
+    from ..count.fragments import FragmentTable
+    from ..io.contigs import region_mask
+
+    samples = parts[0].samples
+    offset = np.zeros(len(samples), np.int64)
+    chunks = []
+    for region, part in zip(regions, parts, strict=True):
+        if part.samples != samples:
+            raise InputError(f"region {region}: fragment samples {part.samples} differ from {samples}")
+        idx = np.flatnonzero(region_mask(region, sites))
+        if len(idx) != part.sites.n_sites:
+            raise InputError(f"region {region}: {part.sites.n_sites} fragment sites, expected {len(idx)}")
+        chunks.append((part.sample, part.fragment + offset[part.sample], idx[part.site], part.allele,
+                       part.base_qual, part.reverse, part.mates))
+        for k in range(len(samples)):
+            ids = part.fragment[part.sample == k]
+            offset[k] += int(ids.max()) + 1 if len(ids) else 0
+    return FragmentTable.from_parts(samples, sites, chunks, source="fragments of " + ", ".join(regions[:3])
+                                    + (", ..." if len(regions) > 3 else ""))
+
+
 def merge_counts(sites, regions, parts):
     """Put per-region :class:`~microchimera.count.AlleleCounts` back on the whole panel.
 
-    ``parts[i]`` holds the sites of ``regions[i]``; the regions partition ``sites``, so each
+    ``parts[i]`` (or its ``counts``) holds the sites of ``regions[i]``; the regions partition ``sites``, so each
     site is filled exactly once.  Read statistics are summed per alignment file.
 
     Raises
@@ -222,6 +260,7 @@ def merge_counts(sites, regions, parts):
     from ..count import AlleleCounts
     from ..io.contigs import region_mask
 
+    parts = [getattr(p, "counts", p) for p in parts]  # a CountResult's counts
     samples = parts[0].samples
     arrays = {name: np.zeros((len(samples), sites.n_sites), dtype=parts[0].ref_fwd.dtype) for name in _COUNT_ARRAYS}
     filled = np.zeros(sites.n_sites, dtype=np.int32)
@@ -261,8 +300,7 @@ def check_sample(spec: SampleSpec, options: SampleOptions, outdir, force: bool =
         directory = sample_dir(outdir, spec.sample)
         if not force and is_complete(directory, fp):
             return {"state": "complete", "record": read_record(directory)}
-        # The molecules need the fragments table of one whole count: such samples are not split.
-        n = 1 if options.quantify.evidence == "molecules" else n_regions_for(spec, options.split_bytes)
+        n = n_regions_for(spec, options.split_bytes)
         regions = plan_regions(_sites(spec), n) if n > 1 else []
         return {"state": "todo", "fingerprint": fp, "regions": regions}
     except MicrochimeraError as exc:
@@ -270,13 +308,15 @@ def check_sample(spec: SampleSpec, options: SampleOptions, outdir, force: bool =
 
 
 def count_region(spec: SampleSpec, options: SampleOptions, region: str):
-    """Count one region of a sample (a task of a split sample); returns AlleleCounts or a
-    failure marker dict (data errors are not worth retrying)."""
+    """Count one region of a sample (a task of a split sample); returns AlleleCounts (a
+    CountResult with its fragments unless ``--evidence sites``) or a failure marker dict (data
+    errors are not worth retrying)."""
     from ..count import count_alleles
 
     try:
         return count_alleles(list(spec.bams), _sites(spec), filters=options.filters,
-                             reference=spec.reference, threads=options.threads, region=region)
+                             reference=spec.reference, threads=options.threads, region=region,
+                             fragments=options.quantify.evidence != "sites")
     except MicrochimeraError as exc:
         return {"error": exc, "region": region}
 
@@ -319,11 +359,16 @@ def _run(spec, options, directory, regions, parts, command):
                           contaminants=_list(spec.contaminants))
     ychrom = YChromOptions(build=spec.ychrom_build, regions=spec.ychrom_regions, min_mapq=options.ychrom_min_mapq)
     # The very function behind `microchimera run`; a split sample hands it the merged counts.
-    counts = merge_counts(_sites(spec), regions, parts) if regions else None
+    counts = fragments = None
+    if regions:
+        sites = _sites(spec)
+        counts = merge_counts(sites, regions, parts)
+        if all(hasattr(p, "fragments") for p in parts):
+            fragments = merge_fragments(sites, regions, [p.fragments for p in parts])
     return run_pipeline(list(spec.bams), outdir=directory, inputs=inputs, filters=options.filters,
                         options=options.quantify, ychrom=ychrom, reference=spec.reference, threads=options.threads,
                         report=options.report, counts=counts, command=command, label=spec.sample,
-                        tissue=spec.tissue)
+                        tissue=spec.tissue, fragments=fragments)
 
 
 def _list(values):
