@@ -240,17 +240,25 @@ def test_cli__count_fragments_then_quantify_with_molecules(tiny_family_fixture, 
     assert "needs the fragments table" in capsys.readouterr().err
 
 
-def test_cli__run_with_molecules_writes_the_fragments(tiny_family_fixture, tmp_path):
+@pytest.mark.parametrize("evidence", [None, "molecules", "sites"])
+def test_cli__run_counts_the_fragments_unless_sites(tiny_family_fixture, tmp_path, evidence):
+    """`run` counts the fragments itself, in the same pass, and uses them as molecules by
+    default (auto) and with --evidence molecules; --evidence sites writes none."""
     from microchimera.cli import main
 
     sim = tiny_family_fixture
     outdir = tmp_path / "run"
+    extra = [] if evidence is None else ["--evidence", evidence]
     assert main(["run", str(sim.bams["mother_mix"]), "--genotypes", str(sim.family_vcf), "--pedigree", str(sim.ped),
-                 "--host", "mother", "--sites", str(sim.sites_vcf), "--outdir", str(outdir), "--evidence", "molecules",
+                 "--host", "mother", "--sites", str(sim.sites_vcf), "--outdir", str(outdir), *extra,
                  "--no-lod", "-q"]) == 0
-    assert (outdir / "fragments.parquet").exists()
     doc = json.loads((outdir / "result.json").read_text())
-    assert doc["evidence"]["requested"] == "molecules" and doc["evidence"]["fragments"] > 0
+    assert (outdir / "fragments.parquet").exists() == (evidence != "sites")
+    assert doc["evidence"]["requested"] == (evidence or "auto")
+    if evidence == "sites":
+        assert doc["evidence"]["model"] == "sites" and doc["evidence"]["fragments"] == 0
+    else:
+        assert doc["evidence"]["model"] == "molecules" and doc["evidence"]["fragments"] > 0
 
 
 def test_poisson_threshold__feldman_cousins_cut_offs():

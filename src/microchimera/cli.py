@@ -168,9 +168,9 @@ def add_quantify_arguments(group) -> None:
     group.add_argument("--no-lod", dest="lod", action="store_false",
                        help="skip the per-donor limit of detection (the slowest step at high depth)")
     group.add_argument("--evidence", choices=("auto", "sites", "molecules"), default=d.evidence,
-                       help="auto: molecules when a fragments table is at hand (quantify --fragments); molecules: "
-                            "require it (run and cohort then count it, fragments.parquet, in one counting kernel "
-                            "per BAM); sites: every read a site observation "
+                       help="auto: molecules when a fragments table is at hand (quantify --fragments; run and "
+                            "cohort count it, fragments.parquet, in the same pass); molecules: require it; sites: "
+                            "every read a site observation (run counts no fragments) "
                             f"(default {d.evidence}; docs/model.md, molecules)")
 
 

@@ -164,7 +164,7 @@ def run_pipeline(bams, *, outdir, inputs: SampleInputs, filters: CountFilters | 
                  options: QuantifyOptions | None = None, ychrom: YChromOptions | None = None,
                  reference=None, threads: int = 1, seed=None, report: bool = True, progress: bool = False,
                  counts=None, command: str | None = None, label: str | None = None,
-                 tissue: str | None = None) -> QuantifyResult:
+                 tissue: str | None = None, fragments=None) -> QuantifyResult:
     """Count alleles in ``bams`` and quantify: writes ``outdir/counts.parquet`` and ``outdir/result.json``.
 
     Also writes ``outdir/result.tsv``, the MultiQC custom-content file
@@ -172,12 +172,15 @@ def run_pipeline(bams, *, outdir, inputs: SampleInputs, filters: CountFilters | 
     ``outdir/report.html`` (rendered from the result document alone).  ``seed`` is recorded in
     the provenance when the BAMs came from a seeded simulation.  ``counts`` (an
     :class:`~microchimera.count.AlleleCounts` already made from ``bams``, e.g. region by region
-    on a cluster) skips the counting step; everything after it is the same.  ``label`` and
+    on a cluster) skips the counting step; everything after it is the same (``fragments``: the
+    :class:`~microchimera.count.fragments.FragmentTable` of those counts, if any).  ``label`` and
     ``tissue`` (a cohort manifest's ``sample`` and ``tissue``) name the result, its rows and its
     MultiQC file instead of the BAM's sample name (:meth:`QuantifyResult.with_label`).
 
-    With ``options.evidence == "molecules"`` the multi-site fragments are counted too
-    (``outdir/fragments.parquet``) and enter quantify as molecules (``docs/model.md``).
+    Unless ``options.evidence == "sites"``, the multi-site fragments are counted too, in the
+    same pass (``outdir/fragments.parquet``), and enter quantify as molecules
+    (``docs/model.md``, "Molecules").  ``--evidence sites`` counts reads as site observations
+    only.
 
     Sites come from ``inputs.sites``, else from the genotypes VCF.  With ``ychrom`` enabled
     (a Y build or regions, optional female controls) a female host also gets the chrY
@@ -200,11 +203,9 @@ def run_pipeline(bams, *, outdir, inputs: SampleInputs, filters: CountFilters | 
             # The chrY controls are checked before counting, not after minutes of it.
             for control in ychrom.controls:
                 open_alignments(control, reference=reference)
-        fragments = None
         if counts is None:
-            # --evidence molecules: the fragments table of the same count (one counting kernel,
-            # so --threads does not split this count).
-            with_fragments = options is not None and options.evidence == "molecules"
+            # The fragments table comes from the same pass over the reads (docs/model.md, molecules).
+            with_fragments = options is None or options.evidence != "sites"
             counted = count_alleles([Path(b) for b in bams], read_sites(site_source), filters=filters,
                                     reference=reference, threads=threads, progress=progress, fragments=with_fragments)
             counts, fragments = (counted.counts, counted.fragments) if with_fragments else (counted, None)
