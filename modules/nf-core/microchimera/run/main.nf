@@ -20,6 +20,7 @@ process MICROCHIMERA_RUN {
     tuple val(meta), path("${prefix}/result.tsv")    , emit: tsv
     tuple val(meta), path("${prefix}/report.html")   , emit: html   , optional: true
     tuple val(meta), path("${prefix}/counts.parquet"), emit: counts
+    tuple val(meta), path("${prefix}/fragments.parquet"), emit: fragments, optional: true
     tuple val(meta), path("${prefix}/*_mqc.json")    , emit: multiqc, optional: true
     path "versions.yml"                              , emit: versions
 
@@ -66,6 +67,7 @@ process MICROCHIMERA_RUN {
     touch ${prefix}/result.tsv
     touch ${prefix}/report.html
     touch ${prefix}/counts.parquet
+    touch ${prefix}/fragments.parquet
     touch ${prefix}/${prefix}_microchimera_mqc.json
 
     cat <<-END_VERSIONS > versions.yml
