@@ -189,6 +189,9 @@ def _panel_chunks(genome: SyntheticGenome, family: Family, weights, seq: Sequenc
     classes = {"A": (ca, wa / wa.sum() if wa.sum() > 0 else wa, wa.sum() / 2.0),
                "X": (cx, wx / wx.sum() if wx.sum() > 0 else wx, wx.sum() / 2.0)}
     step = max(1, int(CHUNK_FRAGMENTS // max(depth, 1.0)))
+    if genome.amplicons is not None:
+        yield from _amplicon_chunks(genome, seq, depth, classes["A"], step, rng)
+        return
     bounds = np.searchsorted(sites.contig_id, np.arange(len(sites.contigs) + 1))
     for cid, name in enumerate(sites.contigs):
         lo, hi = int(bounds[cid]), int(bounds[cid + 1])
@@ -213,6 +216,32 @@ def _panel_chunks(genome: SyntheticGenome, family: Family, weights, seq: Sequenc
                          mapq=np.full(n, seq.mapq, np.uint8))
             region = np.full(n, _CHRX if kind == "X" else _AUTOSOME, np.int8)
             yield frags, region, (np.int64(tid) << 36) + int(max(bound, 0))
+
+
+def _amplicon_chunks(genome: SyntheticGenome, seq: Sequencing, depth, autosomal, step, rng):
+    """Fragments of an amplicon panel: Poisson(``depth``) (or exactly ``depth``) molecules per
+    amplicon, each the whole amplicon (start and length fixed, as PCR makes them), from a copy
+    drawn by the people's weights.  Autosomal amplicons only."""
+    rows, probs, dna = autosomal
+    amps = genome.amplicons
+    for a0 in range(0, len(amps), step):
+        a1 = min(len(amps), a0 + step)
+        chunk = amps[a0:a1]
+        if seq.depth_model == "poisson":
+            n_per = rng.poisson(depth * dna, size=len(chunk))
+        else:
+            n_per = np.full(len(chunk), int(round(depth * dna)), dtype=np.int64)
+        n = int(n_per.sum())
+        tid = np.repeat(chunk[:, 0], n_per).astype(np.int32)
+        start = np.repeat(chunk[:, 1], n_per).astype(np.int64)
+        length = np.repeat(chunk[:, 2], n_per).astype(np.int32)
+        copy = rows[rng.choice(len(rows), size=n, p=probs)] if n else np.zeros(0, np.int32)
+        frags = dict(tid=tid, pos=start, length=length, src=genome.offsets[tid] + start, copy=copy.astype(np.int32),
+                     mapq=np.full(n, seq.mapq, np.uint8))
+        region = np.full(n, _AUTOSOME, np.int8)
+        # no later fragment starts before the next amplicon (sorted by contig, then start)
+        bound = (np.int64(amps[a1, 0]) << 36) + int(amps[a1, 1]) if a1 < len(amps) else np.int64(1) << 62
+        yield frags, region, bound
 
 
 def _wg_chunks(genome: SyntheticGenome, family: Family, weights, seq: Sequencing, rng):

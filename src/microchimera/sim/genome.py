@@ -41,6 +41,10 @@ class SyntheticGenome:
     regions : dict
         ``{"par1": ..., "par2": ..., "xtr_x": ..., "xtr_y": ..., "ampliconic": [...], "msy": [...]}`` as 0-based
         half-open ``(contig, start, end)`` tuples.
+    amplicons : ndarray, int64, shape (n_amplicons, 3), optional
+        An amplicon panel (``panel.snps_per_amplicon`` > 0): per amplicon the contig index
+        (into ``contigs``), the 0-based start and the length; every fragment of panel mode is
+        then one whole amplicon.  Sorted by contig and start; each site lies in one.
     """
 
     contigs: tuple
@@ -50,6 +54,7 @@ class SyntheticGenome:
     sites: SiteTable
     regions: dict
     markers: np.ndarray | None = None
+    amplicons: np.ndarray | None = None
 
     def contig_index(self, name: str) -> int:
         return self.contigs.index(name)
@@ -81,6 +86,27 @@ def _site_positions(n: int, length: int | None, spacing: float, model: str, marg
     return pos, length
 
 
+def _amplicon_positions(n: int, panel: Panel, margin: int, rng):
+    """Sites of an amplicon panel on one contig: ``ceil(n / k)`` amplicons of uniform length
+    in ``[amplicon_min, amplicon_max]`` with starts ``spacing`` bp apart on average (never
+    overlapping), ``k = snps_per_amplicon`` distinct SNP positions inside each at least 10 bp
+    from its ends (the last amplicon takes what is left).  Returns (site positions, contig
+    length, amplicons as (start, length) rows)."""
+    k = panel.snps_per_amplicon
+    n_amp = -(-n // k)
+    length = rng.integers(panel.amplicon_min, panel.amplicon_max + 1, size=n_amp).astype(np.int64)
+    gap = np.maximum(1 + np.floor(rng.exponential(max(panel.spacing - 1, 1), size=n_amp)).astype(np.int64),
+                     panel.amplicon_max + 1)
+    start = margin + np.cumsum(gap) - gap[0]
+    pos = []
+    for i in range(n_amp):
+        m = min(k, n - i * k)
+        inner = rng.choice(int(length[i]) - 20, size=m, replace=False) + 10
+        pos.append(start[i] + np.sort(inner))
+    contig_length = int(start[-1] + panel.amplicon_max + margin + 1) if n_amp else 2 * margin
+    return np.concatenate(pos) if pos else np.zeros(0, np.int64), contig_length, np.stack([start, length], axis=1)
+
+
 def _allele_frequencies(panel: Panel, n: int, rng) -> np.ndarray:
     if panel.af_distribution == "beta":
         af = rng.beta(panel.af_beta_a, panel.af_beta_b, size=n)
@@ -99,13 +125,21 @@ def build_genome(scenario: Scenario, rng: np.random.Generator) -> SyntheticGenom
     g: Genome = scenario.genome
     panel = scenario.panel
     margin = scenario.sequencing.fragment_max + 100
-    names, seqs, site_recs = [], [], []
+    names, seqs, site_recs, amplicons = [], [], [], []
     per = np.full(g.n_autosomes, panel.n_sites // g.n_autosomes)
     per[: panel.n_sites % g.n_autosomes] += 1
     for a in range(g.n_autosomes):
         name = f"chr{a + 1}"
-        pos, length = _site_positions(int(per[a]), g.autosome_length, panel.spacing, panel.spacing_model,
-                                      margin, rng)
+        if panel.snps_per_amplicon:
+            pos, length, amps = _amplicon_positions(int(per[a]), panel, margin, rng)
+            if g.autosome_length is not None and length > g.autosome_length:
+                raise ValueError(f"an autosome of {g.autosome_length} bp cannot hold {len(amps)} amplicons "
+                                 f"{panel.spacing:g} bp apart")
+            length = g.autosome_length or length
+            amplicons.append(np.column_stack([np.full(len(amps), a, np.int64), amps]))
+        else:
+            pos, length = _site_positions(int(per[a]), g.autosome_length, panel.spacing, panel.spacing_model,
+                                          margin, rng)
         names.append(name)
         seqs.append(_random_bases(length, g.gc, rng))
         site_recs.append((name, pos))
@@ -182,7 +216,8 @@ def build_genome(scenario: Scenario, rng: np.random.Generator) -> SyntheticGenom
             [(Y_CONTIG, xtr_y1, amp0), (Y_CONTIG, amp0 + 2 * amp, ly - g.par2_length)] if amp
             else [(Y_CONTIG, xtr_y1, ly - g.par2_length)]),
     }
-    return SyntheticGenome(tuple(names), lengths, offsets, sequence, sites, regions, markers)
+    return SyntheticGenome(tuple(names), lengths, offsets, sequence, sites, regions, markers,
+                           np.concatenate(amplicons).astype(np.int64) if amplicons else None)
 
 
 def fasta_bytes(genome: SyntheticGenome, line: int = 60) -> bytes:

@@ -62,6 +62,9 @@ class Panel:
     af_beta_b: float = 0.5
     population: str | None = None        # draw the family from this 1000G population's AF
     ancestry_panel: str = "1000g-10k-GRCh38"   # built-in panel whose markers the sites copy
+    snps_per_amplicon: int = 0           # > 0: an amplicon panel (sites in amplicons of this many SNPs)
+    amplicon_min: int = 120              # amplicon lengths, uniform in [amplicon_min, amplicon_max] bp
+    amplicon_max: int = 200
 
 
 @dataclass(frozen=True)
@@ -235,7 +238,8 @@ def _parse_genome(t) -> Genome:
 
 
 _PANEL_KEYS = ("n_sites", "n_sites_x", "spacing", "spacing_model", "af_distribution", "af_min",
-               "af_max", "af_beta_a", "af_beta_b", "population", "ancestry_panel")
+               "af_max", "af_beta_a", "af_beta_b", "population", "ancestry_panel", "snps_per_amplicon",
+               "amplicon_min", "amplicon_max")
 
 
 def _parse_panel(t) -> Panel:
@@ -252,7 +256,19 @@ def _parse_panel(t) -> Panel:
         af_max=_number(t, "af_max", "panel", d.af_max, low=0, high=1, low_open=True, high_open=True),
         af_beta_a=_number(t, "af_beta_a", "panel", d.af_beta_a, low=0, low_open=True),
         af_beta_b=_number(t, "af_beta_b", "panel", d.af_beta_b, low=0, low_open=True),
+        snps_per_amplicon=_number(t, "snps_per_amplicon", "panel", d.snps_per_amplicon, kind=int, low=0),
+        amplicon_min=_number(t, "amplicon_min", "panel", d.amplicon_min, kind=int, low=40),
+        amplicon_max=_number(t, "amplicon_max", "panel", d.amplicon_max, kind=int, low=40),
     )
+    if p.amplicon_min > p.amplicon_max:
+        raise ScenarioError(f"panel.amplicon_min: {p.amplicon_min} is greater than panel.amplicon_max "
+                            f"{p.amplicon_max}")
+    if p.snps_per_amplicon and p.snps_per_amplicon > p.amplicon_min - 20:
+        raise ScenarioError(f"panel.snps_per_amplicon: {p.snps_per_amplicon} SNPs do not fit in an amplicon of "
+                            f"{p.amplicon_min} bp (10 bp primer margins at each end)")
+    if p.snps_per_amplicon and p.n_sites_x:
+        raise ScenarioError("panel.n_sites_x: chrX sites are not simulated on an amplicon panel "
+                            "(panel.snps_per_amplicon)")
     if p.af_min > p.af_max:
         raise ScenarioError(f"panel.af_min: {p.af_min} is greater than panel.af_max {p.af_max}")
     if "population" in t or "ancestry_panel" in t:
@@ -536,13 +552,20 @@ def load_scenario(source) -> Scenario:
     people = _parse_people(data["family"])
     persistence = _parse_persistence(data["persistence"], "persistence") if "persistence" in data else None
     seq = _parse_sequencing(data.get("sequencing", {}))
+    panel = _parse_panel(data.get("panel", {}))
+    if panel.snps_per_amplicon and seq.whole_genome:
+        raise ScenarioError("panel.snps_per_amplicon: an amplicon panel is a panel-mode design; "
+                            "it cannot be combined with sequencing.whole_genome")
+    if panel.snps_per_amplicon and panel.amplicon_max > seq.fragment_max:
+        raise ScenarioError(f"panel.amplicon_max: {panel.amplicon_max} bp is longer than sequencing.fragment_max "
+                            f"{seq.fragment_max}")
     return Scenario(
         name=_string(data, "name", "", "scenario"),
         description=_string(data, "description", "", ""),
         people=people,
         samples=_parse_samples(data["samples"], people, persistence),
         genome=_parse_genome(data.get("genome", {})),
-        panel=_parse_panel(data.get("panel", {})),
+        panel=panel,
         sequencing=seq,
         persistence=persistence,
     )

@@ -41,6 +41,8 @@ class SimulationResult:
     truth: dict = field(default_factory=dict)
     #: ``PREFIX.bed`` of the VerifyBamID2-format resource, with ``panel.population`` only.
     ancestry_panel: Path | None = None
+    #: ``amplicons.bed`` (0-based half-open, one line per amplicon), amplicon panels only.
+    amplicons: Path | None = None
 
 
 def scenario_pedigree(scenario: Scenario) -> Pedigree:
@@ -213,6 +215,10 @@ def simulate(scenario, outdir, rng: np.random.Generator, progress: bool = False,
         f"{c}\t{s}\t{e}\tmale_specific\n" for c, s, e in genome.regions["msy"]))
     if genome.markers is not None:
         paths["ancestry_panel"] = _write_ancestry_panel(outdir / "ancestry", genome, scenario)
+    if genome.amplicons is not None:
+        paths["amplicons"] = outdir / "amplicons.bed"
+        write_text_atomic(paths["amplicons"], "".join(
+            f"{genome.contigs[c]}\t{s}\t{s + n}\tamplicon_{i + 1}\n" for i, (c, s, n) in enumerate(genome.amplicons)))
 
     bams, fastqs, sample_truth = {}, {}, []
     site_kind = family.site_kind
@@ -240,6 +246,7 @@ def simulate(scenario, outdir, rng: np.random.Generator, progress: bool = False,
                    "xtr": [genome.regions["xtr_x"], genome.regions["xtr_y"]],
                    "ampliconic": genome.regions["ampliconic"],
                    "male_specific_y": genome.regions["msy"],
+                   "amplicons": 0 if genome.amplicons is None else len(genome.amplicons),
                    "coordinates": "0-based half-open"},
         "people": [{"id": p.id, "sex": p.sex, "father": p.father, "mother": p.mother, "typed": p.typed,
                     "loss": p.loss, "years_since_birth": p.years_since_birth} for p in scenario.people],
@@ -268,6 +275,8 @@ def _expected_fragments(genome: SyntheticGenome, family: Family, sample, seq) ->
         return seq.depth / seq.fragment_mean * sum(copies.get(c, 1.0) * float(n)
                                                    for c, n in zip(genome.contigs, genome.lengths, strict=True))
     depth = sample.depth if sample.depth is not None else seq.depth
+    if genome.amplicons is not None:  # autosomal amplicons, ``depth`` molecules each
+        return depth * float(weights.sum()) * len(genome.amplicons)
     per_contig = np.array([copies.get(c, 1.0) for c in genome.sites.contigs])
     return depth * float(per_contig[genome.sites.contig_id].sum())
 
