@@ -209,6 +209,59 @@ def _fill_read(fs, ws, ops, lens, n_ops, state, seq, qual, qual_values, qual_thr
 
 
 @njit(cache=True, nogil=True)
+def _site_errors(fs, ws, ops, lens, n_ops, src, seq, site_gpos, site_ref, site_alt, prof_rate, prof_other,
+                 strand, state):
+    """Redraw the bases of one mate at panel sites with the site's own error (a panel error
+    profile): a true ref base is read as alt with ``prof_rate[s, 0, strand]``, a true alt as
+    ref with ``prof_rate[s, 1, strand]``, either as one of the two other bases with
+    ``prof_other[s]``; whatever the base's quality.  Walks the CIGAR as :func:`_fill_read`."""
+    n_sites = site_gpos.shape[0]
+    ptr = np.searchsorted(site_gpos, src + ws)
+    q = 0
+    r = ws
+    for k in range(n_ops):
+        op = ops[k]
+        ln = lens[k]
+        if op == OP_M:
+            for _j in range(ln):
+                g = src + r
+                while ptr < n_sites and site_gpos[ptr] < g:
+                    ptr += 1
+                if ptr < n_sites and site_gpos[ptr] == g:
+                    t = fs[r]
+                    if t == site_ref[ptr]:
+                        d, other = 0, site_alt[ptr]
+                    elif t == site_alt[ptr]:
+                        d, other = 1, site_ref[ptr]
+                    else:
+                        d, other = -1, t
+                    if d >= 0:
+                        u = _uniform(state)
+                        e = prof_rate[ptr, d, strand]
+                        if u < e:
+                            seq[q] = other
+                        elif u < e + prof_other[ptr]:
+                            # one of the two bases that are neither allele, at random
+                            first = -1
+                            second = -1
+                            for b in range(4):
+                                if b != t and b != other:
+                                    if first < 0:
+                                        first = b
+                                    else:
+                                        second = b
+                            seq[q] = first if _below(state, 2) == 0 else second
+                        else:
+                            seq[q] = t
+                q += 1
+                r += 1
+        elif op == OP_D:
+            r += ln
+        else:
+            q += ln
+
+
+@njit(cache=True, nogil=True)
 def _write_record(out, o, tid, pos, end, mapq, flag, seq, qual, l_seq, ops, lens, n_ops,
                   mpos, tlen, name_prefix, name_id, m_ops, m_lens, m_nops,
                   rg_tag, sp_tags, sp_start, sp_end, umi, umi_len):
@@ -283,7 +336,7 @@ def encode_fragments(genome, site_gpos, site_alleles,
                      read_len, indel_rate, clip_rate, umi_len,
                      qual_values, qual_thr, err_thr, sub_cum, sub_tgt,
                      name_prefix, name_start, rg_tag, sp_tags, sp_off,
-                     seed, out, rec_off, rec_key):
+                     seed, out, rec_off, rec_key, site_ref, site_alt, prof_rate, prof_other):
     """Encode every fragment (and its duplicate copies) as two BAM records.
 
     Parameters (all arrays; n = number of fragments)
@@ -303,6 +356,10 @@ def encode_fragments(genome, site_gpos, site_alleles,
     sp_tags : uint8  ``spZ<person>\\0`` of every person, concatenated; sp_off (n_people+1,)
     seed : int  seed of this chunk's random stream, drawn from the caller's rng
     out : uint8  output buffer (large enough); rec_off/rec_key : int64 (n_records,)
+    site_ref, site_alt : uint8 (n_sites,)  the sites' alleles
+    prof_rate : float64 (n_sites, 2, 2) or (0, 2, 2)  a panel error profile's per-site rates
+        ``[site, REF>ALT | ALT>REF, forward | reverse read]`` (:func:`_site_errors`); empty: none
+    prof_other : float64 (n_sites,)  its per-site rate of a third base
 
     Returns
     -------
@@ -352,6 +409,11 @@ def encode_fragments(genome, site_gpos, site_alleles,
                               qual_thr, err_thr, sub_cum, sub_tgt)
             lq_b = _fill_read(fs, ws_b, ops_b, lens_b, n_b, state, seq_b, qual_b, qual_values,
                               qual_thr, err_thr, sub_cum, sub_tgt)
+            if prof_rate.shape[0] > 0:
+                _site_errors(fs, ws_a, ops_a, lens_a, n_a, src, seq_a, site_gpos, site_ref, site_alt, prof_rate,
+                             prof_other, 0, state)
+                _site_errors(fs, ws_b, ops_b, lens_b, n_b, src, seq_b, site_gpos, site_ref, site_alt, prof_rate,
+                             prof_other, 1, state)
             pos_a = frag_pos[i] + ws_a
             pos_b = frag_pos[i] + ws_b
             end_a = pos_a + span_a

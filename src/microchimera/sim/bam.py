@@ -294,7 +294,7 @@ def header_text(genome: SyntheticGenome, sample: Sample, command: str = "") -> s
 
 def write_sample_bam(path, genome: SyntheticGenome, family: Family, sample: Sample, seq: Sequencing,
                      rng: np.random.Generator, *, sample_index: int = 0, threads: int = 2,
-                     progress=None) -> SampleReads:
+                     progress=None, error_profile=None) -> SampleReads:
     """Simulate the reads of ``sample`` and write them as a coordinate-sorted BAM (no index).
 
     Parameters
@@ -307,6 +307,10 @@ def write_sample_bam(path, genome: SyntheticGenome, family: Family, sample: Samp
         BGZF compression threads.
     progress : callable, optional
         Called with the number of fragments after each chunk.
+    error_profile : ErrorProfile, optional
+        The panel's per-site error (:func:`~microchimera.sim.panel_error_profile` over
+        ``genome.sites``): at a site, a read base's error comes from it, per read strand,
+        whatever the base's quality; elsewhere the quality model's class rates.
 
     Returns
     -------
@@ -328,6 +332,13 @@ def write_sample_bam(path, genome: SyntheticGenome, family: Family, sample: Samp
     rec_bound = (36 + len(prefix) + 21 + 4 * _kernels.MAX_OPS + (rl + 1) // 2 + rl + len(rg_tag)
                  + int(max(len(s) for s in sp)) + 4 + 6 * _kernels.MAX_OPS + seq.umi_length + 4)
     dup_mean = seq.duplicate_rate / (1.0 - seq.duplicate_rate)
+    if error_profile is not None:
+        if error_profile.n_sites != genome.sites.n_sites:
+            raise ValueError(f"error profile of {error_profile.n_sites} sites for a panel of {genome.sites.n_sites}")
+        prof_rate = np.ascontiguousarray(error_profile.rate, dtype=np.float64)
+        prof_other = np.minimum(error_profile.other_scale * 2.0 * seq.error_rate / 3.0, 0.45)
+    else:
+        prof_rate, prof_other = np.zeros((0, 2, 2)), np.zeros(0)
 
     if seq.whole_genome:
         chunks = _wg_chunks(genome, family, weights, seq, rng)
@@ -364,7 +375,7 @@ def write_sample_bam(path, genome: SyntheticGenome, family: Family, sample: Samp
                     frags["tid"], frags["pos"], frags["length"], frags["src"], frags["copy"],
                     frags["mapq"], ndup, rl, seq.indel_rate, seq.soft_clip_rate, seq.umi_length,
                     qv, qual_thr, err_thr, sub_cum, sub_tgt, prefix, name_id, rg_tag, sp_tags, sp_off,
-                    seed, out, rec_off, rec_key)
+                    seed, out, rec_off, rec_key, genome.sites.ref, genome.sites.alt, prof_rate, prof_other)
                 n_reads += nrec
                 rec_len = np.diff(np.append(rec_off, nbytes))
                 all_buf = np.concatenate([carry_buf, out[:nbytes]])

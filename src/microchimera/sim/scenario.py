@@ -68,6 +68,22 @@ class Panel:
 
 
 @dataclass(frozen=True)
+class PanelErrors:
+    """A per-site error profile shared by every sample of the scenario (``[error_profile]``):
+    the arguments of :func:`microchimera.sim.panel_error_profile` (its ``base_rate`` is
+    ``sequencing.error_rate``)."""
+
+    sigma: float = 1.0                   # log-sd of the per-site spread
+    hot_share: float = 0.01              # share of hot sites ...
+    hot_rate: float = 2e-2               # ... and their total error per base
+    strand_bias_share: float = 0.0       # sites whose errors sit on one strand ...
+    strand_bias_fold: float = 8.0        # ... this many times the other's
+    cpg_fold: float = 1.0                # C>T/G>A multiplier at CpG-context sites
+    ffpe: float = 0.0                    # C>T/G>A added per base (deamination)
+    oxidation: float = 0.0               # G>T on forward reads, C>A on reverse (8-oxoG)
+
+
+@dataclass(frozen=True)
 class Persistence:
     model: str = "exponential"
     initial_fraction: float = 1e-3       # fraction right after the pregnancy
@@ -129,6 +145,7 @@ class Scenario:
     panel: Panel = field(default_factory=Panel)
     sequencing: Sequencing = field(default_factory=Sequencing)
     persistence: Persistence | None = None
+    error_profile: PanelErrors | None = None
 
     def person(self, pid: str) -> Person:
         for p in self.people:
@@ -507,7 +524,24 @@ def _check_donor(d, host, by_id, path):
         raise ScenarioError(f"{path}.{d}: the host cannot also be a donor")
 
 
-_TOP_KEYS = ("name", "description", "genome", "panel", "family", "samples", "sequencing", "persistence")
+_TOP_KEYS = ("name", "description", "genome", "panel", "family", "samples", "sequencing", "persistence",
+             "error_profile")
+
+
+def _parse_error_profile(t) -> PanelErrors:
+    t = _table(t, "error_profile")
+    _unknown_keys(t, tuple(PanelErrors.__dataclass_fields__), "error_profile")
+    d, P = PanelErrors(), "error_profile"
+    return PanelErrors(
+        sigma=_number(t, "sigma", P, d.sigma, low=0, high=5),
+        hot_share=_number(t, "hot_share", P, d.hot_share, low=0, high=1),
+        hot_rate=_number(t, "hot_rate", P, d.hot_rate, low=0, high=0.5),
+        strand_bias_share=_number(t, "strand_bias_share", P, d.strand_bias_share, low=0, high=1),
+        strand_bias_fold=_number(t, "strand_bias_fold", P, d.strand_bias_fold, low=1),
+        cpg_fold=_number(t, "cpg_fold", P, d.cpg_fold, low=0),
+        ffpe=_number(t, "ffpe", P, d.ffpe, low=0, high=0.5),
+        oxidation=_number(t, "oxidation", P, d.oxidation, low=0, high=0.5),
+    )
 
 
 def load_scenario(source) -> Scenario:
@@ -568,6 +602,7 @@ def load_scenario(source) -> Scenario:
         panel=panel,
         sequencing=seq,
         persistence=persistence,
+        error_profile=_parse_error_profile(data["error_profile"]) if "error_profile" in data else None,
     )
 
 

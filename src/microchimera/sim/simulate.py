@@ -43,6 +43,8 @@ class SimulationResult:
     ancestry_panel: Path | None = None
     #: ``amplicons.bed`` (0-based half-open, one line per amplicon), amplicon panels only.
     amplicons: Path | None = None
+    #: ``error_profile.tsv``: the true per-site error rates, with ``[error_profile]`` only.
+    error_profile: Path | None = None
 
 
 def scenario_pedigree(scenario: Scenario) -> Pedigree:
@@ -220,6 +222,17 @@ def simulate(scenario, outdir, rng: np.random.Generator, progress: bool = False,
         write_text_atomic(paths["amplicons"], "".join(
             f"{genome.contigs[c]}\t{s}\t{s + n}\tamplicon_{i + 1}\n" for i, (c, s, n) in enumerate(genome.amplicons)))
 
+    profile = None
+    if scenario.error_profile is not None:
+        # its own stream (from the genome's seed): other scenarios' draws are unchanged
+        from dataclasses import asdict
+
+        from .error_profile import panel_error_profile
+
+        profile = panel_error_profile(genome.sites, np.random.default_rng([int(seeds[0]), 1]),
+                                      base_rate=scenario.sequencing.error_rate, **asdict(scenario.error_profile))
+        paths["error_profile"] = outdir / "error_profile.tsv"
+        write_text_atomic(paths["error_profile"], _profile_tsv(genome, profile))
     bams, fastqs, sample_truth = {}, {}, []
     site_kind = family.site_kind
     for k, sample in enumerate(scenario.samples):
@@ -230,7 +243,7 @@ def simulate(scenario, outdir, rng: np.random.Generator, progress: bool = False,
             with atomic_path(bam, suffix=".bam") as tmp:
                 reads = write_sample_bam(tmp, genome, family, sample, scenario.sequencing,
                                          np.random.default_rng(seeds[2 + k]), sample_index=k,
-                                         threads=threads, progress=advance)
+                                         threads=threads, progress=advance, error_profile=profile)
         pysam.index(str(bam))
         bams[sample.name] = bam
         if scenario.sequencing.fastq:
@@ -257,6 +270,20 @@ def simulate(scenario, outdir, rng: np.random.Generator, progress: bool = False,
     }
     write_text_atomic(paths["truth_json"], json.dumps(truth, indent=2, default=_json_default) + "\n")
     return SimulationResult(outdir=outdir, bams=bams, fastq=fastqs, truth=truth, **paths)
+
+
+def _profile_tsv(genome: SyntheticGenome, profile) -> str:
+    """The panel's true per-site error rates (per read base), one line per site."""
+    from ..conventions import BASES
+
+    sites = genome.sites
+    lines = ["#chrom\tpos\tref\talt\tref_alt_fwd\tref_alt_rev\talt_ref_fwd\talt_ref_rev\tother\thot\n"]
+    r = profile.rate
+    for i in range(sites.n_sites):
+        lines.append(f"{sites.contigs[sites.contig_id[i]]}\t{int(sites.pos[i]) + 1}\t{BASES[sites.ref[i]]}\t"
+                     f"{BASES[sites.alt[i]]}\t{r[i, 0, 0]:.4g}\t{r[i, 0, 1]:.4g}\t{r[i, 1, 0]:.4g}\t{r[i, 1, 1]:.4g}\t"
+                     f"{profile.other_scale[i]:.4g}\t{int(profile.hot[i])}\n")
+    return "".join(lines)
 
 
 def _expected_fragments(genome: SyntheticGenome, family: Family, sample, seq) -> float:
