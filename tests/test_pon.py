@@ -81,6 +81,31 @@ def test_pon__strand_bias_flagged():
     assert (pon.flag[20:] == "pass").mean() > 0.99
 
 
+def test_pon__a_class_without_errors_is_not_error_free():
+    """Shallow normals with no error read in a class (depth 30, error 1e-5 per class): the class
+    prior is the Jeffreys mean of its reads, 0.5 / (reads + 1), not the 1e-6 floor, and its
+    strength at most those reads; before, it was 1e-6 with a strength of 1e6, so a sample's
+    first error read at such a site could only be donor DNA."""
+    from microchimera.model.seqerror import substitution_class
+
+    rng = np.random.default_rng(8)
+    sites = _sites(rng, 1200)
+    normals = simulate_normals(sites, rng, n_normals=3, depth=30, error_rates=1e-5)
+    pon = build_pon(normals, sites)
+    cls = substitution_class(sites.ref, sites.alt)
+    for c in range(12):
+        sel = cls == c
+        errors = pon.errors[sel, 0].sum()
+        reads = pon.depth[sel, 0].sum()
+        if errors == 0 and reads > 0:
+            assert pon.class_rate[c, 0] == pytest.approx(0.5 / (reads + 1), rel=1e-6)
+            assert pon.class_strength[c, 0] <= reads
+            assert (pon.rate[sel, 0] > 1e-5).all()  # a site's rate stays near the class's
+            break
+    else:
+        pytest.fail("no class without error reads: the test did not exercise the case")
+
+
 def test_pon__file_roundtrip_and_bad_files(panel, tmp_path):
     sites, _, counts, pon = panel
     path = tmp_path / "pon.parquet"

@@ -151,7 +151,12 @@ def _class_prior(x: np.ndarray, n: np.ndarray, cls: np.ndarray, xn: np.ndarray, 
     ``x``/``n`` (sites,) are summed error reads/reads; ``xn``/``nn`` (normals, sites) per
     normal.  Method of moments: the variance of site rates beyond binomial noise gives the
     spread of true site rates, ``Var = μ(1−μ)/(m+1)``; the variance between normals within
-    sites beyond binomial noise gives the overdispersion ``ρ``.
+    sites beyond binomial noise gives the overdispersion ``ρ``.  ``μ`` is the Jeffreys
+    posterior mean ``(x + ½)/(n + 1)`` of the class's reads, so a class whose normals showed
+    no error is not taken as error-free, and ``m`` is at most the class's reads: a prior
+    across sites is never more certain than all the reads behind it (with few normals, or
+    shallow ones, a class without visible spread otherwise got ``m`` = 1e9 at ``μ`` = 1e-6,
+    and every error a sample then showed at its sites was unexplainable but as donor DNA).
     """
     n_cls = UNKNOWN_CLASS + 1
     mean = np.full(n_cls, np.nan)
@@ -161,12 +166,13 @@ def _class_prior(x: np.ndarray, n: np.ndarray, cls: np.ndarray, xn: np.ndarray, 
         m = (cls == c) & (n > 0)
         if not m.any():
             continue
-        mu = float(np.clip(x[m].sum() / n[m].sum(), MIN_RATE, MAX_RATE))
+        reads = float(n[m].sum())
+        mu = float(np.clip((x[m].sum() + 0.5) / (reads + 1.0), MIN_RATE, MAX_RATE))
         mean[c] = mu
         r = x[m] / n[m]
         excess = np.average((r - mu) ** 2, weights=n[m]) - mu * (1 - mu) / np.average(n[m], weights=n[m])
         var = max(float(excess), 1e-12)
-        strength[c] = float(np.clip(mu * (1 - mu) / var - 1.0, 1.0, 1e9))
+        strength[c] = float(np.clip(mu * (1 - mu) / var - 1.0, 1.0, max(reads, 1.0)))
         # between normals, within sites: pooled over the class's sites with >= 2 normals
         xs, ns = xn[:, m], nn[:, m]
         ok = (ns > 0).sum(axis=0) >= 2
