@@ -17,7 +17,7 @@ import numpy as np
 from microchimera.sim import load_scenario, simulate
 
 
-def scenario(n_sites: int, depth: float) -> dict:
+def scenario(n_sites: int, depth: float, spacing: int = 1000) -> dict:
     people = [
         {"id": "father", "sex": "male"},
         {"id": "mother", "sex": "female"},
@@ -27,7 +27,7 @@ def scenario(n_sites: int, depth: float) -> dict:
     ]
     return {
         "name": "bench",
-        "panel": {"n_sites": n_sites, "spacing": 1000},
+        "panel": {"n_sites": n_sites, "spacing": spacing},
         "sequencing": {"depth": depth, "read_length": 150, "fragment_mean": 250, "fragment_sd": 60},
         "family": {"people": people},
         "samples": [{"name": "mother_brain", "host": "mother",
