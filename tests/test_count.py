@@ -226,6 +226,7 @@ def test_count_alleles__tiny_buffers_seeks_and_growth(random_bam_fixture, monkey
     monkeypatch.setattr(counting, "SEEK_MIN", 0)
     monkeypatch.setattr(counting, "SPAN_GAP", 300)
     monkeypatch.setattr(counting, "_INITIAL", {"k": 1, "e": 2, "c": 1})
+    monkeypatch.setattr(counting, "MIN_SITES_PER_FRAGMENT_SLICE", 1)
     result = count_alleles([bam], sites, fragments=True, threads=2)
     ref, ref_frags = reference_count(bam, sites)
     np.testing.assert_array_equal(_stack(result.counts), ref)
@@ -254,10 +255,11 @@ def _pieces(frags, part_of):
 
 
 @pytest.mark.parametrize("threads", [2, 3, 7])
-def test_count_alleles__threads_with_fragments(random_bam_fixture, threads):
+def test_count_alleles__threads_with_fragments(random_bam_fixture, threads, monkeypatch):
     """Fragments counted in slices: the same counts as one kernel, and the same fragments
     except those straddling a cut, which are split there (and must be, for the test to
-    mean anything: some are)."""
+    mean anything: some are).  The fixture's panel is small: let it be cut anyway."""
+    monkeypatch.setattr(counting, "MIN_SITES_PER_FRAGMENT_SLICE", 1)
     bam, sites = random_bam_fixture
     one = count_alleles([bam], sites, fragments=True)
     many = count_alleles([bam], sites, fragments=True, threads=threads)
@@ -267,6 +269,16 @@ def test_count_alleles__threads_with_fragments(random_bam_fixture, threads):
     assert _fragment_tuples(many.fragments) == expected
     assert len(np.unique(many.fragments.fragment)) == len(expected)  # ids unique across slices
     assert expected != whole  # some fragment straddles a cut in this fixture
+
+
+def test_count_alleles__small_panels_are_not_cut_for_fragments(random_bam_fixture, monkeypatch):
+    """Fewer than twice MIN_SITES_PER_FRAGMENT_SLICE sites: one kernel whatever --threads, no
+    fragment lost (the fixture's 1,192 sites against a minimum raised to 600)."""
+    bam, sites = random_bam_fixture
+    monkeypatch.setattr(counting, "MIN_SITES_PER_FRAGMENT_SLICE", 600)
+    assert sites.n_sites < 2 * counting.MIN_SITES_PER_FRAGMENT_SLICE
+    one = _fragment_tuples(count_alleles([bam], sites, fragments=True).fragments)
+    assert _fragment_tuples(count_alleles([bam], sites, fragments=True, threads=4).fragments) == one
 
 
 def test_merge_fragments__regions_of_a_cohort_sample(random_bam_fixture):

@@ -57,6 +57,9 @@ SEEK_MIN = 1 << 15
 READ_AHEAD = 1
 #: Initial capacities: site observations per read, pending reads, fragment rows (grown on demand).
 _INITIAL = {"k": 32, "e": 4096, "c": 1 << 16}
+#: With fragments, ``--threads`` slices hold at least this many sites each: a cut splits the
+#: fragments over it, and a small panel gains nothing from more readers.
+MIN_SITES_PER_FRAGMENT_SLICE = 500
 
 
 @dataclass(frozen=True)
@@ -713,9 +716,9 @@ def count_alleles(alignments, sites: SiteTable, *, filters: CountFilters | None 
         BAM with a BAI index: the sites are cut into ``threads`` slices of about equal BAM
         bytes, each counted by its own reader and kernel concurrently (same counts; the
         read statistics add up over slices, so reads near a cut are counted in both).
-        With ``fragments``, a fragment whose sites straddle a cut (two sites on either side
-        of one of the ``threads - 1`` cuts) is split there: each side is a fragment of its
-        own when it shows two or more sites.  Through pysam: threads inflating BGZF blocks
+        With ``fragments``, slices hold at least :data:`MIN_SITES_PER_FRAGMENT_SLICE` sites,
+        and a fragment whose sites straddle a cut is split there: each side is a fragment of
+        its own when it shows two or more sites.  Through pysam: threads inflating BGZF blocks
         ahead of a single counting loop.
     region : str, optional
         ``chrom[:start-end]`` (1-based, inclusive): count only the sites inside.
@@ -774,7 +777,8 @@ def count_alleles(alignments, sites: SiteTable, *, filters: CountFilters | None 
         parallel = fast and threads > 1
         if fast:
             bai = _read_bai(info)
-            parts = _split(spans, bai, threads) if parallel else [spans]
+            n_parts = min(threads, max(1, len(spans.pos) // MIN_SITES_PER_FRAGMENT_SLICE)) if fragments else threads
+            parts = _split(spans, bai, n_parts) if parallel else [spans]
             for part in parts:
                 part.runs = _jump_runs(part, bai)
         total = _expected_reads(info, parts if fast else None, bai if fast else None, spans) if progress else None

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..conventions import geq_per_100k
+from ..conventions import DEFAULT_THETA, geq_per_100k
 from ..count.fragments import FragmentTable
 from ..errors import InputError, UsageError
 from ..io.allele_counts import AlleleCounts
@@ -328,7 +328,8 @@ def class_error_rates(sel: SiteSelection, model: SiteModel, exclude: np.ndarray 
 
 
 def build_error_model(sel: SiteSelection, people: People, af: np.ndarray, block_size: float,
-                      founder_af=None, pon: PonSiteRates | None = None, theta: float = 0.0) -> ErrorModelStage:
+                      founder_af=None, pon: PonSiteRates | None = None,
+                      theta: float = DEFAULT_THETA) -> ErrorModelStage:
     """Stage 3: genotype prior, per-class error rates and likelihood data (``founder_af``:
     the people who do not get ``af``, see :func:`family_allele_frequencies`; ``pon``: the
     panel of normals' strata replace the substitution class of the sites it holds;
