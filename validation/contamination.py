@@ -9,6 +9,8 @@ mother at ~1000x (``simulate_counts``, Poisson depth, 1e-3 error per base) in th
     no_contam        son 1e-4 alone                                  (on and off: the LoD cost)
     site_err_son     son 1e-4, per-site errors                       (on: relatedness verdicts)
     site_err_contam  stranger 1e-3 named as nobody, per-site errors  (on and off: is it called the son?)
+    site_err_contam_pon  the same sample, with a panel of 10 normals  (on: is the contamination
+                     sharing its per-site errors, 1000x         estimate calibrated with --pon?)
 
 Per-site errors (:func:`microchimera.sim.site_error_spread`): log-normal multipliers with
 sigma = 1 and 1% hot sites at 2e-2 per base, drawn once per replicate's panel.  Every
@@ -23,7 +25,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
 from multiprocessing import Pool
 from pathlib import Path
 
@@ -34,17 +38,20 @@ from recover_fraction import N_SITES, PED, _sites
 from microchimera._progress import progress_bar
 from microchimera.io.genotypes import GenotypeMatrix
 from microchimera.model import quantify
+from microchimera.model.pon import build_pon
+from microchimera.model.pon_file import write_pon
 from microchimera.options import QuantifyOptions
-from microchimera.sim import simulate_counts, simulate_family, site_error_spread
+from microchimera.sim import simulate_counts, simulate_family, simulate_normals, site_error_spread
 
 DEPTH = 1000
 SON, CONTAM, CONTAM_HIGH = 1e-4, 2e-4, 1e-3
-CELLS = ("contam_only", "son_contam", "no_contam", "site_err_son", "site_err_contam")
+CELLS = ("contam_only", "son_contam", "no_contam", "site_err_son", "site_err_contam", "site_err_contam_pon")
+N_NORMALS = 10
 
 
-def _run(counts, gm, sites, component: bool) -> dict:
+def _run(counts, gm, sites, component: bool, pon=None) -> dict:
     r = quantify(counts, host="mom", donors=["kid"], pedigree=PED, genotypes=gm, sites=sites,
-                 options=QuantifyOptions(contamination=component))
+                 options=QuantifyOptions(contamination=component, pon=pon))
     d = r.donors[0]
     out = {"kid_fraction": d.fraction, "kid_low": d.ci95[0], "kid_high": d.ci95[1], "kid_detected": d.detected,
            "kid_lod": d.lod,
@@ -70,15 +77,31 @@ def replicate(args) -> list[dict]:
               "son_contam": (SON, CONTAM, None, (True,)),
               "no_contam": (SON, 0.0, None, (True, False)),
               "site_err_son": (SON, 0.0, spread, (True,)),
-              "site_err_contam": (0.0, CONTAM_HIGH, spread, (True, False))}
+              "site_err_contam": (0.0, CONTAM_HIGH, spread, (True, False)),
+              "site_err_contam_pon": (0.0, CONTAM_HIGH, spread, (True,))}
     rows = []
+    counts = None
     for cell in cells:
         f_kid, f_c, scale, components = design[cell]
-        counts = simulate_counts(sites, g["mom"], np.stack([g["kid"], g["stranger"]]), [f_kid, f_c], depth=DEPTH,
-                                 rng=rng, sample="s", site_error_scale=scale)
-        for component in components:
-            rows.append({"cell": cell, "seed": seed, "component": component, "f_kid": f_kid, "f_contam": f_c,
-                         **_run(counts, gm, sites, component)})
+        pon = None
+        if cell == "site_err_contam_pon":
+            # The site_err_contam sample itself when it was drawn (same reads, now with a panel).
+            if "site_err_contam" not in cells:
+                counts = simulate_counts(sites, g["mom"], np.stack([g["kid"], g["stranger"]]), [f_kid, f_c],
+                                         depth=DEPTH, rng=rng, sample="s", site_error_scale=scale)
+            normals = simulate_normals(sites, rng, n_normals=N_NORMALS, depth=DEPTH, site_error_scale=scale)
+            pon = Path(tempfile.gettempdir()) / f"contamination_pon_{seed}_{os.getpid()}.parquet"
+            write_pon(build_pon(normals, sites), pon)
+        else:
+            counts = simulate_counts(sites, g["mom"], np.stack([g["kid"], g["stranger"]]), [f_kid, f_c],
+                                     depth=DEPTH, rng=rng, sample="s", site_error_scale=scale)
+        try:
+            for component in components:
+                rows.append({"cell": cell, "seed": seed, "component": component, "f_kid": f_kid, "f_contam": f_c,
+                             **_run(counts, gm, sites, component, pon)})
+        finally:
+            if pon is not None:
+                pon.unlink(missing_ok=True)
     return rows
 
 
