@@ -641,7 +641,8 @@ def _print_result(result, truth=None, quiet: bool = False) -> None:
 def add_run_subcommand(sub, common) -> None:
     p = sub.add_parser("run", parents=[common], help="count alleles in BAM/CRAM and quantify in one go",
                        description="Count alleles at the sites and quantify donors: writes DIR/counts.parquet, "
-                                   "DIR/result.json and DIR/result.tsv.")
+                                   "DIR/fragments.parquet (the fragments showing two or more sites, used as "
+                                   "molecules; not with --evidence sites), DIR/result.json and DIR/result.tsv.")
     p.add_argument("bams", metavar="BAM", nargs="+", help="coordinate-sorted, indexed BAM/CRAM of the sample")
     _add_family_options(p)
     c = p.add_argument_group("counting")
@@ -686,7 +687,7 @@ def run_demo(args) -> int:
                          threads=args.threads, progress=progress_enabled(args))
     _print_result(result, truth, quiet=args.quiet)
     print(f"seed {seed}; outputs in {args.outdir}/ (report.html, result.json, result.tsv, counts.parquet, "
-          "simulated/)")
+          "fragments.parquet, simulated/)")
     return 0
 
 
