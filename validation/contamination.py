@@ -47,6 +47,9 @@ DEPTH = 1000
 SON, CONTAM, CONTAM_HIGH = 1e-4, 2e-4, 1e-3
 CELLS = ("contam_only", "son_contam", "no_contam", "site_err_son", "site_err_contam", "site_err_contam_pon")
 N_NORMALS = 10
+#: Depth of the panel's normals (``--pon-depth``): the issue's 1000x, or far deeper to see what
+#: near-exact per-site rates give.
+PON_DEPTH = {"depth": DEPTH}
 
 
 def _run(counts, gm, sites, component: bool, pon=None) -> dict:
@@ -89,7 +92,8 @@ def replicate(args) -> list[dict]:
             if "site_err_contam" not in cells:
                 counts = simulate_counts(sites, g["mom"], np.stack([g["kid"], g["stranger"]]), [f_kid, f_c],
                                          depth=DEPTH, rng=rng, sample="s", site_error_scale=scale)
-            normals = simulate_normals(sites, rng, n_normals=N_NORMALS, depth=DEPTH, site_error_scale=scale)
+            normals = simulate_normals(sites, rng, n_normals=N_NORMALS, depth=PON_DEPTH["depth"],
+                                       site_error_scale=scale)
             pon = Path(tempfile.gettempdir()) / f"contamination_pon_{seed}_{os.getpid()}.parquet"
             write_pon(build_pon(normals, sites), pon)
         else:
@@ -225,11 +229,14 @@ def main(argv=None):
     p.add_argument("--seed0", type=int, default=120_000)
     p.add_argument("--cells", default=",".join(CELLS))
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "contamination.json"))
+    p.add_argument("--pon-depth", type=float, default=DEPTH, help="depth of the normals of site_err_contam_pon")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     a = p.parse_args(argv)
+    PON_DEPTH["depth"] = a.pon_depth  # read by the forked workers
     rows = run(a.reps, a.procs, a.cells.split(","), a.seed0, progress=not a.quiet)
     summary = summarise(rows)
     Path(a.out).write_text(json.dumps({"reps": a.reps, "seed0": a.seed0, "depth": DEPTH, "n_sites": N_SITES,
+                                       "pon_normals": N_NORMALS, "pon_depth": a.pon_depth,
                                        "summary": summary, "rows": rows}, indent=1))
     for s in summary:
         print(json.dumps(s))
