@@ -84,15 +84,16 @@ def trigamma(x) -> np.ndarray:
     return out
 
 
-def bb_logpmf_terms(x, n, p, rho: float, order: int = 0):
+def bb_logpmf_terms(x, n, p, rho, order: int = 0):
     """Beta-binomial log-pmf (without the binomial coefficient) and its p-derivatives.
 
     Parameters
     ----------
     x, n : ndarray, float64, shape (m,)
     p : ndarray, float64, shape (m,)
-    rho : float
-        Overdispersion in [0, 1); 0 is the binomial.
+    rho : float, or ndarray float64 (m,)
+        Overdispersion in [0, 1); 0 is the binomial.  An array gives each term its own
+        (:meth:`ModelData.key_rho`: a panel of normals' uncertain site rates).
     order : int
         0: log-pmf; 1: also d/dp; 2: also d2/dp2.
 
@@ -101,14 +102,31 @@ def bb_logpmf_terms(x, n, p, rho: float, order: int = 0):
     tuple of ndarray, shape (m,)
     """
     p = np.clip(p, _P_EPS, 1 - _P_EPS)
+    if np.ndim(rho):
+        rho = np.asarray(rho, dtype=np.float64)
+        zero = rho <= 0
+        if zero.all():
+            return _binomial_terms(x, n, p, order)
+        bb = _bb_terms(x, n, p, np.where(zero, 0.5, rho), order)
+        if not zero.any():
+            return bb
+        return tuple(np.where(zero, b0, b1) for b0, b1 in zip(_binomial_terms(x, n, p, order), bb, strict=True))
     if rho <= 0:
-        logp = x * np.log(p) + (n - x) * np.log1p(-p)
-        if order == 0:
-            return (logp,)
-        s1 = x / p - (n - x) / (1 - p)
-        if order == 1:
-            return logp, s1
-        return logp, s1, -x / p**2 - (n - x) / (1 - p) ** 2
+        return _binomial_terms(x, n, p, order)
+    return _bb_terms(x, n, p, rho, order)
+
+
+def _binomial_terms(x, n, p, order):
+    logp = x * np.log(p) + (n - x) * np.log1p(-p)
+    if order == 0:
+        return (logp,)
+    s1 = x / p - (n - x) / (1 - p)
+    if order == 1:
+        return logp, s1
+    return logp, s1, -x / p**2 - (n - x) / (1 - p) ** 2
+
+
+def _bb_terms(x, n, p, rho, order):
     tau = 1.0 / rho - 1.0
     a = p * tau
     b = (1 - p) * tau
@@ -223,6 +241,9 @@ class ModelData:
         Multi-site molecules (:mod:`microchimera.model.molecules`); their observations are
         not in ``n``/``x``, which then hold the rest of each site's reads
         (:meth:`as_sites` puts them back).
+    combo_rho : ndarray, float64, shape (n_combos,), or None
+        Extra overdispersion of each combo's reads, added to the fitted ``rho``: the
+        uncertainty of a panel of normals' site rates (:func:`~microchimera.model.quantify.pon_rate_uncertainty`).
 
     Copies made with ``dataclasses.replace`` that keep the entry arrays share one
     :attr:`layout`; a copy with other entries (:meth:`subset`) gets its own.
@@ -246,6 +267,7 @@ class ModelData:
     error_rate: np.ndarray
     het_share: float = 0.5
     molecules: MoleculeData | None = None
+    combo_rho: np.ndarray | None = None
     _layout: _LayoutCell | None = field(default=None, repr=False, compare=False)
     _sites_view: ModelData | None = field(default=None, init=False, repr=False, compare=False)
     _oracle: MoleculeOracle | None = field(default=None, init=False, repr=False, compare=False)
@@ -289,6 +311,17 @@ class ModelData:
         if self._oracle is None:
             object.__setattr__(self, "_oracle", MoleculeOracle(self.molecules, self.error_rate, SWAP_CLASS))
         return self._oracle
+
+    def key_rho(self, rho: float):
+        """The overdispersion of every key's terms: ``rho``, plus :attr:`combo_rho` where set
+        (float, or ndarray float64 (n_keys,); at most 0.5)."""
+        if self.combo_rho is None:
+            return rho
+        return np.minimum(rho + self.combo_rho[self.key_combo], 0.5)
+
+    def combo_rho_total(self, rho: float):
+        """``rho`` plus :attr:`combo_rho` per combo (float, or ndarray (n_combos,))."""
+        return rho if self.combo_rho is None else np.minimum(rho + self.combo_rho, 0.5)
 
     @property
     def n_donors(self) -> int:
@@ -420,7 +453,7 @@ class ModelData:
 
     def _evaluate_sites(self, f, rho: float, order: int) -> Evaluation:
         p_combo, scale = self.combo_p(f)
-        terms = bb_logpmf_terms(self.key_x, self.key_n, p_combo[self.key_combo], rho, order)
+        terms = bb_logpmf_terms(self.key_x, self.key_n, p_combo[self.key_combo], self.key_rho(rho), order)
         lp = self.entry_logw + terms[0][self.entry_key]
         starts = self.starts
         top = np.maximum.reduceat(lp, starts)

@@ -10,12 +10,14 @@ per site, per direction and per strand, the error rate with its uncertainty:
   :data:`HOM_MAX_SHARE` of its reads show the other allele (and it has at least
   :data:`MIN_DEPTH` reads); only homozygous normals inform the error there, hom-ref ones
   the ``REF>ALT`` direction (their alt reads are errors), hom-alt ones ``ALT>REF``.
-* **Per-site rates, shrunk to the class.** Within a substitution class the site rates are
-  taken as ``Beta(m·μ, m·(1−μ))`` across sites (``μ`` the class rate, ``m`` its strength
-  from the excess variance of the site rates over binomial noise, method of moments); a
-  site's posterior is ``Beta(m·μ + x, m·(1−μ) + n − x)`` from its ``x`` error reads of ``n``
-  (summed over its homozygous normals, deflated by the between-normal overdispersion of the
-  class).  A site with few normals stays near its class; a site with many reads gets its own.
+* **Per-site rates, shrunk to the class.** A site's ``x`` error reads of ``n`` (summed over
+  its homozygous normals, deflated by the between-normal overdispersion of the class) meet a
+  prior of the class's site rates: with enough sites and error reads, a distribution on
+  :data:`PRIOR_GRID` estimated by maximum marginal likelihood (:func:`_grid_posterior`; a
+  log-normal spread with hot sites is no Beta), each site's posterior carried as the Beta of
+  its mean and variance; otherwise ``Beta(m·μ, m·(1−μ))`` with ``μ`` the class's Jeffreys
+  mean and ``m`` from the excess variance of the site rates (method of moments).  A site
+  with few normals stays near its class; a site with many reads gets its own.
 * **Flags.** ``noisy``: the posterior's 1% quantile is above :data:`NOISY_FOLD` times the
   class rate and above :data:`NOISY_MIN_RATE`; ``strand_bias``: one strand's errors exceed the
   other's by :data:`STRAND_FOLD` times with a binomial p-value below 1e-6; ``no_normals``: no
@@ -186,6 +188,52 @@ def _class_prior(x: np.ndarray, n: np.ndarray, cls: np.ndarray, xn: np.ndarray, 
     return mean, strength, rho
 
 
+#: Rates of the grid the per-class prior of site rates lives on (per base, log-spaced).
+PRIOR_GRID = np.logspace(-6.5, -1.0, 48)
+#: Fewest sites with reads, and error reads among them, for a class's prior to be estimated on
+#: the grid (else a Beta by moments around the Jeffreys mean: with no error read a grid prior
+#: would sit at its lowest rate, certain of an error-free class).
+GRID_MIN_SITES = 50
+GRID_MIN_ERRORS = 20
+_EM_ITERATIONS = 150
+
+
+def _grid_posterior(x: np.ndarray, n: np.ndarray, w0: np.ndarray | None = None):
+    """Posterior mean and variance of each site's rate under the class's prior of site rates,
+    estimated as a distribution on :data:`PRIOR_GRID` by maximum marginal likelihood (EM; the
+    nonparametric maximum-likelihood prior of Kiefer and Wolfowitz, here on a fixed grid).
+
+    A log-normal spread with a few hot sites, as real panels show, is far from a Beta: a Beta
+    fitted by moments to it is pulled wide by the hot sites and pushes the many quiet sites'
+    rates up towards the class mean (and the few moderately hot ones down).  ``x``/``n``:
+    error reads / reads per site (effective, may be fractional).  Returns (mean, variance,
+    prior weights).
+    """
+    logr, log1r = np.log(PRIOR_GRID), np.log1p(-PRIOR_GRID)
+    ll = x[:, None] * logr[None, :] + (n - x)[:, None] * log1r[None, :]
+    lik = np.exp(ll - ll.max(axis=1, keepdims=True))
+    w = np.full(len(PRIOR_GRID), 1.0 / len(PRIOR_GRID)) if w0 is None else w0
+    for _ in range(_EM_ITERATIONS):
+        post = lik * w
+        post /= post.sum(axis=1, keepdims=True)
+        w = post.mean(axis=0)
+    post = lik * w
+    post /= post.sum(axis=1, keepdims=True)
+    mean = post @ PRIOR_GRID
+    var = np.maximum(post @ PRIOR_GRID**2 - mean**2, 1e-18)
+    return mean, var, w
+
+
+def _posterior_on(x: np.ndarray, n: np.ndarray, w: np.ndarray):
+    """Posterior mean and variance of each site's rate under the grid prior ``w``."""
+    logr, log1r = np.log(PRIOR_GRID), np.log1p(-PRIOR_GRID)
+    ll = x[:, None] * logr[None, :] + (n - x)[:, None] * log1r[None, :]
+    post = np.exp(ll - ll.max(axis=1, keepdims=True)) * w
+    post /= post.sum(axis=1, keepdims=True)
+    mean = post @ PRIOR_GRID
+    return mean, np.maximum(post @ PRIOR_GRID**2 - mean**2, 1e-18)
+
+
 def _normal_background(err: np.ndarray, dep: np.ndarray, clean: np.ndarray) -> np.ndarray:
     """Each normal's error reads per read at ``clean`` sites, float64 (normals,)."""
     e = err[:, clean].sum(axis=(1, 2, 3))
@@ -265,6 +313,26 @@ def build_pon(counts: AlleleCounts, sites: SiteTable | None = None) -> PanelOfNo
     deff = 1.0 + np.maximum(per_normal - 1.0, 0.0) * rho[cls, np.arange(2)[None, :]]
     alpha = m * mu + x / deff
     beta = m * (1 - mu) + (n - x) / deff
+    # Where a class has enough sites, its prior of site rates is estimated on a grid instead
+    # (a log-normal spread with hot sites is no Beta); each site's posterior is then carried
+    # as the Beta of the same mean and variance.
+    for d in range(2):
+        for c in range(UNKNOWN_CLASS + 1):
+            sel = cls[:, d] == c
+            seen = sel & (n[:, d] > 0)
+            if seen.sum() < GRID_MIN_SITES or x[sel, d].sum() < GRID_MIN_ERRORS:
+                continue  # too little to learn a shape from: the Beta by moments (Jeffreys mean)
+            xe, ne = x[sel, d] / deff[sel, d], n[sel, d] / deff[sel, d]
+            _, _, w = _grid_posterior(xe[ne > 0], ne[ne > 0])
+            pm, pv = _posterior_on(xe, ne, w)
+            conc = np.maximum(pm * (1 - pm) / pv - 1.0, 1.0)
+            alpha[sel, d] = pm * conc
+            beta[sel, d] = (1 - pm) * conc
+            prior_mean = float(w @ PRIOR_GRID)
+            prior_var = float(w @ PRIOR_GRID**2) - prior_mean**2
+            mean[c, d] = prior_mean
+            strength[c, d] = float(np.clip(prior_mean * (1 - prior_mean) / max(prior_var, 1e-18) - 1.0, 1.0, 1e9))
+    mu = mean[cls, np.arange(2)[None, :]]
     post = PanelOfNormals(s, tuple(np.asarray(counts.samples)[keep]), errk.sum(axis=0), depk.sum(axis=0),
                           n_norm.astype(np.int32), alpha, beta, mean, strength, rho,
                           np.full(s.n_sites, "pass", dtype=object), {}, excluded)

@@ -46,6 +46,9 @@ class PonSiteRates:
         Stratum class at matched sites, -1 elsewhere.
     index : ndarray, int64, shape (n_sites,)
         Each site's row in the panel (-1: not in it).
+    concentration : ndarray, float64, shape (n_sites, 2), optional
+        ``alpha + beta`` of the posterior Beta of each direction's rate at matched sites
+        (NaN elsewhere): how many reads' worth the panel knows the rate to.
     """
 
     matched: np.ndarray
@@ -53,6 +56,38 @@ class PonSiteRates:
     rate: np.ndarray
     site_class: np.ndarray
     index: np.ndarray
+    concentration: np.ndarray | None = None
+
+    def combo_rho(self, combo_class: np.ndarray, combo_gh: np.ndarray, site_class: np.ndarray,
+                  site_index: np.ndarray) -> np.ndarray:
+        """Extra overdispersion of each combo's reads from the uncertainty of the panel's rates,
+        float64 (n_combos,).
+
+        At a site whose host is homozygous the reads other than the host's allele are errors
+        at rate ``e`` (plus donor DNA); the panel knows ``e`` as a Beta of concentration
+        ``c = alpha + beta``, and a binomial whose rate is that Beta is a beta-binomial of
+        overdispersion ``1 / (c + 1)``, which is what a combo of hom-ref (REF>ALT) or hom-alt
+        (ALT>REF) host gets, averaged over the stratum's sites (``site_class`` of the model's
+        sites).  Heterozygous hosts: 0 (the rate's uncertainty is negligible against the
+        allele share there).  Combos of classes the panel does not make: 0.  ``site_class``
+        (n_sites,) is every site's class, ``site_index`` the model's sites among them.
+        """
+        out = np.zeros(len(combo_class))
+        if self.concentration is None:
+            return out
+        site_class = site_class[site_index]
+        conc = self.concentration[site_index]
+        strata = site_class >= PON_CLASS0
+        if not strata.any():
+            return out
+        for d, gh in ((0, 0.0), (1, 2.0)):
+            ok = strata & np.isfinite(conc[:, d])
+            mean_rho = np.bincount(site_class[ok], weights=1.0 / (conc[ok, d] + 1.0), minlength=N_CLASSES)
+            n = np.bincount(site_class[ok], minlength=N_CLASSES)
+            per_class = np.divide(mean_rho, n, out=np.zeros(N_CLASSES), where=n > 0)
+            sel = combo_gh == gh
+            out[sel] = per_class[combo_class[sel]]
+        return out
 
     def classes(self, substitution: np.ndarray) -> np.ndarray:
         """The class of every site: its stratum where matched, else ``substitution``."""
@@ -112,7 +147,9 @@ def pon_site_rates(pon: PanelOfNormals, sites: SiteTable, source: str = "the pan
     matched = hit & ~flagged
     rate = np.full((sites.n_sites, 2), np.nan)
     rate[matched] = pon.rate[idx[matched]]
+    conc = np.full((sites.n_sites, 2), np.nan)
+    conc[matched] = (pon.alpha + pon.beta)[idx[matched]]
     cls = np.full(sites.n_sites, -1, dtype=np.int64)
     b = _bin(np.nan_to_num(rate, nan=RATE_MIN))
     cls[matched] = PON_CLASS0 + b[matched, 0] * PON_BINS + b[matched, 1]
-    return PonSiteRates(matched, flagged, rate, cls, np.where(hit, idx, -1))
+    return PonSiteRates(matched, flagged, rate, cls, np.where(hit, idx, -1), conc)

@@ -343,6 +343,10 @@ def build_error_model(sel: SiteSelection, people: People, af: np.ndarray, block_
     errors = _with_pon(class_error_rates(sel, model), pon)
     n = sel.n
     data = model.build(n, sel.alt, site_class, errors.rate, block)
+    if pon is not None:
+        # The panel's rates are known only to their posterior: a beta-binomial at its sites.
+        data = dataclasses.replace(data, combo_rho=pon.combo_rho(data.combo_class, data.combo_gh, site_class,
+                                                                 data.site_index))
     return ErrorModelStage(model, errors, data, SampleData(n, sel.alt, site_class, errors.rate, block), pon)
 
 

@@ -109,7 +109,9 @@ def _combo_read_weights(data: ModelData, rho: float) -> np.ndarray:
     w = np.exp(data.entry_logw)
     w = w / np.bincount(data.entry_site, weights=w, minlength=data.n_sites)[data.entry_site]
     n = data.n[data.entry_site]
-    return np.bincount(data.entry_combo, weights=w * n / (1.0 + (n - 1.0) * rho), minlength=len(data.combo_gh))
+    rho_e = data.combo_rho_total(rho)
+    rho_e = rho_e[data.entry_combo] if np.ndim(rho_e) else rho_e
+    return np.bincount(data.entry_combo, weights=w * n / (1.0 + (n - 1.0) * rho_e), minlength=len(data.combo_gh))
 
 
 def _oracle_lrt(data: ModelData, fit: FitResult, donor: int, value: float, weights: np.ndarray) -> float:

@@ -35,7 +35,7 @@ def evaluate(data: ModelData, f, rho: float, order: int = 0, kappa: bool = False
     f = np.asarray(f, dtype=np.float64)
     lay = data.layout
     p_combo, _ = data.combo_p(f)
-    terms = bb_logpmf_terms(data.key_x, data.key_n, p_combo[data.key_combo], rho, order)
+    terms = bb_logpmf_terms(data.key_x, data.key_n, p_combo[data.key_combo], data.key_rho(rho), order)
     t0 = terms[0]
     total = lay.single_logw_sum + float(lay.single_count @ t0)
     parts = []

@@ -171,7 +171,7 @@ def host_het_sites(data: ModelData, f, rho: float) -> np.ndarray:
     if data.n_sites == 0:
         return np.zeros(0, dtype=bool)
     p_combo, _ = data.combo_p(f)
-    t0 = bb_logpmf_terms(data.key_x, data.key_n, p_combo[data.key_combo], rho)[0]
+    t0 = bb_logpmf_terms(data.key_x, data.key_n, p_combo[data.key_combo], data.key_rho(rho))[0]
     lp = data.entry_logw + t0[data.entry_key]
     starts = data.starts
     top = np.maximum.reduceat(lp, starts)
