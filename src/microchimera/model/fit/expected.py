@@ -58,6 +58,17 @@ def _entry_p(data: ModelData, f) -> np.ndarray:
     return np.clip(p_combo[data.entry_combo], _P_EPS, 1 - _P_EPS)
 
 
+def _site_rho(data: ModelData, rho: float, logw: np.ndarray):
+    """``rho`` plus each site's prior-weighted mean of :attr:`ModelData.combo_rho` (a panel of
+    normals' rate uncertainty), float or ndarray (n_sites,)."""
+    if data.combo_rho is None:
+        return rho
+    w = np.exp(logw - np.max(logw))
+    tot = np.bincount(data.entry_site, weights=w, minlength=data.n_sites)
+    extra = np.bincount(data.entry_site, weights=w * data.combo_rho[data.entry_combo], minlength=data.n_sites)
+    return np.minimum(rho + extra / np.maximum(tot, 1e-300), 0.5)
+
+
 class _Grid:
     """The alt-read counts the reads drawn at ``f_alt`` can show, and their expected mass.
 
@@ -85,7 +96,7 @@ class _Grid:
         m = np.bincount(data.entry_site, minlength=data.n_sites)[site]
         order = np.argsort(m, kind="stable")
         site, x, m = site[order], x[order], m[order]
-        inflate = 1.0 + (data.n - 1.0) * rho
+        inflate = 1.0 + (data.n - 1.0) * _site_rho(data, rho, self.logw)
         self.chunks = []
         for mm in np.unique(m):
             idx = np.flatnonzero(m == mm)
