@@ -13,6 +13,7 @@ the normals' as a whole).
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -102,6 +103,16 @@ class PonSiteRates:
         out[:PON_CLASS0] = class_rate[:PON_CLASS0]
         out[PON_CLASS0:] = BIN_RATE[b_ra]
         return out
+
+
+def with_rate_uncertainty(data, pon: PonSiteRates | None, site_class: np.ndarray):
+    """``data`` (a :class:`~microchimera.model.likelihood.ModelData`) with the panel's rate
+    uncertainty as per-combo overdispersion (:meth:`PonSiteRates.combo_rho`); itself without a
+    panel.  ``site_class`` (n_all_sites,) is the class every site was built with."""
+    if pon is None:
+        return data
+    return dataclasses.replace(data, combo_rho=pon.combo_rho(data.combo_class, data.combo_gh, site_class,
+                                                             data.site_index))
 
 
 def _bin(rate: np.ndarray) -> np.ndarray:

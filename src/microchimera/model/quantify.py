@@ -56,7 +56,7 @@ from .evidence import evidence_in_use, with_molecules
 from .likelihood import ModelData
 from .people import CONTAMINANT, RELATIONSHIPS, People, resolve_people
 from .pon import PanelOfNormals
-from .pon_rates import PonSiteRates, pon_site_rates
+from .pon_rates import PonSiteRates, pon_site_rates, with_rate_uncertainty
 from .prior import check_mendel, estimate_af_from_founders
 from .relatedness import SampleData, relatedness_test
 from .seqerror import ErrorModel, estimate_error_rates, substitution_class
@@ -343,11 +343,9 @@ def build_error_model(sel: SiteSelection, people: People, af: np.ndarray, block_
     errors = _with_pon(class_error_rates(sel, model), pon)
     n = sel.n
     data = model.build(n, sel.alt, site_class, errors.rate, block)
-    if pon is not None:
-        # The panel's rates are known only to their posterior: a beta-binomial at its sites.
-        data = dataclasses.replace(data, combo_rho=pon.combo_rho(data.combo_class, data.combo_gh, site_class,
-                                                                 data.site_index))
-    return ErrorModelStage(model, errors, data, SampleData(n, sel.alt, site_class, errors.rate, block), pon)
+    # The panel's rates are known only to their posterior: a beta-binomial at its sites.
+    data = with_rate_uncertainty(data, pon, site_class)
+    return ErrorModelStage(model, errors, data, SampleData(n, sel.alt, site_class, errors.rate, block, pon), pon)
 
 
 # ----------------------------------------------------------------------------- 4. fit

@@ -23,6 +23,7 @@ from ..errors import MicrochimeraError
 from ..io.pedigree import SEX_MALE, Pedigree
 from ..result import KNOWN_CONTAMINANT_LABEL, DonorEstimate, RelatednessTest, RelatednessVerdict
 from . import fit as fitmod
+from .pon_rates import PonSiteRates, with_rate_uncertainty
 from .sitemodel import SiteModel
 
 RELATEDNESS_LOG_LR = np.log(20.0)
@@ -32,13 +33,15 @@ RELATEDNESS_LOG_LR = np.log(20.0)
 class SampleData:
     """The per-site inputs a model is built from (all shape ``(n_all_sites,)``): fragments with
     ref or alt (``n``, int64), alt fragments (``alt``, int64), substitution class (int),
-    per-class error rate (float64, shape ``(n_classes,)``) and linkage block (int)."""
+    per-class error rate (float64, shape ``(n_classes,)``) and linkage block (int); ``pon``: the
+    panel of normals' view of the sites, whose rate uncertainty every model gets."""
 
     n: np.ndarray
     alt: np.ndarray
     site_class: np.ndarray
     error_rate: np.ndarray
     block: np.ndarray
+    pon: PonSiteRates | None = None
 
 
 def alternative_sources(label: str) -> tuple[str, ...]:
@@ -113,6 +116,7 @@ def relatedness_test(model: SiteModel, fit, people, af: np.ndarray, inputs: Samp
             continue
 
         def loglik(data, mask):
+            data = with_rate_uncertainty(data, inputs.pon, inputs.site_class)
             sub = dataclasses.replace(data.subset(mask[data.site_index]), het_share=fit.het_share,
                                       error_rate=inputs.error_rate)
             return fitmod.newton(sub, fit.fraction, fit.rho)[1].loglik
