@@ -171,8 +171,9 @@ def _make_read(fs, L, forward, rl, indel_rate, clip_rate, state, ops, lens):
 
 @njit(cache=True, nogil=True)
 def _fill_read(fs, ws, ops, lens, n_ops, state, seq, qual, qual_values, qual_thr, err_thr,
-               sub_cum, sub_tgt):
-    """Stored (reference-orientation) bases and qualities of one mate, with errors."""
+               sub_cum, sub_tgt, qref):
+    """Stored (reference-orientation) bases and qualities of one mate, with errors; ``qref[q]``
+    is the fragment offset of query base ``q`` (-1 for inserted or clipped bases)."""
     q = 0
     r = ws
     for k in range(n_ops):
@@ -181,6 +182,7 @@ def _fill_read(fs, ws, ops, lens, n_ops, state, seq, qual, qual_values, qual_thr
         if op == OP_M:
             for _j in range(ln):
                 seq[q] = fs[r]
+                qref[q] = r
                 q += 1
                 r += 1
         elif op == OP_D:
@@ -188,6 +190,7 @@ def _fill_read(fs, ws, ops, lens, n_ops, state, seq, qual, qual_values, qual_thr
         else:  # S or I: bases not from the reference (adapter / inserted)
             for _j in range(ln):
                 seq[q] = _below(state, 4)
+                qref[q] = -1
                 q += 1
     n_q = q
     n_bins = qual_values.shape[0]
@@ -209,56 +212,48 @@ def _fill_read(fs, ws, ops, lens, n_ops, state, seq, qual, qual_values, qual_thr
 
 
 @njit(cache=True, nogil=True)
-def _site_errors(fs, ws, ops, lens, n_ops, src, seq, site_gpos, site_ref, site_alt, prof_rate, prof_other,
-                 strand, state):
+def _site_errors(fs, qref, n_q, src, seq, site_gpos, site_ref, site_alt, prof_rate, prof_other, strand, state):
     """Redraw the bases of one mate at panel sites with the site's own error (a panel error
     profile): a true ref base is read as alt with ``prof_rate[s, 0, strand]``, a true alt as
     ref with ``prof_rate[s, 1, strand]``, either as one of the two other bases with
-    ``prof_other[s]``; whatever the base's quality.  Walks the CIGAR as :func:`_fill_read`."""
+    ``prof_other[s]``; whatever the base's quality.  ``qref`` from :func:`_fill_read`."""
     n_sites = site_gpos.shape[0]
-    ptr = np.searchsorted(site_gpos, src + ws)
-    q = 0
-    r = ws
-    for k in range(n_ops):
-        op = ops[k]
-        ln = lens[k]
-        if op == OP_M:
-            for _j in range(ln):
-                g = src + r
-                while ptr < n_sites and site_gpos[ptr] < g:
-                    ptr += 1
-                if ptr < n_sites and site_gpos[ptr] == g:
-                    t = fs[r]
-                    if t == site_ref[ptr]:
-                        d, other = 0, site_alt[ptr]
-                    elif t == site_alt[ptr]:
-                        d, other = 1, site_ref[ptr]
-                    else:
-                        d, other = -1, t
-                    if d >= 0:
-                        u = _uniform(state)
-                        e = prof_rate[ptr, d, strand]
-                        if u < e:
-                            seq[q] = other
-                        elif u < e + prof_other[ptr]:
-                            # one of the two bases that are neither allele, at random
-                            first = -1
-                            second = -1
-                            for b in range(4):
-                                if b != t and b != other:
-                                    if first < 0:
-                                        first = b
-                                    else:
-                                        second = b
-                            seq[q] = first if _below(state, 2) == 0 else second
-                        else:
-                            seq[q] = t
-                q += 1
-                r += 1
-        elif op == OP_D:
-            r += ln
+    ptr = -1
+    for q in range(n_q):
+        r = qref[q]
+        if r < 0:
+            continue
+        g = src + r
+        if ptr < 0:
+            ptr = np.searchsorted(site_gpos, g)
+        while ptr < n_sites and site_gpos[ptr] < g:
+            ptr += 1
+        if ptr >= n_sites or site_gpos[ptr] != g:
+            continue
+        t = fs[r]
+        if t == site_ref[ptr]:
+            d, other = 0, site_alt[ptr]
+        elif t == site_alt[ptr]:
+            d, other = 1, site_ref[ptr]
         else:
-            q += ln
+            continue
+        u = _uniform(state)
+        e = prof_rate[ptr, d, strand]
+        if u < e:
+            seq[q] = other
+        elif u < e + prof_other[ptr]:
+            # one of the two bases that are neither allele, at random
+            first = -1
+            second = -1
+            for b in range(4):
+                if b != t and b != other:
+                    if first < 0:
+                        first = b
+                    else:
+                        second = b
+            seq[q] = first if _below(state, 2) == 0 else second
+        else:
+            seq[q] = t
 
 
 @njit(cache=True, nogil=True)
@@ -375,6 +370,8 @@ def encode_fragments(genome, site_gpos, site_alleles,
     seq_b = np.empty(read_len + 8, dtype=np.uint8)
     qual_a = np.empty(read_len + 8, dtype=np.uint8)
     qual_b = np.empty(read_len + 8, dtype=np.uint8)
+    qref_a = np.empty(read_len + 8, dtype=np.int64)
+    qref_b = np.empty(read_len + 8, dtype=np.int64)
     ops_a = np.empty(MAX_OPS, dtype=np.int64)
     lens_a = np.empty(MAX_OPS, dtype=np.int64)
     ops_b = np.empty(MAX_OPS, dtype=np.int64)
@@ -406,14 +403,14 @@ def encode_fragments(genome, site_gpos, site_alleles,
             ws_a, span_a, n_a = _make_read(fs, L, True, rl, indel_rate, clip_rate, state, ops_a, lens_a)
             ws_b, span_b, n_b = _make_read(fs, L, False, rl, indel_rate, clip_rate, state, ops_b, lens_b)
             lq_a = _fill_read(fs, ws_a, ops_a, lens_a, n_a, state, seq_a, qual_a, qual_values,
-                              qual_thr, err_thr, sub_cum, sub_tgt)
+                              qual_thr, err_thr, sub_cum, sub_tgt, qref_a)
             lq_b = _fill_read(fs, ws_b, ops_b, lens_b, n_b, state, seq_b, qual_b, qual_values,
-                              qual_thr, err_thr, sub_cum, sub_tgt)
+                              qual_thr, err_thr, sub_cum, sub_tgt, qref_b)
             if prof_rate.shape[0] > 0:
-                _site_errors(fs, ws_a, ops_a, lens_a, n_a, src, seq_a, site_gpos, site_ref, site_alt, prof_rate,
-                             prof_other, 0, state)
-                _site_errors(fs, ws_b, ops_b, lens_b, n_b, src, seq_b, site_gpos, site_ref, site_alt, prof_rate,
-                             prof_other, 1, state)
+                _site_errors(fs, qref_a, lq_a, src, seq_a, site_gpos, site_ref, site_alt, prof_rate, prof_other, 0,
+                             state)
+                _site_errors(fs, qref_b, lq_b, src, seq_b, site_gpos, site_ref, site_alt, prof_rate, prof_other, 1,
+                             state)
             pos_a = frag_pos[i] + ws_a
             pos_b = frag_pos[i] + ws_b
             end_a = pos_a + span_a
