@@ -63,6 +63,23 @@ def test_molecule_terms__derivatives_match_finite_differences():
     np.testing.assert_allclose(t.hess, hess, rtol=1e-5, atol=1e-6 * np.abs(hess).max())
 
 
+def test_molecule_terms__finite_where_a_profile_asks_for_more_than_the_whole():
+    """A profile fixing one fraction can probe sum f > 1 (the others' bounds do not see it):
+    the host's share is held at 0 there, the log-likelihood, gradient and Hessian stay finite
+    and the gradient is that of the held function (central differences, 1e-5 relative).
+    Before, log of a negative mixture gave NaN there (seen in `run` on male-looking reads)."""
+    rng = np.random.default_rng(3)
+    m = _random_molecules(rng)
+    rate = np.full(N_CLASSES, 1e-2)
+    x0 = np.array([0.8, 0.4])
+    t = molecule_terms(m, rate, SWAP_CLASS, x0, 2)
+    assert np.isfinite(t.total) and np.isfinite(t.grad).all() and np.isfinite(t.hess).all()
+    h = 1e-6
+    grad = [(molecule_terms(m, rate, SWAP_CLASS, x0 + h * e, 0).total
+             - molecule_terms(m, rate, SWAP_CLASS, x0 - h * e, 0).total) / (2 * h) for e in np.eye(2)]
+    np.testing.assert_allclose(t.grad, grad, rtol=1e-5)
+
+
 def test_single_read_molecules__reduce_exactly_to_the_site_model():
     # Every read of some sites moved into one-observation molecules: the log-likelihood, its
     # gradient and Hessian in (f, log kappa) are the site model's at rho = 0 (het share 1/2)

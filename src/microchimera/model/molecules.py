@@ -212,7 +212,12 @@ def molecule_terms(m: MoleculeData, error_rate: np.ndarray, swap: np.ndarray, f,
         if order > 0 and kappa:
             rt1[:, k] = sum(w * np.exp(a - top) * a1 for w, a, a1, _ in comp)
             rt2[:, k] = sum(w * np.exp(a - top) * (a2 + a1 * a1) for w, a, a1, a2 in comp)
-    mt = (1.0 - f.sum()) * es + rt @ f
+    # The host's share 1 - sum f, held at 0 where a profile that fixes one fraction asks for
+    # more than the others leave (sum f > 1; the site model clips its read probabilities there).
+    host = 1.0 - float(f.sum())
+    if host < 0.0:
+        host, es = 0.0, np.zeros_like(es)
+    mt = host * es + rt @ f
     w = m.weight
     ll = w * (log_host + top + np.log(mt))
     total = float(ll.sum())
