@@ -13,7 +13,7 @@ per site, per direction and per strand, the error rate with its uncertainty:
 * **Per-site rates, shrunk to the class.** A site's ``x`` error reads of ``n`` (summed over
   its homozygous normals, deflated by the between-normal overdispersion of the class) meet a
   prior of the class's site rates: with enough sites and error reads, a distribution on
-  :data:`PRIOR_GRID` estimated by maximum marginal likelihood (:func:`_grid_posterior`; a
+  :data:`PRIOR_GRID` estimated by maximum marginal likelihood (:func:`_grid_prior`; a
   log-normal spread with hot sites is no Beta), each site's posterior carried as the Beta of
   its mean and variance; otherwise ``Beta(m·μ, m·(1−μ))`` with ``μ`` the class's Jeffreys
   mean and ``m`` from the excess variance of the site rates (method of moments).  A site
@@ -198,37 +198,35 @@ GRID_MIN_ERRORS = 20
 _EM_ITERATIONS = 150
 
 
-def _grid_posterior(x: np.ndarray, n: np.ndarray, w0: np.ndarray | None = None):
-    """Posterior mean and variance of each site's rate under the class's prior of site rates,
-    estimated as a distribution on :data:`PRIOR_GRID` by maximum marginal likelihood (EM; the
-    nonparametric maximum-likelihood prior of Kiefer and Wolfowitz, here on a fixed grid).
+def _grid_likelihood(x: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """Binomial likelihood of each site's ``x`` error reads of ``n`` at every rate of
+    :data:`PRIOR_GRID`, scaled to 1 at each site's maximum, float64 ``(n_sites, n_grid)``."""
+    ll = x[:, None] * np.log(PRIOR_GRID)[None, :] + (n - x)[:, None] * np.log1p(-PRIOR_GRID)[None, :]
+    return np.exp(ll - ll.max(axis=1, keepdims=True))
+
+
+def _grid_prior(x: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """The class's prior of site rates as weights on :data:`PRIOR_GRID`, by maximum marginal
+    likelihood (EM; the nonparametric maximum-likelihood prior of Kiefer and Wolfowitz, here
+    on a fixed grid).
 
     A log-normal spread with a few hot sites, as real panels show, is far from a Beta: a Beta
-    fitted by moments to it is pulled wide by the hot sites and pushes the many quiet sites'
-    rates up towards the class mean (and the few moderately hot ones down).  ``x``/``n``:
-    error reads / reads per site (effective, may be fractional).  Returns (mean, variance,
-    prior weights).
+    fitted by moments to it is pulled wide by the hot sites, so a quiet site's few reads then
+    set its rate alone.  ``x``/``n``: error reads / reads per site (effective, may be
+    fractional; every ``n`` > 0).
     """
-    logr, log1r = np.log(PRIOR_GRID), np.log1p(-PRIOR_GRID)
-    ll = x[:, None] * logr[None, :] + (n - x)[:, None] * log1r[None, :]
-    lik = np.exp(ll - ll.max(axis=1, keepdims=True))
-    w = np.full(len(PRIOR_GRID), 1.0 / len(PRIOR_GRID)) if w0 is None else w0
+    lik = _grid_likelihood(x, n)
+    w = np.full(len(PRIOR_GRID), 1.0 / len(PRIOR_GRID))
     for _ in range(_EM_ITERATIONS):
         post = lik * w
         post /= post.sum(axis=1, keepdims=True)
         w = post.mean(axis=0)
-    post = lik * w
-    post /= post.sum(axis=1, keepdims=True)
-    mean = post @ PRIOR_GRID
-    var = np.maximum(post @ PRIOR_GRID**2 - mean**2, 1e-18)
-    return mean, var, w
+    return w
 
 
 def _posterior_on(x: np.ndarray, n: np.ndarray, w: np.ndarray):
     """Posterior mean and variance of each site's rate under the grid prior ``w``."""
-    logr, log1r = np.log(PRIOR_GRID), np.log1p(-PRIOR_GRID)
-    ll = x[:, None] * logr[None, :] + (n - x)[:, None] * log1r[None, :]
-    post = np.exp(ll - ll.max(axis=1, keepdims=True)) * w
+    post = _grid_likelihood(x, n) * w
     post /= post.sum(axis=1, keepdims=True)
     mean = post @ PRIOR_GRID
     return mean, np.maximum(post @ PRIOR_GRID**2 - mean**2, 1e-18)
@@ -323,7 +321,7 @@ def build_pon(counts: AlleleCounts, sites: SiteTable | None = None) -> PanelOfNo
             if seen.sum() < GRID_MIN_SITES or x[sel, d].sum() < GRID_MIN_ERRORS:
                 continue  # too little to learn a shape from: the Beta by moments (Jeffreys mean)
             xe, ne = x[sel, d] / deff[sel, d], n[sel, d] / deff[sel, d]
-            _, _, w = _grid_posterior(xe[ne > 0], ne[ne > 0])
+            w = _grid_prior(xe[ne > 0], ne[ne > 0])
             pm, pv = _posterior_on(xe, ne, w)
             conc = np.maximum(pm * (1 - pm) / pv - 1.0, 1.0)
             alpha[sel, d] = pm * conc
