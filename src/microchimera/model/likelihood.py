@@ -243,7 +243,7 @@ class ModelData:
         (:meth:`as_sites` puts them back).
     combo_rho : ndarray, float64, shape (n_combos,), or None
         Extra overdispersion of each combo's reads, added to the fitted ``rho``: the
-        uncertainty of a panel of normals' site rates (:func:`~microchimera.model.quantify.pon_rate_uncertainty`).
+        uncertainty of a panel of normals' site rates (:func:`~microchimera.model.pon_rates.with_rate_uncertainty`).
 
     Copies made with ``dataclasses.replace`` that keep the entry arrays share one
     :attr:`layout`; a copy with other entries (:meth:`subset`) gets its own.
@@ -312,16 +312,15 @@ class ModelData:
             object.__setattr__(self, "_oracle", MoleculeOracle(self.molecules, self.error_rate, SWAP_CLASS))
         return self._oracle
 
-    def key_rho(self, rho: float):
-        """The overdispersion of every key's terms: ``rho``, plus :attr:`combo_rho` where set
-        (float, or ndarray float64 (n_keys,); at most 0.5)."""
-        if self.combo_rho is None:
-            return rho
-        return np.minimum(rho + self.combo_rho[self.key_combo], 0.5)
-
     def combo_rho_total(self, rho: float):
-        """``rho`` plus :attr:`combo_rho` per combo (float, or ndarray (n_combos,))."""
+        """``rho`` plus :attr:`combo_rho` per combo (float, or ndarray (n_combos,); at most 0.5)."""
         return rho if self.combo_rho is None else np.minimum(rho + self.combo_rho, 0.5)
+
+    def key_rho(self, rho: float):
+        """The overdispersion of every key's terms: :meth:`combo_rho_total` at each key's combo
+        (float, or ndarray float64 (n_keys,))."""
+        total = self.combo_rho_total(rho)
+        return total if self.combo_rho is None else total[self.key_combo]
 
     @property
     def n_donors(self) -> int:
