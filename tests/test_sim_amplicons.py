@@ -100,3 +100,12 @@ def test_run__an_amplicon_panel_uses_molecules_and_finds_the_son(tmp_path):
     (son,) = doc["donors"]
     truth = json.loads(sim.truth_json.read_text())["samples"][0]["empirical_fractions"]["son"]
     assert son["detected"] and son["ci95"][0] <= truth <= son["ci95"][1]
+
+
+def test_build_genome__an_autosome_without_sites_gets_no_amplicon():
+    """Fewer sites than autosomes (2 sites, 3 autosomes): the empty one has no amplicon
+    (it raised an IndexError)."""
+    g = build_genome(load_scenario(_scenario({"n_sites": 2, "snps_per_amplicon": 1}) | {"genome": {"n_autosomes": 3}}),
+                     np.random.default_rng(1))
+    assert g.amplicons.shape == (2, 3) and g.sites.n_sites == 2
+    assert set(g.amplicons[:, 0]) == {0, 1}

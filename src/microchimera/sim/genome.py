@@ -94,6 +94,8 @@ def _amplicon_positions(n: int, panel: Panel, margin: int, rng):
     length, amplicons as (start, length) rows)."""
     k = panel.snps_per_amplicon
     n_amp = -(-n // k)
+    if n_amp == 0:  # an autosome left without sites (fewer sites than autosomes)
+        return np.zeros(0, np.int64), 2 * margin, np.zeros((0, 2), np.int64)
     length = rng.integers(panel.amplicon_min, panel.amplicon_max + 1, size=n_amp).astype(np.int64)
     gap = np.maximum(1 + np.floor(rng.exponential(max(panel.spacing - 1, 1), size=n_amp)).astype(np.int64),
                      panel.amplicon_max + 1)
@@ -103,8 +105,8 @@ def _amplicon_positions(n: int, panel: Panel, margin: int, rng):
         m = min(k, n - i * k)
         inner = rng.choice(int(length[i]) - 20, size=m, replace=False) + 10
         pos.append(start[i] + np.sort(inner))
-    contig_length = int(start[-1] + panel.amplicon_max + margin + 1) if n_amp else 2 * margin
-    return np.concatenate(pos) if pos else np.zeros(0, np.int64), contig_length, np.stack([start, length], axis=1)
+    contig_length = int(start[-1] + panel.amplicon_max + margin + 1)
+    return np.concatenate(pos), contig_length, np.stack([start, length], axis=1)
 
 
 def _allele_frequencies(panel: Panel, n: int, rng) -> np.ndarray:
