@@ -83,13 +83,15 @@ def replicate(args) -> list[dict]:
               "site_err_contam": (0.0, CONTAM_HIGH, spread, (True, False)),
               "site_err_contam_pon": (0.0, CONTAM_HIGH, spread, (True,))}
     rows = []
-    counts = None
+    drawn = {}
     for cell in cells:
         f_kid, f_c, scale, components = design[cell]
         pon = None
         if cell == "site_err_contam_pon":
-            # The site_err_contam sample itself when it was drawn (same reads, now with a panel).
-            if "site_err_contam" not in cells:
+            # The site_err_contam sample itself when it was drawn before (same reads, now with a
+            # panel); else a sample of that design of its own.
+            counts = drawn.get("site_err_contam")
+            if counts is None:
                 counts = simulate_counts(sites, g["mom"], np.stack([g["kid"], g["stranger"]]), [f_kid, f_c],
                                          depth=DEPTH, rng=rng, sample="s", site_error_scale=scale)
             normals = simulate_normals(sites, rng, n_normals=N_NORMALS, depth=PON_DEPTH["depth"],
@@ -99,6 +101,7 @@ def replicate(args) -> list[dict]:
         else:
             counts = simulate_counts(sites, g["mom"], np.stack([g["kid"], g["stranger"]]), [f_kid, f_c],
                                      depth=DEPTH, rng=rng, sample="s", site_error_scale=scale)
+            drawn[cell] = counts
         try:
             for component in components:
                 rows.append({"cell": cell, "seed": seed, "component": component, "f_kid": f_kid, "f_contam": f_c,
