@@ -5,6 +5,8 @@ from setuptools import Extension, setup
 setup(
     ext_modules=cythonize(
         [Extension("microchimera.count._kernels", ["src/microchimera/count/_kernels.pyx"],
+                   extra_compile_args=["-O3"]),
+         Extension("microchimera.count._umi", ["src/microchimera/count/_umi.pyx"],
                    extra_compile_args=["-O3"])],
         compiler_directives={"language_level": "3"},
     ),

@@ -311,9 +311,33 @@ def add_count_subcommand(sub, common) -> None:
     filters = p.add_argument_group("filters")
     add_count_filter_arguments(filters)
     filters.add_argument("--region", metavar="REGION", help="only sites in chrom[:start-end] (1-based, inclusive)")
+    umi = p.add_argument_group("molecules (UMIs; docs/count.md)")
+    umi.add_argument("--umi", action="store_true", help="count molecules: reads grouped into families by "
+                     "alignment and UMI (UMI-tools' directional method), one consensus base per family and site")
+    umi.add_argument("--umi-tag", default="RX", metavar="TAG", help="tag holding the UMI bases (default RX), or "
+                     "'name' for a read-name suffix after '_' or ':'")
+    umi.add_argument("--molecule-tag", metavar="TAG", help="take families from a molecule-id tag instead (fgbio "
+                     "MI, with /A /B for duplex strands; UMI-tools UG); implies --umi")
+    umi.add_argument("--duplex", action="store_true", help="count a molecule only where both of its strands agree "
+                     "(duplex UMIs 'AAAA-CCCC', or MI /A /B); implies --umi")
+    umi.add_argument("--min-family-size", type=positive_int, default=1, metavar="N",
+                     help="reads a (strand) family needs to count (default 1)")
     p.add_argument("--threads", type=positive_int, default=1, help="decompression threads (default 1)")
     p.add_argument("--index", action="store_true", help="build missing BAM/CRAM indexes instead of failing")
     p.set_defaults(runner=run_count)
+
+
+def umi_options(args):
+    """The :class:`~microchimera.count.umi.UmiOptions` of ``count``'s UMI arguments (None: reads)."""
+    from .count.umi import UmiOptions
+    from .errors import UsageError
+
+    if not (args.umi or args.molecule_tag or args.duplex):
+        if args.min_family_size != 1 or args.umi_tag != "RX":
+            raise UsageError("--umi-tag and --min-family-size count molecules: add --umi")
+        return None
+    return UmiOptions(tag=args.umi_tag, molecule_tag=args.molecule_tag, duplex=args.duplex,
+                      min_family_size=args.min_family_size)
 
 
 def run_count(args) -> int:
@@ -324,7 +348,7 @@ def run_count(args) -> int:
     sites = read_sites(args.sites)
     result = count_alleles(args.alignments, sites, filters=count_filters(args), reference=args.reference,
                            threads=args.threads, region=args.region, fragments=bool(args.fragments),
-                           build_index=args.index, progress=progress_enabled(args))
+                           build_index=args.index, progress=progress_enabled(args), umi=umi_options(args))
     counts = result.counts if args.fragments else result
     counts.parameters.update(sites=str(args.sites), command=args.command_line)
     (write_counts_tsv if args.tsv else write_counts)(counts, args.out)
@@ -336,6 +360,14 @@ def run_count(args) -> int:
             covered, mean, mean_covered = depth_summary(depth[i])
             print(f"{name}\tsites={counts.n_sites}\tcovered={covered}\tmean_depth={mean:.1f}\t"
                   f"mean_depth_covered={mean_covered:.1f}\talt={int(counts.alt_count[i].sum())}")
+        for path, st in counts.parameters["stats"].items():
+            if "umi" in st:
+                u = st["umi"]
+                line = (f"{path}\tmolecules={u['molecules']}\treads_per_molecule="
+                        f"{u['reads_per_molecule'] or 0:.2f}\tmean_family_size={u['mean_family_size'] or 0:.2f}")
+                if "duplex_yield" in u:
+                    line += f"\tduplex_yield={u['duplex_yield'] or 0:.3f}"
+                print(line)
         print(f"counts\t{args.out}" + (f"\nfragments\t{args.fragments}" if args.fragments else ""))
     return 0
 

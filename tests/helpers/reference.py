@@ -86,3 +86,140 @@ def reference_count(bam_path, sites, *, contig_map=None, min_mapq=20, min_baseq=
         if len(rows) >= 2:
             fragments.append(tuple(rows))
     return counts, sorted(fragments)
+
+
+def _hamming1(a, b):
+    return len(a) == len(b) and sum(x != y for x, y in zip(a, b, strict=True)) == 1
+
+
+def _directional(counts):
+    """UMI-tools' directional clusters of ``{umi: reads}``, written out plainly: UMIs taken by
+    count (descending), ties by sequence; each unclustered one takes every UMI reachable from it
+    (edges a -> b: one base apart and count[a] >= 2 count[b] - 1) not yet clustered."""
+    umis = sorted(counts, key=lambda u: (-counts[u], u))
+    cluster = {}
+    for start in umis:
+        if start in cluster:
+            continue
+        reached, todo = {start}, [start]
+        while todo:
+            a = todo.pop()
+            for b in umis:
+                if b not in reached and counts[a] >= 2 * counts[b] - 1 and _hamming1(a, b):
+                    reached.add(b)
+                    todo.append(b)
+        for u in reached:
+            cluster.setdefault(u, start)
+    return cluster
+
+
+def _consensus(members):
+    """members: [(base, qual)] -> (base, error): flat-prior posterior over A, C, G, T."""
+    import math
+
+    ll = [0.0] * 4
+    for base, q in members:
+        e = min(10.0 ** (-q / 10.0), 0.75)
+        for b in range(4):
+            ll[b] += math.log(1 - e) if base == b else math.log(e / 3)
+    top = max(ll)
+    best = min(b for b in range(4) if ll[b] >= top - 1e-9)
+    tot = sum(math.exp(ll[b] - ll[best]) for b in range(4) if b != best)
+    return best, tot / (1 + tot)
+
+
+def reference_umi_count(bam_path, sites, *, tag="RX", duplex=False, min_family_size=1, min_mapq=20,
+                        min_baseq=20, qdiff=10, pre_umi_error=10 ** -4.5):
+    """Molecule counts (6, n_sites) of a UMI BAM, the plain way: reads (duplicates kept) merged
+    into fragments as :func:`reference_count` does, fragments grouped by (contig, leftmost and
+    rightmost start, paired, strand of read 1 [single-strand]) and UMI (duplex: halves put in
+    strand A's order), UMIs clustered by :func:`_directional`, one consensus per strand family
+    and site, duplex calls where both strands agree."""
+    import math
+
+    site_at = {(sites.contigs[sites.contig_id[i]], int(sites.pos[i])): i for i in range(sites.n_sites)}
+    frags = defaultdict(list)
+    info = {}
+    with pysam.AlignmentFile(str(bam_path), "rb") as af:
+        for read in af.fetch(until_eof=True):
+            if read.flag & (SKIP_FLAGS & ~0x400) or read.mapping_quality < min_mapq or read.query_sequence is None:
+                continue
+            quals = read.query_qualities
+            obs = {}
+            for qpos, rpos in read.get_aligned_pairs(matches_only=True):
+                i = site_at.get((read.reference_name, rpos))
+                if i is None:
+                    continue
+                base, q = read.query_sequence[qpos], quals[qpos]
+                if base in "ACGT" and q >= min_baseq and q != 255:
+                    obs[i] = ("ACGT".index(base), q, read.is_reverse, read.is_read1)
+            if not obs:
+                continue
+            paired = read.is_paired and not read.mate_is_unmapped and read.next_reference_id == read.reference_id
+            key = read.query_name if paired else (read.query_name, read.flag, read.reference_start)
+            frags[key].append(obs)
+            r1rev = read.is_reverse if (read.is_read1 or not read.is_paired) else read.mate_is_reverse
+            umi = read.get_tag(tag)
+            if duplex:
+                x, y = umi.replace("+", "-").split("-")
+                umi = f"{y}-{x}" if r1rev else umi
+            lo, hi = ((min(read.reference_start, read.next_reference_start),
+                       max(read.reference_start, read.next_reference_start)) if paired
+                      else (read.reference_start, read.reference_start))
+            info[key] = (read.reference_id, lo, hi, paired, int(r1rev), umi)
+    groups = defaultdict(lambda: defaultdict(list))  # group -> umi -> [fragment merged obs]
+    for key, reads in frags.items():
+        if len(reads) == 1:
+            merged = {i: (b, q) for i, (b, q, _, _) in reads[0].items()}
+        else:
+            a, b = reads
+            merged = {}
+            for i in set(a) | set(b):
+                if i in a and i in b:
+                    m = _merge_site(a[i], b[i], qdiff)
+                    if m is not None:
+                        merged[i] = (m[0], m[1])
+                else:
+                    x = a.get(i) or b.get(i)
+                    merged[i] = (x[0], x[1])
+        tid, lo, hi, paired, strand, umi = info[key]
+        group = (tid, lo, hi, paired) if duplex else (tid, lo, hi, paired, strand)
+        groups[group][umi].append((strand, merged))
+    counts = np.zeros((6, sites.n_sites), dtype=np.uint32)
+    for members in groups.values():
+        cluster = _directional({u: len(v) for u, v in members.items()})
+        molecules = defaultdict(lambda: ([], []))
+        for u, frs in members.items():
+            for strand, merged in frs:
+                molecules[cluster[u]][strand].append(merged)
+        for strands in molecules.values():
+            usable = [len(s) >= min_family_size for s in strands]
+            if duplex and not all(usable):
+                continue
+            calls = []
+            for k, fam in enumerate(strands):
+                if not fam or not usable[k]:
+                    calls.append(None)
+                    continue
+                per_site = defaultdict(list)
+                for merged in fam:
+                    for i, bq in merged.items():
+                        per_site[i].append(bq)
+                calls.append({i: _consensus(m) for i, m in per_site.items()})
+            found = []
+            if duplex:
+                a, b = calls
+                for i in set(a) & set(b):
+                    if a[i][0] == b[i][0]:
+                        found.append((i, a[i][0], (a[i][1] + pre_umi_error) * (b[i][1] + pre_umi_error) / 3, 0))
+            else:
+                for k, c in enumerate(calls):
+                    for i, (base, err) in (c or {}).items():
+                        found.append((i, base, err + pre_umi_error, k))
+            for i, base, err, rev in found:
+                q = min(round(-10 * math.log10(max(err, 1e-300))), 93)
+                if q < min_baseq:
+                    continue
+                allele = 0 if base == sites.ref[i] else 1 if base == sites.alt[i] else 2
+                counts[2 * allele + rev, i] += 1
+    return counts

@@ -39,6 +39,8 @@ cpdef enum:
     DRAIN = 4          # fragment output buffer nearly full
     NOT_SORTED = -1
     CORRUPT = -2
+    UMI_MIXED = -3     # --umi: a UMI of another length than the first one read
+    UMI_NOT_DUPLEX = -4  # --duplex: a UMI without the two halves (or /A, /B) of a duplex molecule
 
 # params
 cpdef enum:
@@ -49,7 +51,17 @@ cpdef enum:
     P_STOP_TID = 4
     P_STOP_POS = 5
     P_MATE_QDIFF = 6
-    N_PARAMS = 7
+    P_UMI = 7          # 0 off; UMI_* below: where each read's UMI is read
+    P_UMI_TAG = 8      # the tag's two characters, first | second << 8
+    P_DUPLEX = 9       # 1: duplex molecules (canonical UMI halves, strand A/B)
+    N_PARAMS = 10
+
+# P_UMI
+cpdef enum:
+    UMI_OFF = 0
+    UMI_TAG = 1        # a string tag of bases (RX): ``ACGT`` or, duplex, ``ACGT-TTGA`` (or ``+``)
+    UMI_NAME = 2       # the read name's suffix after its last ``_`` or ``:`` (UMI-tools extract, bcl-convert)
+    UMI_MI = 3         # a molecule id tag (MI, UMI-tools' UG): an integer, or ``123/A`` ``123/B`` (fgbio)
 
 # state
 cpdef enum:
@@ -72,7 +84,16 @@ cpdef enum:
     ST_MERGED = 16
     ST_CONFLICT = 17
     ST_ORPHAN_FLUSH = 18
-    N_STATE = 19
+    ST_UMI_MISSING = 19   # reads over a site without the UMI tag (or name suffix): not counted
+    ST_UMI_INVALID = 20   # reads whose UMI has a base other than A/C/G/T (N), or is too long: not counted
+    ST_UMI_LEN = 21       # the UMI length (bases) of the first read with one
+    ST_UMI_OTHER = 22     # with UMI_MIXED: the other length
+    ST_ERR_POS = 23       # with UMI_MIXED / UMI_NOT_DUPLEX: position (0-based) of the offending read
+    N_STATE = 24
+
+# Longest UMI (bases, both halves of a duplex UMI together): 2 bits a base, the length above.
+cpdef enum:
+    MAX_UMI = 28
 
 # Flags that exclude a read: unmapped 0x4, secondary 0x100, QC fail 0x200, duplicate 0x400,
 # supplementary 0x800.
@@ -129,6 +150,13 @@ ctypedef struct Ctx:
     int64_t *f_rev
     uint8_t *f_mates
     int64_t f_cap
+    int64_t *e_umi            # (E,) UMI code of each pending read
+    int64_t *f_lkey           # (C,) fragment rows, UMI mode: contig << 32 | leftmost position of the pair
+    int64_t *f_rkey           # (C,) mate (rightmost) position << 2 | paired << 1 | strand (read 1 reverse / B)
+    int64_t *f_umi            # (C,) UMI code (length << 56 | 2-bit bases) or molecule id
+    int64_t cur_lkey          # the family coordinates of the fragment being committed (UMI mode)
+    int64_t cur_rkey
+    int64_t cur_umi
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -156,6 +184,154 @@ cdef inline int64_t _name_key(const uint8_t *b, int64_t start, int64_t length) n
         h1 = ((h1 ^ c) * 16777619) & 0xFFFFFFFFLL
         h2 = ((h2 ^ c) * 16777213) & 0xFFFFFFFFLL
     return ((h1 & 0x7FFFFFFF) << 32) | h2
+
+
+# ----------------------------------------------------------------------------- UMIs
+cdef inline int64_t _umi_bases(Ctx *c, const uint8_t *b, int64_t start, int64_t stop, int64_t r1rev) noexcept nogil:
+    """Code of a UMI of bases ``b[start:stop]``: ``strand << 62 | length << 56 | 2-bit bases``;
+    -2 invalid (a base not A/C/G/T, empty, longer than MAX_UMI), -3 another length than the
+    first UMI read, -4 (duplex) not two halves.  A duplex UMI of strand B (read 1 reverse) has
+    its halves swapped, so both strands of a molecule carry the same code."""
+    cdef int64_t code = 0, n = 0, half = -1, i, ch, base, m
+    for i in range(start, stop):
+        ch = b[i] & 0xDF  # upper case
+        if ch == 65:
+            base = 0
+        elif ch == 67:
+            base = 1
+        elif ch == 71:
+            base = 2
+        elif ch == 84:
+            base = 3
+        elif (b[i] == 45 or b[i] == 43) and half < 0:  # '-' or '+': the halves of a duplex UMI
+            half = n
+            continue
+        else:
+            return -2
+        if n == MAX_UMI:
+            return -2
+        code = (code << 2) | base
+        n += 1
+    if n == 0:
+        return -2
+    if c.params[P_DUPLEX] != 0:
+        if half <= 0 or half == n:
+            return -4
+        if r1rev:
+            m = n - half
+            code = ((code & ((1LL << (2 * m)) - 1)) << (2 * half)) | (code >> (2 * m))
+    if c.state[ST_UMI_LEN] == 0:
+        c.state[ST_UMI_LEN] = n
+    elif c.state[ST_UMI_LEN] != n:
+        c.state[ST_UMI_OTHER] = n
+        return -3
+    return (r1rev << 62) | (n << 56) | code
+
+
+cdef inline int64_t _molecule_id(Ctx *c, const uint8_t *b, int64_t start, int64_t stop, int64_t r1rev) noexcept nogil:
+    """Code of a molecule id string ``123``, ``123/A`` or ``123/B`` (strand B: 1)."""
+    cdef int64_t v = 0, i = start, strand = r1rev
+    while i < stop and 48 <= b[i] <= 57:
+        v = v * 10 + (b[i] - 48)
+        if v >= (1LL << 56):
+            return -2
+        i += 1
+    if i == start:
+        return -2
+    if i < stop:
+        if b[i] != 47 or i + 2 != stop or (b[i + 1] != 65 and b[i + 1] != 66):  # '/A' or '/B'
+            return -2
+        strand = 1 if b[i + 1] == 66 else 0
+    elif c.params[P_DUPLEX] != 0:
+        return -4
+    return (strand << 62) | v
+
+
+cdef inline int64_t _tag_size(const uint8_t *b, int64_t p, int64_t end) noexcept nogil:
+    """Bytes of the aux field at ``p`` (tag, type and value); -1 if malformed."""
+    cdef uint8_t t = b[p + 2]
+    cdef int64_t q, n, size
+    if t == 65 or t == 99 or t == 67:  # A c C
+        return 4
+    if t == 115 or t == 83:  # s S
+        return 5
+    if t == 105 or t == 73 or t == 102:  # i I f
+        return 7
+    if t == 90 or t == 72:  # Z H
+        q = p + 3
+        while q < end and b[q] != 0:
+            q += 1
+        return q + 1 - p if q < end else -1
+    if t == 66 and p + 8 <= end:  # B: subtype, count, values
+        n = _u32(b, p + 4)
+        t = b[p + 3]
+        size = 1 if (t == 99 or t == 67) else 2 if (t == 115 or t == 83) else 4
+        return 8 + n * size
+    return -1
+
+
+cdef int64_t _read_umi(Ctx *c, const uint8_t *b, int64_t r, int64_t l_name, int64_t aux, int64_t end,
+                       int64_t flag) noexcept nogil:
+    """The UMI code of the read at ``r`` (see :func:`_umi_bases`, :func:`_molecule_id`);
+    -1 when it has none."""
+    cdef int64_t r1rev = ((flag & 0x10) != 0) if ((flag & 0x40) != 0 or (flag & 0x1) == 0) else ((flag & 0x20) != 0)
+    cdef int64_t mode = c.params[P_UMI], t0 = c.params[P_UMI_TAG] & 255, t1 = c.params[P_UMI_TAG] >> 8
+    cdef int64_t p, q, size, v
+    cdef uint8_t t
+    if mode == UMI_NAME:
+        q = r + 32 + l_name - 1  # the name's NUL
+        p = q - 1
+        while p >= r + 32 and b[p] != 95 and b[p] != 58:  # '_' ':'
+            p -= 1
+        if p < r + 32:
+            return -1
+        return _umi_bases(c, b, p + 1, q, r1rev)
+    p = aux
+    while p + 3 < end:
+        t = b[p + 2]
+        if b[p] == t0 and b[p + 1] == t1:
+            if t == 90:
+                q = p + 3
+                while q < end and b[q] != 0:
+                    q += 1
+                if mode == UMI_TAG:
+                    return _umi_bases(c, b, p + 3, q, r1rev)
+                return _molecule_id(c, b, p + 3, q, r1rev)
+            if mode == UMI_MI and c.params[P_DUPLEX] == 0:
+                if t == 99:
+                    v = <int8_t>b[p + 3]
+                elif t == 67:
+                    v = b[p + 3]
+                elif t == 115:
+                    v = <int64_t>(<short>_u16(b, p + 3))
+                elif t == 83:
+                    v = _u16(b, p + 3)
+                elif t == 105:
+                    v = _i32(b, p + 3)
+                elif t == 73:
+                    v = _u32(b, p + 3)
+                else:
+                    return -2
+                return (r1rev << 62) | v if v >= 0 else -2
+            return -4 if mode == UMI_MI else -2
+        size = _tag_size(b, p, end)
+        if size < 0:
+            return -1
+        p += size
+    return -1
+
+
+cdef inline void _set_family(Ctx *c, int64_t tid, int64_t pos, int64_t mpos, bint paired, int64_t umi) noexcept nogil:
+    """Family coordinates of the fragment about to be committed (UMI mode): the pair's
+    leftmost and rightmost alignment starts, whether it is a pair, the strand (read 1 reverse,
+    or the B strand of a duplex molecule) and the UMI code."""
+    cdef int64_t left = pos, right = pos
+    if paired:
+        left = pos if pos <= mpos else mpos
+        right = mpos if pos <= mpos else pos
+    c.cur_lkey = (tid << 32) | left
+    c.cur_rkey = (right << 2) | (<int64_t>paired << 1) | ((umi >> 62) & 1)
+    c.cur_umi = umi & ((1LL << 62) - 1)
 
 
 # ----------------------------------------------------------------------------- heap
@@ -242,6 +418,26 @@ cdef inline int64_t _allele(Ctx *c, int64_t s, uint8_t b) noexcept nogil:
 cdef inline void _commit(Ctx *c, int64_t n) noexcept nogil:
     """Tally one fragment's observations (``m_*[:n]``); write fragment rows if it shows >= 2 sites."""
     cdef int64_t i, s, allele, fid, k
+    if c.params[P_UMI] != UMI_OFF:
+        # UMI mode: no tally here; every fragment's rows (bases, not alleles) go out to be
+        # grouped into molecules, with the family coordinates and UMI.
+        fid = c.state[ST_FRAG_ID]
+        c.state[ST_FRAG_ID] = fid + 1
+        k = c.state[ST_FRAG_FILL]
+        for i in range(n):
+            c.f_id[k] = fid
+            c.f_site[k] = c.m_site[i]
+            c.f_allele[k] = <int8_t>c.m_base[i]
+            c.f_qual[k] = c.m_qual[i]
+            c.f_rev[k] = c.m_rev[i]
+            c.f_mates[k] = c.m_mates[i]
+            c.f_lkey[k] = c.cur_lkey
+            c.f_rkey[k] = c.cur_rkey
+            c.f_umi[k] = c.cur_umi
+            k += 1
+        c.state[ST_FRAG_FILL] = k
+        c.state[ST_USED] += 1
+        return
     for i in range(n):
         s = c.m_site[i]
         allele = _allele(c, s, c.m_base[i])
@@ -363,6 +559,7 @@ cdef bint _flush(Ctx *c, int64_t limit) noexcept nogil:
         uid = c.hp_uid[0]
         _heap_pop(c)
         if c.e_uid[ent] == uid:
+            _set_family(c, c.state[ST_TID], c.e_pos[ent], c.e_mpos[ent], True, c.e_umi[ent])
             _single(c, c.e_nobs[ent], 1 if (c.e_flag[ent] & 0x10) != 0 else 0,
                     c.e_site + ent * c.K, c.e_base + ent * c.K, c.e_qual + ent * c.K)
             _hash_remove(c, ent)
@@ -371,7 +568,8 @@ cdef bint _flush(Ctx *c, int64_t limit) noexcept nogil:
     return False
 
 
-cdef int64_t _hold(Ctx *c, int64_t key, int64_t pos, int64_t mpos, int64_t flag, int64_t nobs) noexcept nogil:
+cdef int64_t _hold(Ctx *c, int64_t key, int64_t pos, int64_t mpos, int64_t flag, int64_t nobs,
+                   int64_t umi) noexcept nogil:
     """Keep a read pending until its mate arrives; GROW_E if no entry is free, else NEED_DATA."""
     cdef int64_t ent, uid, h, i
     if c.state[ST_FREE] == 0:
@@ -390,6 +588,7 @@ cdef int64_t _hold(Ctx *c, int64_t key, int64_t pos, int64_t mpos, int64_t flag,
     c.e_uid[ent] = uid
     c.e_flag[ent] = flag
     c.e_nobs[ent] = nobs
+    c.e_umi[ent] = umi
     for i in range(nobs):
         c.e_site[ent * c.K + i] = c.s_site[i]
         c.e_base[ent * c.K + i] = c.s_base[i]
@@ -413,7 +612,10 @@ cdef int64_t _records(Ctx *c, const uint8_t *buf, int64_t *offp, int64_t end) no
     cdef bint frag_on = c.params[P_FRAGMENTS] != 0
     cdef int64_t block, r, tid, pos, lo, hi, next_off, l_name, mapq, n_cig, flag, l_seq
     cdef int64_t cig, seq, qual, ref, qp, j, nobs, cc, v, op, length, stop, q, nt, code, bq
-    cdef int64_t mtid, mpos, key, h, found, ent, n, status
+    cdef int64_t mtid, mpos, key, h, found, ent, n, status, umi = 0
+    cdef bint umi_on = c.params[P_UMI] != UMI_OFF
+    # UMI mode keeps duplicates: the reads of a molecule's family are its PCR duplicates.
+    cdef int64_t skip_flags = (SKIP_FLAGS & ~0x400) if umi_on else SKIP_FLAGS
     while off + 4 <= end:
         offp[0] = off
         block = _i32(buf, off)
@@ -459,7 +661,7 @@ cdef int64_t _records(Ctx *c, const uint8_t *buf, int64_t *offp, int64_t end) no
         n_cig = _u16(buf, r + 12)
         flag = _u16(buf, r + 14)
         l_seq = _i32(buf, r + 16)
-        if (flag & SKIP_FLAGS) != 0:
+        if (flag & skip_flags) != 0:
             c.state[ST_SKIP_FLAG] += 1
             off = next_off
             continue
@@ -520,6 +722,18 @@ cdef int64_t _records(Ctx *c, const uint8_t *buf, int64_t *offp, int64_t end) no
             # Nothing to count; a pending mate is flushed alone, which is the same result.
             off = next_off
             continue
+        if umi_on:
+            umi = _read_umi(c, buf, r, l_name, qual + l_seq, next_off, flag)
+            if umi < 0:
+                if umi == -1:
+                    c.state[ST_UMI_MISSING] += 1
+                elif umi == -2:
+                    c.state[ST_UMI_INVALID] += 1
+                else:
+                    c.state[ST_ERR_POS] = pos
+                    return UMI_MIXED if umi == -3 else UMI_NOT_DUPLEX
+                off = next_off
+                continue
         # ---- fragment handling
         mtid = _i32(buf, r + 20)
         mpos = _i32(buf, r + 24)
@@ -537,6 +751,8 @@ cdef int64_t _records(Ctx *c, const uint8_t *buf, int64_t *offp, int64_t end) no
                     h = (h + 1) & c.h_mask
                 if found >= 0:
                     n = _merge(c, found, nobs, flag)
+                    if umi_on:
+                        _set_family(c, tid, pos, mpos, True, umi)
                     _commit(c, n)
                     c.h_slot[h] = -2
                     _release(c, found)
@@ -546,11 +762,13 @@ cdef int64_t _records(Ctx *c, const uint8_t *buf, int64_t *offp, int64_t end) no
             if mpos >= pos and (frag_on or (mpos < ref and c.site_pos[c.s_site[nobs - 1]] >= mpos)):
                 # The mate starts inside this read (or, for the fragments table, anywhere
                 # downstream): hold the read until the mate arrives.
-                status = _hold(c, key, pos, mpos, flag, nobs)
+                status = _hold(c, key, pos, mpos, flag, nobs, umi)
                 if status != NEED_DATA:
                     return status
                 off = next_off
                 continue
+        if umi_on:
+            _set_family(c, tid, pos, mpos, (flag & 0x1) != 0 and (flag & 0x8) == 0 and mtid == tid, umi)
         _single(c, nobs, 1 if (flag & 0x10) != 0 else 0, c.s_site, c.s_base, c.s_qual)
         off = next_off
     offp[0] = off
@@ -567,14 +785,16 @@ cdef Ctx _context(tuple arrays) except *:
     cdef const uint8_t[::1] site_ref, site_alt
     cdef uint8_t[::1] s_base, s_qual, m_base, m_qual, m_mates, f_qual, f_mates
     cdef int8_t[::1] f_allele
+    cdef int64_t[::1] e_umi, f_lkey, f_rkey, f_umi
     cdef uint32_t[:, ::1] counts
     cdef int64_t[:, ::1] e_site
     cdef uint8_t[:, ::1] e_base, e_qual
-    if len(arrays) != 35:
-        raise TypeError(f"count kernel: expected the 35 state arrays, found {len(arrays)}")
+    if len(arrays) != 39:
+        raise TypeError(f"count kernel: expected the 39 state arrays, found {len(arrays)}")
     (params, state, tid_start, site_pos, site_ref, site_alt, counts, e_key, e_pos, e_mpos, e_uid, e_flag,
      e_nobs, e_site, e_base, e_qual, free, h_slot, hp_key, hp_ent, hp_uid, s_site, s_base, s_qual, m_site,
-     m_base, m_qual, m_rev, m_mates, f_id, f_site, f_allele, f_qual, f_rev, f_mates) = arrays
+     m_base, m_qual, m_rev, m_mates, f_id, f_site, f_allele, f_qual, f_rev, f_mates, e_umi, f_lkey, f_rkey,
+     f_umi) = arrays
     cdef Ctx c
     cdef int64_t n_sites = site_pos.shape[0], n_ent = e_key.shape[0], K = e_site.shape[1]
     if (params.shape[0] < N_PARAMS or state.shape[0] < N_STATE or tid_start.shape[0] < 1
@@ -582,7 +802,7 @@ cdef Ctx _context(tuple arrays) except *:
             or counts.shape[0] != 6 or counts.shape[1] != n_sites):
         raise ValueError("count kernel: site arrays disagree in length")
     for n in (e_pos.shape[0], e_mpos.shape[0], e_uid.shape[0], e_flag.shape[0], e_nobs.shape[0],
-              e_site.shape[0], e_base.shape[0], e_qual.shape[0], free.shape[0]):
+              e_site.shape[0], e_base.shape[0], e_qual.shape[0], free.shape[0], e_umi.shape[0]):
         if n != n_ent:
             raise ValueError("count kernel: entry arrays disagree in length")
     if (K < 1 or e_base.shape[1] != K or e_qual.shape[1] != K or s_site.shape[0] < K
@@ -596,7 +816,8 @@ cdef Ctx _context(tuple arrays) except *:
         raise ValueError("count kernel: heap arrays too short")
     cdef int64_t f_cap = f_id.shape[0]
     if (f_cap < 1 or f_site.shape[0] != f_cap or f_allele.shape[0] != f_cap or f_qual.shape[0] != f_cap
-            or f_rev.shape[0] != f_cap or f_mates.shape[0] != f_cap):
+            or f_rev.shape[0] != f_cap or f_mates.shape[0] != f_cap or f_lkey.shape[0] != f_cap
+            or f_rkey.shape[0] != f_cap or f_umi.shape[0] != f_cap):
         raise ValueError("count kernel: fragment arrays disagree in length")
     c.params = &params[0]
     c.state = &state[0]
@@ -640,6 +861,11 @@ cdef Ctx _context(tuple arrays) except *:
     c.f_rev = &f_rev[0]
     c.f_mates = &f_mates[0]
     c.f_cap = f_cap
+    c.e_umi = &e_umi[0]
+    c.f_lkey = &f_lkey[0]
+    c.f_rkey = &f_rkey[0]
+    c.f_umi = &f_umi[0]
+    c.cur_lkey = c.cur_rkey = c.cur_umi = 0
     return c
 
 

@@ -40,6 +40,7 @@ from ..io.sites import SiteTable
 from ..options import CountFilters
 from . import _kernels as K
 from .fragments import FragmentTable
+from .umi import UmiFamilies, UmiOptions
 
 logger = logging.getLogger(__name__)
 
@@ -179,12 +180,17 @@ def _split(spans: _Spans, bai: list, parts: int) -> list:
 class _KernelState:
     """All arrays of one kernel run (one alignment file), grown on demand."""
 
-    def __init__(self, spans: _Spans, *, filters: CountFilters, fragments, k=32, e=4096, c=1 << 16):
+    def __init__(self, spans: _Spans, *, filters: CountFilters, fragments, k=32, e=4096, c=1 << 16,
+                 umi: UmiOptions | None = None):
         self.spans = spans
         n_sites = len(spans.pos)
+        self.umi = None if umi is None else UmiFamilies(umi, spans.ref, spans.alt, filters.min_baseq)
+        fragments = fragments or umi is not None
         self.params = np.zeros(K.N_PARAMS, dtype=np.int64)
         self.params[[K.P_MIN_MAPQ, K.P_MIN_BASEQ, K.P_PROPER, K.P_FRAGMENTS, K.P_MATE_QDIFF]] = (
             filters.min_mapq, filters.min_baseq, int(filters.require_proper_pairs), int(fragments), MATE_QDIFF)
+        if umi is not None:
+            self.params[[K.P_UMI, K.P_UMI_TAG, K.P_DUPLEX]] = umi.kernel_params()
         self.state = np.zeros(K.N_STATE, dtype=np.int64)
         self.state[K.ST_TID] = -1
         self.state[K.ST_POS] = -1
@@ -205,6 +211,7 @@ class _KernelState:
         self.e_site = np.zeros((e, k), np.int64)
         self.e_base = np.zeros((e, k), np.uint8)
         self.e_qual = np.zeros((e, k), np.uint8)
+        self.e_umi = np.zeros(e, np.int64)
         self.free = np.arange(e - 1, -1, -1, dtype=np.int64)
         self.state[K.ST_FREE] = e
         self.h_slot = np.full(4 * e, -1, np.int64)
@@ -230,6 +237,9 @@ class _KernelState:
         self.f_qual = np.zeros(c, np.uint8)
         self.f_rev = np.zeros(c, np.int64)
         self.f_mates = np.zeros(c, np.uint8)
+        self.f_lkey = np.zeros(c, np.int64)
+        self.f_rkey = np.zeros(c, np.int64)
+        self.f_umi = np.zeros(c, np.int64)
 
     def _grow_k(self):
         k = self.e_site.shape[1] * 2
@@ -247,7 +257,7 @@ class _KernelState:
     def _grow_e(self):
         e_old = len(self.e_key)
         e = 2 * e_old
-        for name in ("e_key", "e_pos", "e_mpos", "e_flag", "e_nobs"):
+        for name in ("e_key", "e_pos", "e_mpos", "e_flag", "e_nobs", "e_umi"):
             old = getattr(self, name)
             new = np.zeros(e, old.dtype)
             new[:e_old] = old
@@ -274,7 +284,13 @@ class _KernelState:
 
     def _drain(self):
         n = int(self.state[K.ST_FRAG_FILL])
-        if n:
+        if n and self.umi is not None:
+            # Families whose last read pair the kernel has passed are complete: tally them.
+            tid, pos = int(self.state[K.ST_TID]), int(self.state[K.ST_POS])
+            self.umi.add(self.f_id[:n], self.f_site[:n], self.f_allele[:n], self.f_qual[:n], self.f_lkey[:n],
+                         self.f_rkey[:n], self.f_umi[:n], self.f_mates[:n])
+            self.umi.close_before(tid, pos, self.counts, self.frag_chunks)
+        elif n:
             self.frag_chunks.append((self.f_id[:n].copy(), self.f_site[:n].copy(), self.f_allele[:n].copy(),
                                      self.f_qual[:n].copy(), self.f_rev[:n].astype(bool),
                                      self.f_mates[:n].copy()))
@@ -292,7 +308,8 @@ class _KernelState:
                 self.e_site, self.e_base, self.e_qual, self.free, self.h_slot, self.hp_key,
                 self.hp_ent, self.hp_uid, self.s_site, self.s_base, self.s_qual, self.m_site,
                 self.m_base, self.m_qual, self.m_rev, self.m_mates, self.f_id, self.f_site,
-                self.f_allele, self.f_qual, self.f_rev, self.f_mates)
+                self.f_allele, self.f_qual, self.f_rev, self.f_mates, self.e_umi, self.f_lkey, self.f_rkey,
+                self.f_umi)
 
     def run(self, buf, off, end):
         """Run the kernel until it needs data or finishes the span; returns (status, offset)."""
@@ -311,6 +328,8 @@ class _KernelState:
         while K.flush_all(*self._arrays()) == K.DRAIN:
             self._drain()
         self._drain()
+        if self.umi is not None:
+            self.umi.close_before(None, None, self.counts, self.frag_chunks)
 
     def stats(self) -> dict:
         s = self.state
@@ -320,10 +339,20 @@ class _KernelState:
                 "mate_conflicts": int(s[K.ST_CONFLICT]), "mate_not_seen": int(s[K.ST_ORPHAN_FLUSH])}
 
 
-def _kernel_error(status, info: AlignmentInfo, where: str):
+def _kernel_error(status, info: AlignmentInfo, where: str, kst=None):
     if status == K.NOT_SORTED:
         return FormatError(f"{info.path}: records out of coordinate order {where}; "
                            "run `samtools sort` and `samtools index`")
+    if status in (K.UMI_MIXED, K.UMI_NOT_DUPLEX) and kst is not None:
+        pos = int(kst.state[K.ST_ERR_POS]) + 1
+        contig = info.contigs[int(kst.state[K.ST_TID])] if kst.state[K.ST_TID] >= 0 else "?"
+        if status == K.UMI_MIXED:
+            return FormatError(f"{info.path}: UMIs of different lengths ({int(kst.state[K.ST_UMI_LEN])} and "
+                               f"{int(kst.state[K.ST_UMI_OTHER])} bases; a read at {contig}:{pos}) in "
+                               f"{kst.umi.options.looked_for}: one library, one UMI length")
+        return FormatError(f"{info.path}: --duplex, but the read at {contig}:{pos} has a single-strand UMI in "
+                           f"{kst.umi.options.looked_for} (duplex UMIs have two halves, 'ACGT-TTGA', or "
+                           "molecule ids end in /A or /B)")
     return FormatError(f"{info.path}: malformed BAM record {where}")
 
 
@@ -499,7 +528,7 @@ def _count_bam(info: AlignmentInfo, kst: _KernelState, threads: int, advance=Non
                 if status == K.SPAN_DONE:
                     break
                 if status != K.NEED_DATA:
-                    raise _kernel_error(status, info, f"in the block at byte {batch.coffsets[0]} or after")
+                    raise _kernel_error(status, info, f"in the block at byte {batch.coffsets[0]} or after", kst)
                 left = batch.data[off:end]
                 nxt = stream.next_batch()
                 if nxt is None:
@@ -523,8 +552,9 @@ def _count_bam(info: AlignmentInfo, kst: _KernelState, threads: int, advance=Non
     kst.finish()
 
 
-def _pack_read(read) -> bytes:
-    """BAM binary form of a pysam read (for the CRAM path), SAM spec 4.2."""
+def _pack_read(read, tag: str | None = None) -> bytes:
+    """BAM binary form of a pysam read (for the CRAM path), SAM spec 4.2; of its aux fields,
+    only ``tag`` (the UMI's), when given and present."""
     name = (read.query_name or "*").encode() + b"\0"
     cigar = read.cigartuples or []
     seq = read.query_sequence or ""
@@ -540,12 +570,34 @@ def _pack_read(read) -> bytes:
                        read.mapping_quality, 0, len(cigar), read.flag, n, read.next_reference_id,
                        read.next_reference_start, read.template_length)
     body += name + b"".join(struct.pack("<I", (ln << 4) | op) for op, ln in cigar) + packed + qbytes
+    if tag is not None and read.has_tag(tag):
+        value, kind = read.get_tag(tag, with_value_type=True)
+        if kind == "Z":
+            body += tag.encode() + b"Z" + str(value).encode() + b"\0"
+        elif kind in "cCsSiI" and isinstance(value, int):
+            body += tag.encode() + b"i" + struct.pack("<i", value)
     return struct.pack("<i", len(body)) + body
 
 
 _NT16 = np.full(256, 15, dtype=np.uint8)
 for _i, _b in enumerate("=ACMGRSVTWYHKDBN"):
     _NT16[ord(_b)] = _NT16[ord(_b.lower())] = _i
+
+
+def _umi_stats(info: AlignmentInfo, kst: _KernelState, umi: UmiOptions) -> dict:
+    """The UMI statistics of one file's kernel; a clear error when no read had a usable UMI."""
+    s = kst.state
+    missing, invalid = int(s[K.ST_UMI_MISSING]), int(s[K.ST_UMI_INVALID])
+    if kst.umi.stats.reads == 0 and (missing or invalid):
+        what = (f"{missing} reads over the sites have no UMI in {umi.looked_for}" if missing else
+                f"the UMIs of {invalid} reads over the sites are not bases A/C/G/T (at most {K.MAX_UMI})")
+        raise InputError(f"{info.path}: --umi, but {what}, and no read has a usable one; name where they are "
+                         "with --umi-tag (a tag such as RX, or 'name' for a read-name suffix) or --molecule-tag")
+    if missing or invalid:
+        logger.warning("%s: %d reads without a UMI in %s and %d with an unusable one were not counted",
+                       info.path, missing, umi.looked_for, invalid)
+    return {"umi_missing": missing, "umi_invalid": invalid, "umi_length": int(s[K.ST_UMI_LEN]) or None,
+            "umi": kst.umi.stats.to_json(umi.duplex)}
 
 
 def _count_pysam(info: AlignmentInfo, kst: _KernelState, advance=None, work: _SliceWork | None = None) -> None:
@@ -556,6 +608,10 @@ def _count_pysam(info: AlignmentInfo, kst: _KernelState, advance=None, work: _Sl
     compressed bytes of the slices passed since.
     """
     report = _reads_reporter(kst, advance, work)
+    tag = None
+    if kst.umi is not None:
+        opts = kst.umi.options
+        tag = opts.molecule_tag or (None if opts.tag == "name" else opts.tag)
     try:
         with info.open() as af:
             prev_tid, prev_end = -1, -1
@@ -565,7 +621,7 @@ def _count_pysam(info: AlignmentInfo, kst: _KernelState, advance=None, work: _Sl
                 for read in af.fetch(info.contigs[tid], first, last + 1):
                     if tid == prev_tid and read.reference_start < prev_end:
                         continue  # already returned by the previous run's fetch
-                    parts.append(_pack_read(read))
+                    parts.append(_pack_read(read, tag))
                     if len(parts) >= 4096:
                         _feed(kst, parts, info)
                         report(run, read.reference_start)
@@ -584,7 +640,7 @@ def _feed(kst, parts, info):
     buf = np.frombuffer(b"".join(parts), dtype=np.uint8)
     status, off = kst.run(buf, 0, len(buf))
     if status == K.NEED_DATA and off != len(buf) or status < 0:
-        raise _kernel_error(status, info, "(decoded by htslib)")
+        raise _kernel_error(status, info, "(decoded by htslib)", kst)
 
 
 def _expected_reads(info: AlignmentInfo, parts, bai, spans: _Spans) -> float | None:
@@ -697,7 +753,7 @@ def _describe_stats(info: AlignmentInfo, st: dict, depth: np.ndarray, filters: C
 
 def count_alleles(alignments, sites: SiteTable, *, filters: CountFilters | None = None, reference=None,
                   threads: int = 1, region=None, fragments: bool = False, build_index: bool = False,
-                  progress: bool = False):
+                  progress: bool = False, umi: UmiOptions | None = None):
     """Count ref/alt/other bases per fragment at every site, for each alignment file.
 
     Parameters
@@ -726,6 +782,11 @@ def count_alleles(alignments, sites: SiteTable, *, filters: CountFilters | None 
         Also return the table of fragments showing two or more sites.
     build_index : bool
         Build missing indexes instead of failing.
+    umi : UmiOptions, optional
+        Count molecules, not reads (:mod:`.umi`): reads grouped into families by alignment
+        and UMI, one consensus base per family and site; the counts (and fragments) are
+        molecules, and each file's statistics carry the family-size histogram, reads per
+        molecule and (duplex) the duplex yield.  One kernel per file (``threads`` inflate).
     progress : bool
         Draw a progress bar per file on stderr (reads read, of the reads the index says are
         there to read; a CRAM, whose index has no read counts: percent and time left of the
@@ -772,9 +833,10 @@ def count_alleles(alignments, sites: SiteTable, *, filters: CountFilters | None 
     for info in infos:
         s = samples.index(info.sample)
         spans = _plan(sites, info)
-        kwargs = dict(filters=filters, fragments=fragments, **_INITIAL)
+        kwargs = dict(filters=filters, fragments=fragments, umi=umi, **_INITIAL)
         fast = info.format == "BAM" and info.index_kind == "bai"
-        parallel = fast and threads > 1
+        # UMI families are grouped over all their reads: one kernel (threads inflate)
+        parallel = fast and threads > 1 and umi is None
         if fast:
             bai = _read_bai(info)
             n_parts = min(threads, max(1, len(spans.pos) // MIN_SITES_PER_FRAGMENT_SLICE)) if fragments else threads
@@ -798,6 +860,8 @@ def count_alleles(alignments, sites: SiteTable, *, filters: CountFilters | None 
             totals[s][:, kst.spans.order] += kst.counts
             depth[kst.spans.order] += kst.counts.sum(axis=0, dtype=np.int64)
         st = {key: sum(k.stats()[key] for k in ksts) for key in ksts[0].stats()}
+        if umi is not None:
+            st.update(_umi_stats(info, ksts[0], umi))
         if st["reads"] == 0 and region is None:
             raise InputError(f"{info.path}: no reads over any of the {sites.n_sites} sites (an empty "
                              f"{info.format}, or reads only on other contigs)")
@@ -810,11 +874,12 @@ def count_alleles(alignments, sites: SiteTable, *, filters: CountFilters | None 
                 for fid, fsite, allele, qual, rev, mates in kst.frag_chunks:
                     frag_parts.append((np.full(len(fid), s, np.int32), fid + next_fragment[s],
                                        kst.spans.order[fsite], allele, qual, rev, mates))
-                next_fragment[s] += kst.state[K.ST_FRAG_ID]
+                next_fragment[s] += kst.state[K.ST_FRAG_ID] if kst.umi is None else kst.umi.next_molecule
     parameters = {"min_mapq": filters.min_mapq, "min_baseq": filters.min_baseq,
                   "require_proper_pairs": filters.require_proper_pairs, "mate_min_qual_diff": MATE_QDIFF,
                   "region": region, "reference": None if reference is None else str(reference),
-                  "alignments": [str(p) for p in paths], "stats": stats}
+                  "alignments": [str(p) for p in paths], "stats": stats,
+                  **({"umi": umi.to_json()} if umi is not None else {})}
     counts = AlleleCounts(tuple(samples), sites, *(np.ascontiguousarray(totals[:, i]) for i in range(6)),
                           parameters=parameters)
     if not fragments:

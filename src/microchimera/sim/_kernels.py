@@ -259,7 +259,7 @@ def _site_errors(fs, qref, n_q, src, seq, site_gpos, site_ref, site_alt, prof_ra
 @njit(cache=True, nogil=True)
 def _write_record(out, o, tid, pos, end, mapq, flag, seq, qual, l_seq, ops, lens, n_ops,
                   mpos, tlen, name_prefix, name_id, m_ops, m_lens, m_nops,
-                  rg_tag, sp_tags, sp_start, sp_end, umi, umi_len):
+                  rg_tag, sp_tags, sp_start, sp_end, rx, rx_len, mi, mi_len):
     start = o
     o += 4
     _put32(out, o, tid)
@@ -311,13 +311,23 @@ def _write_record(out, o, tid, pos, end, mapq, flag, seq, qual, l_seq, ops, lens
         p += 1
     out[p] = 0
     p += 1
-    if umi_len > 0:
+    if rx_len > 0:  # RX:Z:<UMI> (ASCII)
         out[p] = 82
         out[p + 1] = 88
         out[p + 2] = 90
         p += 3
-        for k in range(umi_len):
-            out[p] = _ACGT[umi[k]]
+        for k in range(rx_len):
+            out[p] = rx[k]
+            p += 1
+        out[p] = 0
+        p += 1
+    if mi_len > 0:  # MI:Z:<molecule id>[/A|/B]
+        out[p] = 77
+        out[p + 1] = 73
+        out[p + 2] = 90
+        p += 3
+        for k in range(mi_len):
+            out[p] = mi[k]
             p += 1
         out[p] = 0
         p += 1
@@ -326,13 +336,97 @@ def _write_record(out, o, tid, pos, end, mapq, flag, seq, qual, l_seq, ops, lens
 
 
 @njit(cache=True, nogil=True)
+def _emit_pair(out, o, nrec, rec_off, rec_key, fs, L, src, tid, fpos, mapq, r1_reverse, dup, rl, indel_rate,
+               clip_rate, state, qual_values, qual_thr, err_thr, sub_cum, sub_tgt, name_prefix, name_id, rg_tag,
+               sp_tags, sp0, sp1, rx, rx_len, mi, mi_len, site_gpos, site_ref, site_alt, prof_rate, prof_other,
+               seq_a, seq_b, qual_a, qual_b, qref_a, qref_b, ops_a, lens_a, ops_b, lens_b):
+    """Sequence one read pair of the fragment ``fs[:L]`` and write its two records."""
+    ws_a, span_a, n_a = _make_read(fs, L, True, rl, indel_rate, clip_rate, state, ops_a, lens_a)
+    ws_b, span_b, n_b = _make_read(fs, L, False, rl, indel_rate, clip_rate, state, ops_b, lens_b)
+    lq_a = _fill_read(fs, ws_a, ops_a, lens_a, n_a, state, seq_a, qual_a, qual_values,
+                      qual_thr, err_thr, sub_cum, sub_tgt, qref_a)
+    lq_b = _fill_read(fs, ws_b, ops_b, lens_b, n_b, state, seq_b, qual_b, qual_values,
+                      qual_thr, err_thr, sub_cum, sub_tgt, qref_b)
+    if prof_rate.shape[0] > 0:
+        _site_errors(fs, qref_a, lq_a, src, seq_a, site_gpos, site_ref, site_alt, prof_rate, prof_other, 0, state)
+        _site_errors(fs, qref_b, lq_b, src, seq_b, site_gpos, site_ref, site_alt, prof_rate, prof_other, 1, state)
+    pos_a = fpos + ws_a
+    pos_b = fpos + ws_b
+    end_a = pos_a + span_a
+    end_b = pos_b + span_b
+    left = min(pos_a, pos_b)
+    right = max(end_a, end_b)
+    tlen = right - left
+    tlen_a = tlen if pos_a <= pos_b else -tlen
+    tlen_b = -tlen_a
+    base = FLAG_PAIRED | FLAG_PROPER | dup
+    flag_a = base | FLAG_MATE_REVERSE | (FLAG_READ2 if r1_reverse else FLAG_READ1)
+    flag_b = base | FLAG_REVERSE | (FLAG_READ1 if r1_reverse else FLAG_READ2)
+    rec_off[nrec] = o
+    rec_key[nrec] = (np.int64(tid) << 36) | pos_a
+    o = _write_record(out, o, tid, pos_a, end_a, mapq, flag_a, seq_a, qual_a, lq_a,
+                      ops_a, lens_a, n_a, pos_b, tlen_a, name_prefix, name_id,
+                      ops_b, lens_b, n_b, rg_tag, sp_tags, sp0, sp1, rx, rx_len, mi, mi_len)
+    rec_off[nrec + 1] = o
+    rec_key[nrec + 1] = (np.int64(tid) << 36) | pos_b
+    o = _write_record(out, o, tid, pos_b, end_b, mapq, flag_b, seq_b, qual_b, lq_b,
+                      ops_b, lens_b, n_b, pos_a, tlen_b, name_prefix, name_id,
+                      ops_a, lens_a, n_a, rg_tag, sp_tags, sp0, sp1, rx, rx_len, mi, mi_len)
+    return o
+
+
+@njit(cache=True, nogil=True)
+def _umi_text(rx, p, codes, n, err, state):
+    """Write ``n`` UMI base codes as ASCII at ``rx[p:]``, each misread with probability ``err``."""
+    for k in range(n):
+        b = codes[k]
+        if err > 0 and _uniform(state) < err:
+            b = (b + 1 + _below(state, 3)) & 3
+        rx[p + k] = _ACGT[b]
+    return p + n
+
+
+@njit(cache=True, nogil=True)
+def _pcr_bases(ft, sidx, ns, nr, cycles, pcr_rate, state, paths, mark, mval, rb):
+    """Template base of each of ``nr`` reads of one strand family at its ``ns`` sites, after PCR.
+
+    Each read descends from the strand's molecule through ``cycles`` doublings; its lineage is
+    a random path (one bit a cycle, the first 16 cycles tracked), so two reads share the copy
+    of cycle ``c`` with probability ``2**-c``.  A polymerase error (rate ``pcr_rate`` per base
+    and doubling) in a copy is inherited by every read descending from it; errors of untracked
+    later cycles hit one read each.  ``rb[r, k]``: base of read ``r`` at site ``k``.
+    """
+    tracked = min(cycles, 16)
+    for r in range(nr):
+        paths[r] = np.int64(_rand(state) & np.uint64((1 << tracked) - 1))
+    stamp = 0
+    for k in range(ns):
+        for r in range(nr):
+            rb[r, k] = ft[sidx[k]]
+        for c in range(1, tracked + 1):
+            stamp += 1
+            for r in range(nr):
+                pref = paths[r] >> (tracked - c)
+                if mark[pref] != stamp:
+                    mark[pref] = stamp
+                    mval[pref] = 1 + _below(state, 3) if _uniform(state) < pcr_rate else 0
+                if mval[pref] > 0:
+                    rb[r, k] = (rb[r, k] + mval[pref]) & 3
+        if cycles > tracked:
+            for r in range(nr):
+                if _uniform(state) < (cycles - tracked) * pcr_rate:
+                    rb[r, k] = (rb[r, k] + 1 + _below(state, 3)) & 3
+
+
+@njit(cache=True, nogil=True)
 def encode_fragments(genome, site_gpos, site_alleles,
                      frag_tid, frag_pos, frag_len, frag_src, frag_copy, frag_mapq, frag_ndup,
                      read_len, indel_rate, clip_rate, umi_len,
                      qual_values, qual_thr, err_thr, sub_cum, sub_tgt,
                      name_prefix, name_start, rg_tag, sp_tags, sp_off,
-                     seed, out, rec_off, rec_key, site_ref, site_alt, prof_rate, prof_other):
-    """Encode every fragment (and its duplicate copies) as two BAM records.
+                     seed, out, rec_off, rec_key, site_ref, site_alt, prof_rate, prof_other,
+                     frag_fam, duplex, pcr_rate, pcr_cycles, damage_rate, umi_err, write_mi, mol_start):
+    """Encode every fragment (and its duplicate copies, or its UMI families) as BAM records.
 
     Parameters (all arrays; n = number of fragments)
     ----------
@@ -344,7 +438,7 @@ def encode_fragments(genome, site_gpos, site_alleles,
     frag_src : int64 (n,)  genome-global offset of the fragment's first source base
     frag_copy : int32 (n,)  haplotype copy (``2 * person + copy``) the fragment comes from
     frag_mapq : uint8 (n,)
-    frag_ndup : int32 (n,)  extra PCR-duplicate copies (flagged 0x400)
+    frag_ndup : int32 (n,)  extra PCR-duplicate copies (flagged 0x400); without UMI families
     qual_thr : uint64 (n_bins,)  cumulative thresholds (top 32 bits) choosing a quality bin
     err_thr : uint64 (n_bins, 5)  error threshold (low 32 bits) per bin and true base
     sub_cum, sub_tgt : (4, 3)  cumulative choice of the wrong base given an error
@@ -355,6 +449,14 @@ def encode_fragments(genome, site_gpos, site_alleles,
     prof_rate : float64 (n_sites, 2, 2) or (0, 2, 2)  a panel error profile's per-site rates
         ``[site, REF>ALT | ALT>REF, forward | reverse read]`` (:func:`_site_errors`); empty: none
     prof_other : float64 (n_sites,)  its per-site rate of a third base
+    frag_fam : int32 (n, 2) or (0, 2)  UMI library: reads of each molecule's strand families
+        (A: read 1 forward; B: read 1 reverse, duplex only); empty: no UMI families (duplicates
+        as ``frag_ndup``, with one random UMI of ``umi_len`` bases per fragment)
+    duplex : bool  both strands, UMIs ``X-Y`` (strand A) and ``Y-X`` (strand B), halves of ``umi_len``
+    pcr_rate : float  polymerase error per base and doubling; pcr_cycles : int
+    damage_rate : float  per-base change of one strand before amplification (single-strand damage)
+    umi_err : float  per-base UMI sequencing error; write_mi : bool  add ``MI`` (fgbio style)
+    mol_start : int  molecule id of the first fragment (MI)
 
     Returns
     -------
@@ -363,9 +465,15 @@ def encode_fragments(genome, site_gpos, site_alleles,
     state = np.zeros(1, dtype=np.uint64)
     state[0] = np.uint64(seed)
     max_len = 0
+    max_fam = 1
     for i in range(frag_len.shape[0]):
         max_len = max(max_len, frag_len[i])
+    for i in range(frag_fam.shape[0]):
+        max_fam = max(max_fam, frag_fam[i, 0], frag_fam[i, 1])
     fs = np.empty(max_len + 1, dtype=np.uint8)
+    ft = np.empty(max_len + 1, dtype=np.uint8)
+    fr = np.empty(max_len + 1, dtype=np.uint8)
+    sidx = np.empty(max_len + 1, dtype=np.int64)
     seq_a = np.empty(read_len + 8, dtype=np.uint8)
     seq_b = np.empty(read_len + 8, dtype=np.uint8)
     qual_a = np.empty(read_len + 8, dtype=np.uint8)
@@ -377,6 +485,14 @@ def encode_fragments(genome, site_gpos, site_alleles,
     ops_b = np.empty(MAX_OPS, dtype=np.int64)
     lens_b = np.empty(MAX_OPS, dtype=np.int64)
     umi = np.zeros(max(umi_len, 1), dtype=np.uint8)
+    umi_y = np.zeros(max(umi_len, 1), dtype=np.uint8)
+    rx = np.zeros(2 * max(umi_len, 1) + 2, dtype=np.uint8)
+    mi = np.zeros(32, dtype=np.uint8)
+    paths = np.zeros(max_fam, dtype=np.int64)
+    mark = np.zeros(1 << 16, dtype=np.int64)
+    mval = np.zeros(1 << 16, dtype=np.int64)
+    rb = np.zeros((max_fam, max_len + 1), dtype=np.uint8)
+    families = frag_fam.shape[0] > 0
     n_sites = site_gpos.shape[0]
     o = 0
     nrec = 0
@@ -388,8 +504,11 @@ def encode_fragments(genome, site_gpos, site_alleles,
             fs[j] = genome[src + j]
         # SNP alleles of this haplotype copy
         s = np.searchsorted(site_gpos, src)
+        ns = 0
         while s < n_sites and site_gpos[s] < src + L:
             fs[site_gpos[s] - src] = site_alleles[frag_copy[i], s]
+            sidx[ns] = site_gpos[s] - src
+            ns += 1
             s += 1
         for k in range(umi_len):
             umi[k] = _below(state, 4)
@@ -398,45 +517,70 @@ def encode_fragments(genome, site_gpos, site_alleles,
         person = frag_copy[i] // 2
         sp0 = sp_off[person]
         sp1 = sp_off[person + 1]
-        for d in range(frag_ndup[i] + 1):
-            r1_reverse = _uniform(state) < 0.5
-            ws_a, span_a, n_a = _make_read(fs, L, True, rl, indel_rate, clip_rate, state, ops_a, lens_a)
-            ws_b, span_b, n_b = _make_read(fs, L, False, rl, indel_rate, clip_rate, state, ops_b, lens_b)
-            lq_a = _fill_read(fs, ws_a, ops_a, lens_a, n_a, state, seq_a, qual_a, qual_values,
-                              qual_thr, err_thr, sub_cum, sub_tgt, qref_a)
-            lq_b = _fill_read(fs, ws_b, ops_b, lens_b, n_b, state, seq_b, qual_b, qual_values,
-                              qual_thr, err_thr, sub_cum, sub_tgt, qref_b)
-            if prof_rate.shape[0] > 0:
-                _site_errors(fs, qref_a, lq_a, src, seq_a, site_gpos, site_ref, site_alt, prof_rate, prof_other, 0,
-                             state)
-                _site_errors(fs, qref_b, lq_b, src, seq_b, site_gpos, site_ref, site_alt, prof_rate, prof_other, 1,
-                             state)
-            pos_a = frag_pos[i] + ws_a
-            pos_b = frag_pos[i] + ws_b
-            end_a = pos_a + span_a
-            end_b = pos_b + span_b
-            left = min(pos_a, pos_b)
-            right = max(end_a, end_b)
-            tlen = right - left
-            tlen_a = tlen if pos_a <= pos_b else -tlen
-            tlen_b = -tlen_a
-            dup = FLAG_DUP if d > 0 else 0
-            base = FLAG_PAIRED | FLAG_PROPER | dup
-            flag_a = base | FLAG_MATE_REVERSE | (FLAG_READ2 if r1_reverse else FLAG_READ1)
-            flag_b = base | FLAG_REVERSE | (FLAG_READ1 if r1_reverse else FLAG_READ2)
-            rec_off[nrec] = o
-            rec_key[nrec] = (np.int64(tid) << 36) | pos_a
-            nrec += 1
-            o = _write_record(out, o, tid, pos_a, end_a, frag_mapq[i], flag_a, seq_a, qual_a, lq_a,
-                              ops_a, lens_a, n_a, pos_b, tlen_a, name_prefix, name_id,
-                              ops_b, lens_b, n_b, rg_tag, sp_tags, sp0, sp1, umi, umi_len)
-            rec_off[nrec] = o
-            rec_key[nrec] = (np.int64(tid) << 36) | pos_b
-            nrec += 1
-            o = _write_record(out, o, tid, pos_b, end_b, frag_mapq[i], flag_b, seq_b, qual_b, lq_b,
-                              ops_b, lens_b, n_b, pos_a, tlen_b, name_prefix, name_id,
-                              ops_a, lens_a, n_a, rg_tag, sp_tags, sp0, sp1, umi, umi_len)
-            name_id += 1
+        if not families:
+            for k in range(umi_len):
+                rx[k] = _ACGT[umi[k]]
+            for d in range(frag_ndup[i] + 1):
+                r1_reverse = _uniform(state) < 0.5
+                dup = 0
+                if d > 0:
+                    dup = FLAG_DUP
+                o = _emit_pair(out, o, nrec, rec_off, rec_key, fs, L, src, tid, frag_pos[i], frag_mapq[i],
+                               r1_reverse, dup, rl, indel_rate, clip_rate, state,
+                               qual_values, qual_thr, err_thr, sub_cum, sub_tgt, name_prefix, name_id, rg_tag,
+                               sp_tags, sp0, sp1, rx, umi_len, mi, 0, site_gpos, site_ref, site_alt, prof_rate,
+                               prof_other, seq_a, seq_b, qual_a, qual_b, qref_a, qref_b, ops_a, lens_a, ops_b,
+                               lens_b)
+                nrec += 2
+                name_id += 1
+            continue
+        # ---- a UMI library: the molecule's strand families
+        if duplex:
+            for k in range(umi_len):
+                umi_y[k] = _below(state, 4)
+        r1_mol = _uniform(state) < 0.5
+        for strand in range(2 if duplex else 1):
+            nr = frag_fam[i, strand]
+            if nr == 0:
+                continue
+            for j in range(L):
+                ft[j] = fs[j]
+            for k in range(ns):
+                if damage_rate > 0 and _uniform(state) < damage_rate:
+                    ft[sidx[k]] = (ft[sidx[k]] + 1 + _below(state, 3)) & 3
+            _pcr_bases(ft, sidx, ns, nr, pcr_cycles, pcr_rate, state, paths, mark, mval, rb)
+            r1_reverse = r1_mol
+            if duplex:
+                r1_reverse = strand == 1
+            mi_len = 0
+            if write_mi:
+                mi_len = _put_uint(mi, 0, mol_start + i)
+                if duplex:
+                    mi[mi_len] = 47
+                    mi[mi_len + 1] = 65 + strand
+                    mi_len += 2
+            for r in range(nr):
+                for j in range(L):
+                    fr[j] = ft[j]
+                for k in range(ns):
+                    fr[sidx[k]] = rb[r, k]
+                if duplex:
+                    first, second = umi, umi_y
+                    if strand == 1:
+                        first, second = umi_y, umi
+                    p = _umi_text(rx, 0, first, umi_len, umi_err, state)
+                    rx[p] = 45
+                    p = _umi_text(rx, p + 1, second, umi_len, umi_err, state)
+                else:
+                    p = _umi_text(rx, 0, umi, umi_len, umi_err, state)
+                o = _emit_pair(out, o, nrec, rec_off, rec_key, fr, L, src, tid, frag_pos[i], frag_mapq[i],
+                               r1_reverse, 0, rl, indel_rate, clip_rate, state,
+                               qual_values, qual_thr, err_thr, sub_cum, sub_tgt, name_prefix, name_id, rg_tag,
+                               sp_tags, sp0, sp1, rx, p, mi, mi_len, site_gpos, site_ref, site_alt, prof_rate,
+                               prof_other, seq_a, seq_b, qual_a, qual_b, qref_a, qref_b, ops_a, lens_a, ops_b,
+                               lens_b)
+                nrec += 2
+                name_id += 1
     return nrec, o, name_id
 
 

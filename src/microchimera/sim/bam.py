@@ -284,6 +284,18 @@ def _wg_chunks(genome: SyntheticGenome, family: Family, weights, seq: Sequencing
             yield frags, region, bound
 
 
+def umi_family_sizes(seq: Sequencing, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Reads of each molecule's strand families, int32 (n, 2): negative binomial with mean
+    ``seq.umi_family_mean`` and shape ``seq.umi_family_shape`` (PCR and sampling make family
+    sizes over-dispersed); 0 is a strand never sequenced.  Column 1 (strand B) only for
+    duplex libraries."""
+    k, mean = seq.umi_family_shape, seq.umi_family_mean
+    fam = rng.negative_binomial(k, k / (k + mean), size=(n, 2)).astype(np.int32)
+    if not seq.umi_duplex:
+        fam[:, 1] = 0
+    return fam
+
+
 def header_text(genome: SyntheticGenome, sample: Sample, command: str = "") -> str:
     lines = ["@HD\tVN:1.6\tSO:coordinate"]
     lines += [f"@SQ\tSN:{c}\tLN:{int(n)}" for c, n in zip(genome.contigs, genome.lengths, strict=True)]
@@ -330,8 +342,10 @@ def write_sample_bam(path, genome: SyntheticGenome, family: Family, sample: Samp
     prefix = np.frombuffer(f"s{sample_index}.".encode(), dtype=np.uint8)
     rl = seq.read_length
     rec_bound = (36 + len(prefix) + 21 + 4 * _kernels.MAX_OPS + (rl + 1) // 2 + rl + len(rg_tag)
-                 + int(max(len(s) for s in sp)) + 4 + 6 * _kernels.MAX_OPS + seq.umi_length + 4)
+                 + int(max(len(s) for s in sp)) + 4 + 6 * _kernels.MAX_OPS + 2 * seq.umi_length + 5 + 40)
     dup_mean = seq.duplicate_rate / (1.0 - seq.duplicate_rate)
+    library = seq.umi_family_mean > 0
+    n_molecules = 0
     if error_profile is not None:
         if error_profile.n_sites != genome.sites.n_sites:
             raise ValueError(f"error profile of {error_profile.n_sites} sites for a panel of {genome.sites.n_sites}")
@@ -363,8 +377,14 @@ def write_sample_bam(path, genome: SyntheticGenome, family: Family, sample: Samp
                 region = region[order]
                 ndup = (rng.poisson(dup_mean, size=n) if dup_mean > 0 else np.zeros(n)).astype(np.int32)
                 np.add.at(counts, (frags["copy"] // 2, region), 1)
-                n_dup += int(ndup.sum())
-                n_rec = 2 * (n + int(ndup.sum()))
+                if library:
+                    fam = umi_family_sizes(seq, n, rng)
+                    n_dup += int(np.maximum(fam.sum(axis=1) - 1, 0).sum())
+                    n_rec = 2 * int(fam.sum())
+                else:
+                    fam = np.zeros((0, 2), np.int32)
+                    n_dup += int(ndup.sum())
+                    n_rec = 2 * (n + int(ndup.sum()))
                 out = np.empty(max(1, n_rec) * rec_bound, dtype=np.uint8)
                 rec_off = np.empty(n_rec, np.int64)
                 rec_key = np.empty(n_rec, np.int64)
@@ -375,7 +395,10 @@ def write_sample_bam(path, genome: SyntheticGenome, family: Family, sample: Samp
                     frags["tid"], frags["pos"], frags["length"], frags["src"], frags["copy"],
                     frags["mapq"], ndup, rl, seq.indel_rate, seq.soft_clip_rate, seq.umi_length,
                     qv, qual_thr, err_thr, sub_cum, sub_tgt, prefix, name_id, rg_tag, sp_tags, sp_off,
-                    seed, out, rec_off, rec_key, genome.sites.ref, genome.sites.alt, prof_rate, prof_other)
+                    seed, out, rec_off, rec_key, genome.sites.ref, genome.sites.alt, prof_rate, prof_other,
+                    fam, seq.umi_duplex, seq.pcr_error_rate, seq.pcr_cycles, seq.damage_rate, seq.umi_error_rate,
+                    seq.umi_mi, n_molecules)
+                n_molecules += n
                 n_reads += nrec
                 rec_len = np.diff(np.append(rec_off, nbytes))
                 all_buf = np.concatenate([carry_buf, out[:nbytes]])

@@ -119,7 +119,15 @@ class Sequencing:
     quality_values: tuple = (2, 12, 25, 37)
     quality_weights: tuple = (0.02, 0.05, 0.08, 0.85)
     duplicate_rate: float = 0.0
-    umi_length: int = 0
+    umi_length: int = 0                  # bases (each half, duplex)
+    umi_family_mean: float = 0.0         # > 0: a UMI library, reads per strand family (negative binomial)
+    umi_family_shape: float = 2.0        # its shape (smaller: more spread); families of 0 reads are unseen
+    umi_duplex: bool = False             # both strands of each molecule, UMIs X-Y / Y-X
+    umi_error_rate: float = 0.0          # per UMI base, per read
+    umi_mi: bool = False                 # also write fgbio-style MI tags (molecule id, /A /B)
+    pcr_error_rate: float = 1e-6         # polymerase error per base and doubling (UMI library)
+    pcr_cycles: int = 12
+    damage_rate: float = 0.0             # per base, one strand, before amplification (UMI library)
     indel_rate: float = 0.0              # per read
     soft_clip_rate: float = 0.0          # per read
     mapq: int = 60
@@ -342,7 +350,15 @@ def _parse_sequencing(t) -> Sequencing:
         quality_values=tuple(qv),
         quality_weights=tuple(float(w) for w in qw),
         duplicate_rate=_number(t, "duplicate_rate", P, d.duplicate_rate, low=0, high=0.9),
-        umi_length=_number(t, "umi_length", P, d.umi_length, kind=int, low=0, high=32),
+        umi_length=_number(t, "umi_length", P, d.umi_length, kind=int, low=0, high=28),
+        umi_family_mean=_number(t, "umi_family_mean", P, d.umi_family_mean, low=0, high=1000),
+        umi_family_shape=_number(t, "umi_family_shape", P, d.umi_family_shape, low=0, low_open=True),
+        umi_duplex=_bool(t, "umi_duplex", P, d.umi_duplex),
+        umi_error_rate=_number(t, "umi_error_rate", P, d.umi_error_rate, low=0, high=0.5),
+        umi_mi=_bool(t, "umi_mi", P, d.umi_mi),
+        pcr_error_rate=_number(t, "pcr_error_rate", P, d.pcr_error_rate, low=0, high=0.1),
+        pcr_cycles=_number(t, "pcr_cycles", P, d.pcr_cycles, kind=int, low=1, high=40),
+        damage_rate=_number(t, "damage_rate", P, d.damage_rate, low=0, high=0.1),
         indel_rate=_number(t, "indel_rate", P, d.indel_rate, low=0, high=1),
         soft_clip_rate=_number(t, "soft_clip_rate", P, d.soft_clip_rate, low=0, high=1),
         mapq=_number(t, "mapq", P, d.mapq, kind=int, low=0, high=254),
@@ -353,6 +369,17 @@ def _parse_sequencing(t) -> Sequencing:
         whole_genome=_bool(t, "whole_genome", P, d.whole_genome),
         fastq=_bool(t, "fastq", P, d.fastq),
     )
+    if s.umi_family_mean > 0:
+        if s.umi_length < 1:
+            raise ScenarioError("sequencing.umi_family_mean: a UMI library needs sequencing.umi_length >= 1")
+        if s.duplicate_rate > 0:
+            raise ScenarioError("sequencing.duplicate_rate: a UMI library (umi_family_mean > 0) makes its "
+                                "duplicates as families; set duplicate_rate = 0")
+        if s.umi_duplex and 2 * s.umi_length > 28:
+            raise ScenarioError(f"sequencing.umi_length: a duplex UMI has two halves of {s.umi_length} bases; "
+                                "at most 14 each")
+    elif s.umi_duplex or s.umi_mi:
+        raise ScenarioError("sequencing.umi_duplex / umi_mi need a UMI library (sequencing.umi_family_mean > 0)")
     if s.fragment_min > s.fragment_max:
         raise ScenarioError(f"sequencing.fragment_min: {s.fragment_min} is greater than "
                             f"sequencing.fragment_max {s.fragment_max}")
