@@ -25,6 +25,44 @@ def _merge_site(a, b, qdiff):
     return best[0], best[1], best[2], 1
 
 
+def _observations(read, site_at, min_baseq):
+    """{site: (base, qual, reverse, first_in_pair)} of one read's bases at the sites."""
+    quals = read.query_qualities
+    obs = {}
+    for qpos, rpos in read.get_aligned_pairs(matches_only=True):
+        i = site_at.get((read.reference_name, rpos))
+        if i is None:
+            continue
+        base = read.query_sequence[qpos]
+        q = 255 if quals is None else quals[qpos]
+        if base in "ACGT" and q >= min_baseq and q != 255:
+            obs[i] = ("ACGT".index(base), q, read.is_reverse, read.is_read1)
+    return obs
+
+
+def _fragment_key(read):
+    """(key, paired): a pair's reads share their name; a lone read is its own fragment."""
+    paired = read.is_paired and not read.mate_is_unmapped and read.next_reference_id == read.reference_id
+    return (read.query_name if paired else (read.query_name, read.flag, read.reference_start)), paired
+
+
+def _merge_reads(reads, qdiff):
+    """One fragment's reads' observations -> {site: (base, qual, reverse, mates)}."""
+    if len(reads) == 1:
+        return {i: (b, q, r, 1) for i, (b, q, r, _) in reads[0].items()}
+    a, b = reads
+    merged = {}
+    for i in set(a) | set(b):
+        if i in a and i in b:
+            m = _merge_site(a[i], b[i], qdiff)
+            if m is not None:
+                merged[i] = m
+        else:
+            x = a.get(i) or b.get(i)
+            merged[i] = (x[0], x[1], x[2], 1)
+    return merged
+
+
 def reference_count(bam_path, sites, *, contig_map=None, min_mapq=20, min_baseq=20,
                     require_proper_pairs=False, qdiff=10):
     """Return ``(counts, fragments)`` for one BAM.
@@ -47,37 +85,13 @@ def reference_count(bam_path, sites, *, contig_map=None, min_mapq=20, min_baseq=
                 continue
             if read.query_sequence is None:
                 continue
-            quals = read.query_qualities
-            obs = {}
-            for qpos, rpos in read.get_aligned_pairs(matches_only=True):
-                i = site_at.get((read.reference_name, rpos))
-                if i is None:
-                    continue
-                base = read.query_sequence[qpos]
-                q = 255 if quals is None else quals[qpos]
-                if base in "ACGT" and q >= min_baseq and q != 255:
-                    obs[i] = ("ACGT".index(base), q, read.is_reverse, read.is_read1)
-            if not obs:
-                continue
-            paired = read.is_paired and not read.mate_is_unmapped and read.next_reference_id == read.reference_id
-            key = read.query_name if paired else (read.query_name, read.flag, read.reference_start)
-            per_fragment[key].append(obs)
+            obs = _observations(read, site_at, min_baseq)
+            if obs:
+                per_fragment[_fragment_key(read)[0]].append(obs)
     counts = np.zeros((6, sites.n_sites), dtype=np.uint32)
     fragments = []
     for reads in per_fragment.values():
-        if len(reads) == 1:
-            merged = {i: (b, q, r, 1) for i, (b, q, r, _) in reads[0].items()}
-        else:
-            a, b = reads
-            merged = {}
-            for i in set(a) | set(b):
-                if i in a and i in b:
-                    m = _merge_site(a[i], b[i], qdiff)
-                    if m is not None:
-                        merged[i] = m
-                else:
-                    x = a.get(i) or b.get(i)
-                    merged[i] = (x[0], x[1], x[2], 1)
+        merged = _merge_reads(reads, qdiff)
         rows = []
         for i, (base, q, rev, mates) in sorted(merged.items()):
             allele = 0 if base == sites.ref[i] else 1 if base == sites.alt[i] else 2
@@ -144,19 +158,10 @@ def reference_umi_count(bam_path, sites, *, tag="RX", duplex=False, min_family_s
         for read in af.fetch(until_eof=True):
             if read.flag & (SKIP_FLAGS & ~0x400) or read.mapping_quality < min_mapq or read.query_sequence is None:
                 continue
-            quals = read.query_qualities
-            obs = {}
-            for qpos, rpos in read.get_aligned_pairs(matches_only=True):
-                i = site_at.get((read.reference_name, rpos))
-                if i is None:
-                    continue
-                base, q = read.query_sequence[qpos], quals[qpos]
-                if base in "ACGT" and q >= min_baseq and q != 255:
-                    obs[i] = ("ACGT".index(base), q, read.is_reverse, read.is_read1)
+            obs = _observations(read, site_at, min_baseq)
             if not obs:
                 continue
-            paired = read.is_paired and not read.mate_is_unmapped and read.next_reference_id == read.reference_id
-            key = read.query_name if paired else (read.query_name, read.flag, read.reference_start)
+            key, paired = _fragment_key(read)
             frags[key].append(obs)
             r1rev = read.is_reverse if (read.is_read1 or not read.is_paired) else read.mate_is_reverse
             umi = read.get_tag(tag)
@@ -169,19 +174,7 @@ def reference_umi_count(bam_path, sites, *, tag="RX", duplex=False, min_family_s
             info[key] = (read.reference_id, lo, hi, paired, int(r1rev), umi)
     groups = defaultdict(lambda: defaultdict(list))  # group -> umi -> [fragment merged obs]
     for key, reads in frags.items():
-        if len(reads) == 1:
-            merged = {i: (b, q) for i, (b, q, _, _) in reads[0].items()}
-        else:
-            a, b = reads
-            merged = {}
-            for i in set(a) | set(b):
-                if i in a and i in b:
-                    m = _merge_site(a[i], b[i], qdiff)
-                    if m is not None:
-                        merged[i] = (m[0], m[1])
-                else:
-                    x = a.get(i) or b.get(i)
-                    merged[i] = (x[0], x[1])
+        merged = {i: (b, q) for i, (b, q, _, _) in _merge_reads(reads, qdiff).items()}
         tid, lo, hi, paired, strand, umi = info[key]
         group = (tid, lo, hi, paired) if duplex else (tid, lo, hi, paired, strand)
         groups[group][umi].append((strand, merged))

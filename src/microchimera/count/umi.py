@@ -123,11 +123,6 @@ class UmiStats:
     disagreements: int = 0
     calls: int = 0
 
-    def add(self, other: UmiStats) -> None:
-        self.family_sizes += other.family_sizes
-        for name in ("reads", "molecules", "duplex_candidates", "dropped_small", "disagreements", "calls"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-
     def to_json(self, duplex: bool) -> dict:
         sizes = self.family_sizes
         last = int(np.flatnonzero(sizes)[-1]) if sizes.any() else 0

@@ -257,6 +257,20 @@ def _site_errors(fs, qref, n_q, src, seq, site_gpos, site_ref, site_alt, prof_ra
 
 
 @njit(cache=True, nogil=True)
+def _put_ztag(out, p, c0, c1, text, n):
+    """Write the string tag ``<c0><c1>:Z:text[:n]`` (ASCII codes) at ``p``; return the new offset."""
+    out[p] = c0
+    out[p + 1] = c1
+    out[p + 2] = 90
+    p += 3
+    for k in range(n):
+        out[p] = text[k]
+        p += 1
+    out[p] = 0
+    return p + 1
+
+
+@njit(cache=True, nogil=True)
 def _write_record(out, o, tid, pos, end, mapq, flag, seq, qual, l_seq, ops, lens, n_ops,
                   mpos, tlen, name_prefix, name_id, m_ops, m_lens, m_nops,
                   rg_tag, sp_tags, sp_start, sp_end, rx, rx_len, mi, mi_len):
@@ -311,26 +325,10 @@ def _write_record(out, o, tid, pos, end, mapq, flag, seq, qual, l_seq, ops, lens
         p += 1
     out[p] = 0
     p += 1
-    if rx_len > 0:  # RX:Z:<UMI> (ASCII)
-        out[p] = 82
-        out[p + 1] = 88
-        out[p + 2] = 90
-        p += 3
-        for k in range(rx_len):
-            out[p] = rx[k]
-            p += 1
-        out[p] = 0
-        p += 1
+    if rx_len > 0:  # RX:Z:<UMI>
+        p = _put_ztag(out, p, 82, 88, rx, rx_len)
     if mi_len > 0:  # MI:Z:<molecule id>[/A|/B]
-        out[p] = 77
-        out[p + 1] = 73
-        out[p + 2] = 90
-        p += 3
-        for k in range(mi_len):
-            out[p] = mi[k]
-            p += 1
-        out[p] = 0
-        p += 1
+        p = _put_ztag(out, p, 77, 73, mi, mi_len)
     _put32(out, start, p - start - 4)
     return p
 
