@@ -207,3 +207,30 @@ def test_grouping__agrees_with_umi_tools_group(libraries, tmp_path):
     # (read 1's 5' end and the template length, where ours is both starts): within 0.5%
     assert abs(st_ug["molecules"] - st_ours["molecules"]) <= 0.005 * st_ours["molecules"]
     np.testing.assert_allclose(_matrix(ug).sum(axis=1), _matrix(ours).sum(axis=1), rtol=0.01, atol=5)
+
+
+def test_quantify__reports_the_molecule_counting_and_consensus_error(libraries, tmp_path):
+    import json
+
+    import jsonschema
+
+    from microchimera.workflow import SCHEMA_PATH
+
+    bam, _ = libraries["duplex"]
+    d = bam.parent
+    counts, out = tmp_path / "c.parquet", tmp_path / "r.json"
+    mc = [sys.executable, "-m", "microchimera"]
+    subprocess.run([*mc, "count", str(bam), "--sites", str(d / "sites.vcf.gz"), "--out", str(counts), "--duplex",
+                    "-q"], check=True)
+    subprocess.run([*mc, "quantify", str(counts), "--genotypes", str(d / "family.vcf.gz"), "--pedigree",
+                    str(d / "family.ped"), "--host", "mom", "--out", str(out), "-q"], check=True, capture_output=True)
+    r = json.loads(out.read_text())
+    jsonschema.validate(r, json.loads(SCHEMA_PATH.read_text()))
+    u = r["umi"]
+    assert u["duplex"] and u["umi_tag"] == "RX" and u["molecules"] > 1000 and 0.5 < u["duplex_yield"] < 1
+    assert sum(u["family_size_histogram"].values()) == u["strand_families"]
+    ce = u["consensus_error"]
+    # duplex: errors need both strands wrong alike; the read error (3e-3) is far above the bound
+    assert ce["background_calls"] > 1000 and ce["ci95"][0] <= ce["per_base"] <= ce["ci95"][1] < 3e-3
+    son = next(x for x in r["donors"] if x["name"] == "son")
+    assert son["ci95"][0] <= 0.05 * 1.1 and son["ci95"][1] >= 0.05 * 0.9  # truth 0.05 (x persistence noise)

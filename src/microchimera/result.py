@@ -353,6 +353,69 @@ class PonUse:
 
 
 @dataclass(frozen=True)
+class UmiCounting:
+    """How the counts were made from UMI families (``count --umi``; ``docs/count.md``).
+
+    From the counts' metadata, summed over the sample's files: ``molecules`` counted,
+    ``reads`` (read pairs) in them, ``strand_families``, the ``family_size_histogram``
+    (``{size: families}``) and, duplex, ``duplex_yield`` (molecules with both strands / seen).
+    In ``result.json`` it also carries ``consensus_error``: the per-base error after consensus,
+    measured from the fit's background sites (3 x errors into the site's other allele / calls,
+    summed over the substitution classes) with its exact 95% Poisson interval.
+    """
+
+    umi_tag: str | None
+    molecule_tag: str | None
+    duplex: bool
+    min_family_size: int
+    molecules: int
+    reads: int
+    strand_families: int
+    family_size_histogram: Mapping[str, int]
+    duplex_yield: float | None
+
+    @classmethod
+    def from_parameters(cls, parameters: Mapping[str, Any], sample: str) -> UmiCounting | None:
+        """From an :class:`~microchimera.io.allele_counts.AlleleCounts`' ``parameters`` (None:
+        not UMI counts)."""
+        opts = parameters.get("umi")
+        if not opts:
+            return None
+        files = [st["umi"] for st in (parameters.get("stats") or {}).values()
+                 if isinstance(st, Mapping) and st.get("sample") == sample and "umi" in st]
+        hist: dict[str, int] = {}
+        for f in files:
+            for k, v in (f.get("family_size_histogram") or {}).items():
+                hist[k] = hist.get(k, 0) + int(v)
+        molecules = sum(int(f.get("molecules") or 0) for f in files)
+        yields = [(f.get("duplex_yield"), int(f.get("molecules") or 0)) for f in files if f.get("duplex_yield")]
+        seen = sum(m / y for y, m in yields)
+        return cls(umi_tag=None if opts.get("molecule_tag") else opts.get("umi_tag"),
+                   molecule_tag=opts.get("molecule_tag"), duplex=bool(opts.get("duplex")),
+                   min_family_size=int(opts.get("min_family_size") or 1), molecules=molecules,
+                   reads=sum(int(f.get("reads") or 0) for f in files),
+                   strand_families=sum(int(f.get("strand_families") or 0) for f in files),
+                   family_size_histogram=dict(sorted(hist.items(), key=lambda kv: int(kv[0]))),
+                   duplex_yield=(sum(m for _, m in yields) / seen) if seen else None)
+
+    def to_json(self, error_rates: Mapping[str, ClassErrorRate]) -> dict:
+        from scipy import stats
+
+        errors = sum(e.background_errors for e in error_rates.values())
+        calls = sum(e.background_reads for e in error_rates.values())
+        out = dataclasses.asdict(self)
+        out["family_size_histogram"] = dict(self.family_size_histogram)
+        if calls:
+            lo = stats.chi2.ppf(0.025, 2 * errors) / 2 if errors else 0.0
+            hi = stats.chi2.ppf(0.975, 2 * errors + 2) / 2
+            out["consensus_error"] = {"per_base": 3 * errors / calls, "ci95": [3 * lo / calls, 3 * hi / calls],
+                                      "background_errors": errors, "background_calls": calls}
+        else:
+            out["consensus_error"] = None
+        return out
+
+
+@dataclass(frozen=True)
 class EvidenceUse:
     """Which evidence the likelihood used (``--evidence``; ``docs/model.md``, molecules).
 
@@ -467,6 +530,7 @@ class QuantifyResult:
     ancestry: AncestryEstimate = field(default_factory=AncestryEstimate)
     pon: PonUse | None = None
     evidence: EvidenceUse = field(default_factory=EvidenceUse)
+    umi: UmiCounting | None = None
     provenance: Mapping[str, Any] | None = None
     label: str | None = None
     tissue: str | None = None
@@ -513,6 +577,8 @@ class QuantifyResult:
             "observed_vs_expected": self.observed_vs_expected.to_json(), "ancestry": self.ancestry.to_json(),
             "pon": None if self.pon is None else self.pon.to_json(), "evidence": self.evidence.to_json(),
         }
+        if self.umi is not None:
+            out["umi"] = self.umi.to_json(self.error_rates)
         if self.provenance is not None:
             out["provenance"] = dict(self.provenance)
         if with_y:

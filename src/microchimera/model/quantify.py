@@ -47,6 +47,7 @@ from ..result import (
     QuantifyResult,
     RelatednessTest,
     SiteSummary,
+    UmiCounting,
 )
 from . import fit as fitmod
 from .ancestry import genotype_likelihoods, host_ancestry
@@ -688,7 +689,8 @@ def quantify(counts: AlleleCounts, *, sample: str | None = None, host: str | Non
         sample=sample, host=people.host, mode=people.mode, alpha=options.alpha,
         untyped_people=tuple(p for p in prior.untyped_people
                              if p != people.contaminant and (not p.startswith("_") or people.mode == "family")),
-        mendel=tuple(MendelCheck(m["child"], tuple(m["parents"]), m["errors"], m["checked"]) for m in mendel))
+        mendel=tuple(MendelCheck(m["child"], tuple(m["parents"]), m["errors"], m["checked"]) for m in mendel),
+        umi=UmiCounting.from_parameters(counts.parameters or {}, sample))
 
     def site_summary(data, n_inf, **more):
         return SiteSummary(

@@ -1,0 +1,156 @@
+"""Detection at 1e-5 with duplex molecules (issue 15): power, false positives, CI coverage and
+the reported LoD against the exact limit of the design.
+
+Design (the issue's): a family (mother = host, father, son, all typed), ``--sites`` SNPs over
+10 contigs with recombination, ``--molecules`` unique molecules per site (Poisson), each
+molecule's consensus wrong with probability ``--error`` (split evenly over the three wrong
+bases; duplex consensus measured at < 1.2e-5, truth ~1e-6, on the simulator's BAMs:
+validation/README.md).  Molecule counts are drawn at the count level (``simulate_counts``):
+a BAM of 20,000 sites x 2,000 molecules x a family of reads per strand is 10^8 read pairs.
+``quantify`` runs as ``run`` runs it (defaults: contamination component on).
+
+Cells: the son absent (false positives, ``--null-reps``), the son at ``--son`` (power and
+coverage), and the son at the exact LoD of the design (power there should be 95%).
+
+**The exact limit.**  Where the mother is homozygous for allele ``a`` and the son carries
+``c`` copies (1 or 2) of the other allele ``b``, a site's molecules showing ``b`` are
+``Poisson(n_s (c f / 2 + e / 3))`` (``e / 3``: errors into ``b``).  Summed over those sites,
+``T ~ Poisson(B + f W)`` with ``B = sum n_s e / 3`` and ``W = sum n_s c_s / 2``.  The one-sided
+exact test rejects when ``T >= k``, the smallest ``k`` with ``P(Poisson(B) >= k) <= alpha``;
+its LoD is the ``f`` with ``P(Poisson(B + f W) >= k) = 0.95``.  With the error known, no test
+of these counts does much better (sites where the mother is heterozygous carry ~f/2 against
+a share of 1/2: nothing at 1e-5), so this is the limit the reported LoD is held against.
+
+Run: ``python validation/umi_detection.py --reps 200 --null-reps 200 --procs 2
+--out validation/results/umi_detection.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from multiprocessing import Pool
+from pathlib import Path
+
+import numpy as np
+from scipy import optimize, stats
+
+from microchimera._progress import progress_bar
+from microchimera.io.genotypes import GenotypeMatrix
+from microchimera.io.pedigree import Pedigree
+from microchimera.io.sites import SiteTable
+from microchimera.model import quantify
+from microchimera.sim import simulate_counts, simulate_family
+
+PED = Pedigree.from_records([("F", "mom", None, None, 2), ("F", "dad", None, None, 1),
+                             ("F", "son", "dad", "mom", 1)])
+TYPED = ("mom", "dad", "son")
+N_CONTIGS = 10
+ALPHA = 0.05
+
+
+def exact_lod(n: np.ndarray, g_host: np.ndarray, g_donor: np.ndarray, error: float, alpha: float = ALPHA,
+              power: float = 0.95) -> float:
+    """The LoD of the one-sided exact Poisson test of the design (module docstring).
+
+    ``n``: molecules per site; genotypes as alt-allele counts (0, 1, 2)."""
+    hom = (g_host == 0) | (g_host == 2)
+    copies = np.where(g_host == 0, g_donor, 2 - g_donor)  # donor copies of the allele the host lacks
+    inf = hom & (copies > 0)
+    B = float(n[inf].sum() * error / 3)
+    W = float((n[inf] * copies[inf] / 2).sum())
+    k = int(stats.poisson.isf(alpha, B)) + 1  # smallest k with P(X >= k) <= alpha
+    while k > 0 and stats.poisson.sf(k - 2, B) <= alpha:
+        k -= 1
+    return float(optimize.brentq(lambda f: stats.poisson.sf(k - 1, B + f * W) - power, 0.0, 1.0, xtol=1e-14))
+
+
+def _design(seed: int, n_sites: int):
+    rng = np.random.default_rng(seed)
+    per = n_sites // N_CONTIGS
+    cid = np.repeat(np.arange(N_CONTIGS), per).astype(np.int32)
+    pos = np.concatenate([np.sort(rng.choice(100_000_000, per, replace=False)) for _ in range(N_CONTIGS)])
+    ref = rng.integers(0, 4, per * N_CONTIGS).astype(np.uint8)
+    alt = ((ref + rng.integers(1, 4, len(ref))) % 4).astype(np.uint8)
+    sites = SiteTable(tuple(f"chr{i + 1}" for i in range(N_CONTIGS)), cid, pos.astype(np.int64), ref, alt,
+                      rng.uniform(0.05, 0.95, len(ref)))
+    fam = simulate_family(PED, sites, rng, contig_lengths=dict.fromkeys(sites.contigs, 100_000_000))
+    return rng, sites, {p: fam.genotype(p).astype(np.int8) for p in PED.ids}
+
+
+def replicate(args) -> dict:
+    """One sample with the son at ``f``: the son's result and the design's exact LoD."""
+    seed, n_sites, molecules, error, f = args
+    rng, sites, g = _design(seed, n_sites)
+    counts = simulate_counts(sites, g["mom"], g["son"][None, :], [f], depth=molecules, rng=rng, sample="s",
+                             error_rates=error)
+    gm = GenotypeMatrix(TYPED, np.stack([g[p] for p in TYPED]), np.full(sites.n_sites, np.nan))
+    res = quantify(counts, host="mom", donors=["son"], pedigree=PED, genotypes=gm, sites=sites)
+    d = res.donors[0]
+    lo, hi = d.ci95
+    return {"seed": seed, "f": f, "fraction": d.fraction, "ci": [lo, hi], "p": d.p_value, "detected": d.detected,
+            "lod": d.lod, "exact_lod": exact_lod(counts.depth[0].astype(float), g["mom"], g["son"], error),
+            "covered": bool(lo <= f <= hi)}
+
+
+def _run(pool, jobs, label, quiet) -> list[dict]:
+    out = []
+    with progress_bar(not quiet and sys.stderr.isatty(), label, total=len(jobs), unit="replicates") as advance:
+        for r in pool.imap(replicate, jobs):
+            out.append(r)
+            advance()
+    return out
+
+
+def _share(rows, key) -> tuple[float, float]:
+    v = float(np.mean([r[key] for r in rows]))
+    return v, float(np.sqrt(max(v * (1 - v), 1e-12) / len(rows)))
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sites", type=int, default=20_000)
+    p.add_argument("--molecules", type=float, default=2000)
+    p.add_argument("--error", type=float, default=1e-6, help="per-molecule consensus error (all classes)")
+    p.add_argument("--son", type=float, default=1e-5)
+    p.add_argument("--null-reps", type=int, default=200)
+    p.add_argument("--reps", type=int, default=200)
+    p.add_argument("--seed0", type=int, default=150000)
+    p.add_argument("--procs", type=int, default=2)
+    p.add_argument("--out", type=Path)
+    p.add_argument("-q", "--quiet", action="store_true")
+    a = p.parse_args(argv)
+    design = (a.sites, a.molecules, a.error)
+    with Pool(a.procs) as pool:
+        null = _run(pool, [(a.seed0 + i, *design, 0.0) for i in range(a.null_reps)], "son absent", a.quiet)
+        s1 = a.seed0 + a.null_reps
+        at_f = _run(pool, [(s1 + i, *design, a.son) for i in range(a.reps)], f"son at {a.son:g}", a.quiet)
+        lod_exact = float(np.median([r["exact_lod"] for r in null + at_f]))
+        s2 = s1 + a.reps
+        at_lod = _run(pool, [(s2 + i, *design, lod_exact) for i in range(a.reps)], "son at the exact LoD",
+                      a.quiet)
+    fpr, fpr_se = _share(null, "detected")
+    power, power_se = _share(at_f, "detected")
+    cov, cov_se = _share(at_f, "covered")
+    p_lod, p_lod_se = _share(at_lod, "detected")
+    reported = float(np.median([r["lod"] for r in null + at_f if r["lod"]]))
+    est = np.array([r["fraction"] for r in at_f])
+    summary = {"design": vars(a) | {"out": str(a.out)}, "false_positive_rate": fpr, "false_positive_se": fpr_se,
+               "power_at_son": power, "power_se": power_se, "coverage_at_son": cov, "coverage_se": cov_se,
+               "bias_at_son": float(est.mean() / a.son - 1), "exact_lod": lod_exact, "reported_lod": reported,
+               "reported_over_exact": reported / lod_exact, "power_at_exact_lod": p_lod,
+               "power_at_exact_lod_se": p_lod_se, "reps": [len(null), len(at_f), len(at_lod)]}
+    print(f"son absent: detected {fpr:.3f} +- {fpr_se:.3f} of {len(null)} (alpha {ALPHA})")
+    print(f"son at {a.son:g}: detected {power:.3f} +- {power_se:.3f}, CI coverage {cov:.3f} +- {cov_se:.3f}, "
+          f"bias {summary['bias_at_son']:+.3f} ({len(at_f)} replicates)")
+    print(f"LoD: reported (median) {reported:.3g}, exact limit {lod_exact:.3g}, ratio {reported / lod_exact:.2f}; "
+          f"at the exact LoD detected {p_lod:.3f} +- {p_lod_se:.3f}")
+    if a.out:
+        a.out.parent.mkdir(parents=True, exist_ok=True)
+        a.out.write_text(json.dumps({"summary": summary, "null": null, "at_son": at_f, "at_exact_lod": at_lod},
+                                    indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
