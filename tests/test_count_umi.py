@@ -234,3 +234,14 @@ def test_quantify__reports_the_molecule_counting_and_consensus_error(libraries, 
     assert ce["background_calls"] > 1000 and ce["ci95"][0] <= ce["per_base"] <= ce["ci95"][1] < 3e-3
     son = next(x for x in r["donors"] if x["name"] == "son")
     assert son["ci95"][0] <= 0.05 * 1.1 and son["ci95"][1] >= 0.05 * 0.9  # truth 0.05 (x persistence noise)
+
+
+def test_power__takes_molecules_and_the_consensus_error():
+    mc = [sys.executable, "-m", "microchimera", "power", "--sites", "20000", "--typed", "-q"]
+    a = subprocess.run([*mc, "--molecules", "2000", "--molecule-error", "1e-6"], capture_output=True, text=True)
+    b = subprocess.run([*mc, "--depth", "2000", "--error", "1e-6"], capture_output=True, text=True)
+    assert a.returncode == 0 and a.stdout == b.stdout and "error=1e-06" in a.stdout
+    # the duplex design's LoD is below 1e-5 (the target), the read-level one is not
+    lod = float(a.stdout.split("lod\t")[1].split()[0])
+    reads = subprocess.run([*mc, "--depth", "2000", "--error", "1e-3"], capture_output=True, text=True)
+    assert lod < 1e-5 < float(reads.stdout.split("lod\t")[1].split()[0])

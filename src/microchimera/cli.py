@@ -801,9 +801,11 @@ def add_power_subcommand(sub, common) -> None:
         "Prints the LoD (fraction detected with --power probability); with --fraction also the power there and "
         "the sites (at this depth) or depth (at these sites) needed.")
     p.add_argument("--sites", type=positive_int, required=True, metavar="N", help="SNP sites in the panel")
-    p.add_argument("--depth", type=_positive_float, required=True, metavar="D", help="mean fragments per site")
-    p.add_argument("--error", type=probability, default=1e-3, metavar="E",
-                   help="per-base substitution error, all classes (default 0.001)")
+    p.add_argument("--depth", "--molecules", dest="depth", type=_positive_float, required=True, metavar="D",
+                   help="mean fragments per site; UMI data (count --umi): unique molecules per site")
+    p.add_argument("--error", "--molecule-error", dest="error", type=probability, default=1e-3, metavar="E",
+                   help="per-base substitution error, all classes (default 0.001); UMI data: the error after "
+                   "consensus (result.json umi.consensus_error; duplex ~1e-6 and below)")
     p.add_argument("--relationship", default="child", choices=["child", "parent", "sibling", "grandchild", "unrelated"],
                    help="donor's relationship to the host (default child)")
     p.add_argument("--typed", action="store_true", help="host and donor genotyped (family mode); default: "
