@@ -604,6 +604,17 @@ cdef int64_t _hold(Ctx *c, int64_t key, int64_t pos, int64_t mpos, int64_t flag,
     return NEED_DATA
 
 
+cdef inline bint _mate_may_show(Ctx *c, int64_t lo, int64_t hi, int64_t mpos, int64_t pos, int64_t tlen) noexcept nogil:
+    """Whether a site lies in the mate's possible span ``[mpos, pos + tlen)`` (this read is the
+    leftmost, ``tlen`` > 0; unknown span: True).  Sites ``lo..hi`` start at the read's position."""
+    cdef int64_t k = lo
+    if tlen <= 0:
+        return True
+    while k < hi and c.site_pos[k] < mpos:
+        k += 1
+    return k < hi and c.site_pos[k] < pos + tlen
+
+
 cdef int64_t _records(Ctx *c, const uint8_t *buf, int64_t *offp, int64_t end) noexcept nogil:
     """The main loop of :func:`count_records`; ``*offp`` is advanced record by record."""
     cdef int64_t off = offp[0]
@@ -758,10 +769,12 @@ cdef int64_t _records(Ctx *c, const uint8_t *buf, int64_t *offp, int64_t end) no
                     _release(c, found)
                     off = next_off
                     continue
-            # Counting alone, a read need only wait if it shows a site the mate can also show.
-            if mpos >= pos and (frag_on or (mpos < ref and c.site_pos[c.s_site[nobs - 1]] >= mpos)):
-                # The mate starts inside this read (or, for the fragments table, anywhere
-                # downstream): hold the read until the mate arrives.
+            # Counting alone, a read need only wait if it shows a site the mate can also show;
+            # for fragments (and UMI families), if the mate's span can hold any site at all.
+            if mpos >= pos and ((frag_on and _mate_may_show(c, lo, hi, mpos, pos, _i32(buf, r + 28)))
+                                or (mpos < ref and c.site_pos[c.s_site[nobs - 1]] >= mpos)):
+                # The mate starts inside this read (or, for the fragments table, may show a
+                # site downstream): hold the read until the mate arrives.
                 status = _hold(c, key, pos, mpos, flag, nobs, umi)
                 if status != NEED_DATA:
                     return status
