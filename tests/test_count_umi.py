@@ -245,3 +245,19 @@ def test_power__takes_molecules_and_the_consensus_error():
     lod = float(a.stdout.split("lod\t")[1].split()[0])
     reads = subprocess.run([*mc, "--depth", "2000", "--error", "1e-3"], capture_output=True, text=True)
     assert lod < 1e-5 < float(reads.stdout.split("lod\t")[1].split()[0])
+
+
+def test_run__counts_molecules_with_duplex(libraries, tmp_path):
+    """`run --duplex`: UMI families counted in the pass, their multi-site families are the
+    molecule likelihood's fragments, and result.json says how they were made."""
+    import json
+
+    bam, _ = libraries["duplex"]
+    d = bam.parent
+    r = subprocess.run([sys.executable, "-m", "microchimera", "run", str(bam), "--genotypes", str(d / "family.vcf.gz"),
+                        "--pedigree", str(d / "family.ped"), "--host", "mom", "--outdir", str(tmp_path / "o"),
+                        "--duplex", "--no-report", "-q"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    res = json.loads((tmp_path / "o" / "result.json").read_text())
+    assert res["umi"]["duplex"] and res["umi"]["molecules"] > 1000
+    assert res["evidence"]["model"] == "molecules" and res["evidence"]["molecules"] > 0

@@ -311,7 +311,15 @@ def add_count_subcommand(sub, common) -> None:
     filters = p.add_argument_group("filters")
     add_count_filter_arguments(filters)
     filters.add_argument("--region", metavar="REGION", help="only sites in chrom[:start-end] (1-based, inclusive)")
-    umi = p.add_argument_group("molecules (UMIs; docs/count.md)")
+    add_umi_arguments(p.add_argument_group("molecules (UMIs; docs/count.md)"))
+    p.add_argument("--threads", type=positive_int, default=1, help="decompression threads (default 1)")
+    p.add_argument("--index", action="store_true", help="build missing BAM/CRAM indexes instead of failing")
+    p.set_defaults(runner=run_count)
+
+
+def add_umi_arguments(umi) -> None:
+    """``--umi``, ``--umi-tag``, ``--molecule-tag``, ``--duplex``, ``--min-family-size``
+    (:func:`umi_options`)."""
     umi.add_argument("--umi", action="store_true", help="count molecules: reads grouped into families by "
                      "alignment and UMI (UMI-tools' directional method), one consensus base per family and site")
     umi.add_argument("--umi-tag", default="RX", metavar="TAG", help="tag holding the UMI bases (default RX), or "
@@ -322,9 +330,6 @@ def add_count_subcommand(sub, common) -> None:
                      "(duplex UMIs 'AAAA-CCCC', or MI /A /B); implies --umi")
     umi.add_argument("--min-family-size", type=positive_int, default=1, metavar="N",
                      help="reads a (strand) family needs to count (default 1)")
-    p.add_argument("--threads", type=positive_int, default=1, help="decompression threads (default 1)")
-    p.add_argument("--index", action="store_true", help="build missing BAM/CRAM indexes instead of failing")
-    p.set_defaults(runner=run_count)
 
 
 def umi_options(args):
@@ -681,6 +686,7 @@ def add_run_subcommand(sub, common) -> None:
     c.add_argument("--reference", metavar="FASTA", help="reference FASTA (needed for CRAM)")
     add_count_filter_arguments(c)
     c.add_argument("--threads", type=positive_int, default=1, help="decompression threads (default 1)")
+    add_umi_arguments(p.add_argument_group("molecules (UMIs; docs/count.md)"))
     add_ychrom_arguments(p)
     p.add_argument("--no-report", action="store_true", help="do not write DIR/report.html")
     p.add_argument("--outdir", metavar="DIR", required=True, help="output directory")
@@ -693,7 +699,7 @@ def run_run(args) -> int:
     result = run_pipeline(args.bams, outdir=args.outdir, inputs=sample_inputs(args), filters=count_filters(args),
                           options=quantify_options(args), ychrom=ychrom_options(args), reference=args.reference,
                           threads=args.threads, report=not args.no_report, progress=progress_enabled(args),
-                          command=args.command_line)
+                          command=args.command_line, umi=umi_options(args))
     _print_result(result, quiet=args.quiet)
     return 0
 

@@ -164,7 +164,7 @@ def run_pipeline(bams, *, outdir, inputs: SampleInputs, filters: CountFilters | 
                  options: QuantifyOptions | None = None, ychrom: YChromOptions | None = None,
                  reference=None, threads: int = 1, seed=None, report: bool = True, progress: bool = False,
                  counts=None, command: str | None = None, label: str | None = None,
-                 tissue: str | None = None, fragments=None) -> QuantifyResult:
+                 tissue: str | None = None, fragments=None, umi=None) -> QuantifyResult:
     """Count alleles in ``bams`` and quantify: writes ``outdir/counts.parquet`` and ``outdir/result.json``.
 
     Also writes ``outdir/result.tsv``, the MultiQC custom-content file
@@ -180,7 +180,8 @@ def run_pipeline(bams, *, outdir, inputs: SampleInputs, filters: CountFilters | 
     Unless ``options.evidence == "sites"``, the multi-site fragments are counted too, in the
     same pass (``outdir/fragments.parquet``), and enter quantify as molecules
     (``docs/model.md``, "Molecules").  ``--evidence sites`` counts reads as site observations
-    only.
+    only.  ``umi`` (:class:`~microchimera.count.umi.UmiOptions`) counts molecules: UMI
+    families, one consensus base each (``docs/count.md``, "Molecules").
 
     Sites come from ``inputs.sites``, else from the genotypes VCF.  With ``ychrom`` enabled
     (a Y build or regions, optional female controls) a female host also gets the chrY
@@ -207,7 +208,8 @@ def run_pipeline(bams, *, outdir, inputs: SampleInputs, filters: CountFilters | 
             # The fragments table comes from the same pass over the reads (docs/model.md, molecules).
             with_fragments = options is None or options.evidence != "sites"
             counted = count_alleles([Path(b) for b in bams], read_sites(site_source), filters=filters,
-                                    reference=reference, threads=threads, progress=progress, fragments=with_fragments)
+                                    reference=reference, threads=threads, progress=progress, fragments=with_fragments,
+                                    umi=umi)
             counts, fragments = (counted.counts, counted.fragments) if with_fragments else (counted, None)
         counts_path = outdir / "counts.parquet"
         write_counts(counts, counts_path)
