@@ -23,14 +23,14 @@ from multiprocessing import Pool
 from pathlib import Path
 
 import numpy as np
+from _designs import family_panel  # validation/ is on sys.path when run as a script
 
 from microchimera._progress import progress_bar
 from microchimera.io.genotypes import GenotypeMatrix
 from microchimera.io.pedigree import Pedigree
-from microchimera.io.sites import SiteTable
 from microchimera.model import quantify
 from microchimera.options import QuantifyOptions
-from microchimera.sim import simulate_counts, simulate_family
+from microchimera.sim import simulate_counts
 
 PED = Pedigree.from_records([("F", "mom", None, None, 2), ("F", "dad", None, None, 1),
                              ("F", "son", "dad", "mom", 1), ("F", "loss", "dad", "mom", 0)])
@@ -42,18 +42,10 @@ def replicate(args) -> dict:
     """One sample: the son at ``f_son``, the loss at ``f_loss``; both donors' results."""
     seed, n_sites, depth, f_son, f_loss = args
     rng = np.random.default_rng(seed)
-    per = n_sites // N_CONTIGS
-    cid = np.repeat(np.arange(N_CONTIGS), per).astype(np.int32)
-    pos = np.concatenate([np.sort(rng.choice(100_000_000, per, replace=False)) for _ in range(N_CONTIGS)])
-    ref = rng.integers(0, 4, per * N_CONTIGS).astype(np.uint8)
-    alt = ((ref + rng.integers(1, 4, len(ref))) % 4).astype(np.uint8)
-    sites = SiteTable(tuple(f"chr{i + 1}" for i in range(N_CONTIGS)), cid, pos.astype(np.int64), ref, alt,
-                      rng.uniform(0.05, 0.95, len(ref)))
-    fam = simulate_family(PED, sites, rng, contig_lengths=dict.fromkeys(sites.contigs, 100_000_000))
-    g = {p: fam.genotype(p).astype(np.int8) for p in PED.ids}
+    sites, g = family_panel(rng, n_sites, PED, N_CONTIGS)
     counts = simulate_counts(sites, g["mom"], np.stack([g["son"], g["loss"]]), [f_son, f_loss], depth=depth,
                              rng=rng, sample="s")
-    gm = GenotypeMatrix(TYPED, np.stack([g[p] for p in TYPED]), np.full(len(ref), np.nan))
+    gm = GenotypeMatrix(TYPED, np.stack([g[p] for p in TYPED]), np.full(sites.n_sites, np.nan))
     res = quantify(counts, host="mom", donors=["son", "loss"], pedigree=PED, genotypes=gm, sites=sites,
                    options=QuantifyOptions(relatedness=False))
     return {"seed": seed, "f_son": f_son, "f_loss": f_loss,

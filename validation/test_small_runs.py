@@ -1,7 +1,8 @@
 """The CI-sized versions of the validation scripts, collected here.
 
 pytest collects only ``test_*.py`` files, so the ``test_*_small`` functions inside
-``recover_fraction.py``, ``contamination.py``, ``ancestry.py``, ``molecules.py`` and ``pon.py`` ran only when
+``recover_fraction.py``, ``contamination.py``, ``ancestry.py``, ``molecules.py``, ``pon.py`` and
+``umi_detection.py`` ran only when
 those files were named on the command line; importing them here puts them in every
 ``python -m pytest`` run (the full versions stay behind ``-m slow``).
 """
@@ -12,3 +13,4 @@ from contamination import test_contamination_calibration_full, test_contaminatio
 from molecules import test_molecules_small  # noqa: F401
 from pon import test_pon_validation_small  # noqa: F401
 from recover_fraction import test_quantify_calibration_full, test_quantify_calibration_small  # noqa: F401
+from umi_detection import test_umi_detection_small  # noqa: F401
