@@ -29,10 +29,8 @@ from ..conventions import BASES, SUBSTITUTION_CLASSES
 UNKNOWN_CLASS = len(SUBSTITUTION_CLASSES)
 CLASS_NAMES = (*SUBSTITUTION_CLASSES, "N>N")
 PRIOR_READS = 1e6
-#: Floor and ceiling of any error rate (per base and class).  The floor is far below read
-#: data's ~1e-4 but must let duplex consensus (< 1e-7 per base, a few 1e-8 per class) be
-#: itself: at 1e-6 it told the model duplex molecules were 30x noisier than they are.
-MIN_RATE, MAX_RATE = 1e-10, 0.05
+#: Floor and ceiling of any error rate (per base).
+MIN_RATE, MAX_RATE = 1e-6, 0.05
 
 
 def substitution_class(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
