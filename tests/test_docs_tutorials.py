@@ -69,7 +69,8 @@ def _shrink(text: str) -> str:
         seq["depth"] = min(seq.get("depth", 100), 8)
         genome.update(autosome_length=100_000, chrx_length=100_000, chry_length=100_000)
     else:
-        data.setdefault("panel", {})["n_sites"] = 1500
+        panel = data.setdefault("panel", {})
+        panel["n_sites"] = min(panel.get("n_sites", 20000), 1500)
         seq["depth"] = min(seq.get("depth", 100), 40)
     return _to_toml(data)
 
