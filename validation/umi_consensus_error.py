@@ -23,8 +23,8 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
 
+from microchimera.conventions import poisson_ci95
 from microchimera.count import count_alleles
 from microchimera.count.umi import UmiOptions
 from microchimera.io.sites import read_sites
@@ -44,8 +44,7 @@ def scenario(n_sites: int, molecules: float, family_mean: float, damage: float) 
 def _error(c) -> dict:
     third = int(c.other_count.sum())
     calls = int(c.depth.sum())
-    lo = stats.chi2.ppf(0.025, 2 * third) / 2 if third else 0.0
-    hi = stats.chi2.ppf(0.975, 2 * third + 2) / 2
+    lo, hi = poisson_ci95(third)
     return {"calls": calls, "third_bases": third, "error": 1.5 * third / calls,
             "ci95": [1.5 * lo / calls, 1.5 * hi / calls]}
 

@@ -333,7 +333,8 @@ def add_umi_arguments(umi) -> None:
 
 
 def umi_options(args):
-    """The :class:`~microchimera.count.umi.UmiOptions` of ``count``'s UMI arguments (None: reads)."""
+    """The :class:`~microchimera.count.umi.UmiOptions` of the UMI arguments of ``count`` and
+    ``run`` (:func:`add_umi_arguments`; None: count reads)."""
     from .count.umi import UmiOptions
     from .errors import UsageError
 

@@ -20,6 +20,10 @@ Counts
 Likelihoods
     ``float64``, natural-log space.
 
+Intervals of a count
+    An observed count ``k`` (error reads, alt reads) gets the exact 95% Poisson interval of
+    Garwood, :func:`poisson_ci95`.
+
 Units of donor amount
     A *fraction* ``f`` is the share of genome equivalents in the sample that come from a
     donor (0..1).  *gEq per 100,000* is ``1e5 * f / (1 - sum(f))``: donor genome
@@ -77,3 +81,12 @@ def geq_per_100k(fraction, total_fraction=None):
         total_fraction = fraction
     return GEQ_SCALE * np.asarray(fraction) / (1.0 - np.asarray(total_fraction))
 
+
+
+def poisson_ci95(k: float) -> tuple[float, float]:
+    """Exact 95% Poisson interval of a count ``k`` (Garwood: chi-square quantiles); ``(0, 3.69)`` at 0."""
+    from scipy import stats
+
+    k = max(0.0, float(k))
+    lo = 0.0 if k == 0 else float(stats.chi2.ppf(0.025, 2 * k) / 2)
+    return lo, float(stats.chi2.ppf(0.975, 2 * k + 2) / 2)

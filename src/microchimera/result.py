@@ -24,6 +24,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .conventions import poisson_ci95
+
 #: Version of the ``result.json`` schema (``docs/result.schema.json``).
 RESULT_SCHEMA_VERSION = "2"
 
@@ -399,15 +401,12 @@ class UmiCounting:
                    duplex_yield=(sum(m for _, m in yields) / seen) if seen else None)
 
     def to_json(self, error_rates: Mapping[str, ClassErrorRate]) -> dict:
-        from scipy import stats
-
         errors = sum(e.background_errors for e in error_rates.values())
         calls = sum(e.background_reads for e in error_rates.values())
         out = dataclasses.asdict(self)
         out["family_size_histogram"] = dict(self.family_size_histogram)
         if calls:
-            lo = stats.chi2.ppf(0.025, 2 * errors) / 2 if errors else 0.0
-            hi = stats.chi2.ppf(0.975, 2 * errors + 2) / 2
+            lo, hi = poisson_ci95(errors)
             out["consensus_error"] = {"per_base": 3 * errors / calls, "ci95": [3 * lo / calls, 3 * hi / calls],
                                       "background_errors": errors, "background_calls": calls}
         else:

@@ -245,7 +245,7 @@ class UmiFamilies:
             mol_u, mol_inv = np.unique(fam_u >> 1, return_inverse=True)
             strands = np.bincount(mol_inv, weights=ok_fam, minlength=len(mol_u))
             st.duplex_candidates += int((strands > 0).sum())
-            keep_frag &= (strands == 2)[np.searchsorted(mol_u, mol)]
+            keep_frag &= (strands == 2)[mol_inv[fam_inv]]
         st.reads += int(keep_frag.sum())
         row_keep = np.repeat(keep_frag, f_rows)
         r_fam = np.repeat(fam, f_rows)[row_keep]

@@ -19,7 +19,7 @@ matplotlib.use("Agg", force=False)
 import matplotlib.patches  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from ..conventions import geq_per_100k  # noqa: E402
+from ..conventions import geq_per_100k, poisson_ci95  # noqa: E402
 
 _COMMENT = re.compile(r"<!--.*?-->", re.S)
 _PROLOG = re.compile(r"^.*?(?=<svg)", re.S)
@@ -170,7 +170,7 @@ def observed_vs_expected_plot(ove: dict, prefix: str) -> str | None:
         obs = n - b["observed_alt"] if flip else b["observed_alt"]
         exp = n - b["expected_alt"] if flip else b["expected_alt"]
         exp0 = n - b["expected_alt_no_donor"] if flip else b["expected_alt_no_donor"]
-        lo, hi = _poisson_ci(obs)
+        lo, hi = poisson_ci95(obs)
         return obs / n, lo / n, hi / n, exp / n, exp0 / n
 
     ax = axes[0]
@@ -200,16 +200,6 @@ def observed_vs_expected_plot(ove: dict, prefix: str) -> str | None:
         a.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
         a.grid(alpha=0.3)
     return _svg(fig, prefix)
-
-
-def _poisson_ci(k: float) -> tuple[float, float]:
-    """Exact 95% Poisson interval of a count (Garwood)."""
-    from scipy import stats
-
-    k = max(0.0, float(k))
-    lo = 0.0 if k == 0 else float(stats.chi2.ppf(0.025, 2 * k) / 2)
-    hi = float(stats.chi2.ppf(0.975, 2 * k + 2) / 2)
-    return lo, hi
 
 
 def profile_plot(donors: list[dict], prefix: str) -> str | None:
