@@ -137,6 +137,29 @@ def _share(rows, key) -> tuple[float, float]:
     return v, float(np.sqrt(max(v * (1 - v), 1e-12) / len(rows)))
 
 
+CELLS = ("null", "at_son", "at_exact_lod", "at_unknown_error_lod")
+
+
+def summarise(rows: dict, son: float) -> dict:
+    """The figures of the cells' rows (``rows``: cell name -> list of replicate dicts)."""
+    null, at_f, at_lod, at_unknown = (rows[c] for c in CELLS)
+    fpr, fpr_se = _share(null, "detected")
+    power, power_se = _share(at_f, "detected")
+    cov, cov_se = _share(at_f, "covered")
+    p_lod, p_lod_se = _share(at_lod, "detected")
+    p_unk, p_unk_se = _share(at_unknown, "detected")
+    reported = float(np.median([r["lod"] for r in null + at_f if r["lod"]]))
+    lod_exact = float(np.median([r["f"] for r in at_lod]))
+    lod_unknown = float(np.median([r["f"] for r in at_unknown]))
+    est = np.array([r["fraction"] for r in at_f])
+    return {"false_positive_rate": fpr, "false_positive_se": fpr_se, "power_at_son": power, "power_se": power_se,
+            "coverage_at_son": cov, "coverage_se": cov_se, "bias_at_son": float(est.mean() / son - 1),
+            "exact_lod": lod_exact, "reported_lod": reported, "reported_over_exact": reported / lod_exact,
+            "power_at_exact_lod": p_lod, "power_at_exact_lod_se": p_lod_se, "unknown_error_lod": lod_unknown,
+            "reported_over_unknown_error": reported / lod_unknown, "power_at_unknown_error_lod": p_unk,
+            "power_at_unknown_error_lod_se": p_unk_se, "reps": [len(rows[c]) for c in CELLS]}
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sites", type=int, default=20_000)
@@ -147,50 +170,53 @@ def main(argv=None) -> int:
     p.add_argument("--reps", type=int, default=200)
     p.add_argument("--seed0", type=int, default=150000)
     p.add_argument("--procs", type=int, default=2)
+    p.add_argument("--merge", type=Path, nargs="*", default=[],
+                   help="earlier --out files of the same design (other --seed0): their rows join this run's "
+                        "cells, and the two limits' cells run at the medians over all rows")
     p.add_argument("--out", type=Path)
     p.add_argument("-q", "--quiet", action="store_true")
     a = p.parse_args(argv)
     design = (a.sites, a.molecules, a.error)
     progress = not a.quiet and sys.stderr.isatty()
+    rows = {c: [] for c in CELLS}
+    for path in a.merge:
+        earlier = json.loads(path.read_text())
+        if earlier["summary"]["design"]["sites"] != a.sites or earlier["summary"]["design"]["error"] != a.error:
+            p.error(f"{path}: another design than this run's")
+        for c in CELLS:
+            rows[c] += earlier.get(c, [])
 
-    def cell(jobs, name):  # rows in seed order (the pool returns them as they end)
-        return sorted(run_jobs(replicate, jobs, a.procs, name=name, progress=progress), key=lambda r: r["seed"])
+    def cell(name, jobs, label):  # rows in seed order (the pool returns them as they end)
+        rows[name] += sorted(run_jobs(replicate, jobs, a.procs, name=label, progress=progress),
+                             key=lambda r: r["seed"])
 
-    null = cell([(a.seed0 + i, *design, 0.0) for i in range(a.null_reps)], "son absent")
+    cell("null", [(a.seed0 + i, *design, 0.0) for i in range(a.null_reps)], "son absent")
     s1 = a.seed0 + a.null_reps
-    at_f = cell([(s1 + i, *design, a.son) for i in range(a.reps)], f"son at {a.son:g}")
-    lod_exact = float(np.median([r["exact_lod"] for r in null + at_f]))
+    cell("at_son", [(s1 + i, *design, a.son) for i in range(a.reps)], f"son at {a.son:g}")
+    first = rows["null"] + rows["at_son"]
+    lod_exact = float(np.median([r["exact_lod"] for r in first]))
+    lod_unknown = float(np.median([r["unknown_error_lod"] for r in first]))
     s2 = s1 + a.reps
-    at_lod = cell([(s2 + i, *design, lod_exact) for i in range(a.reps)], "son at the exact LoD")
-    lod_unknown = float(np.median([r["unknown_error_lod"] for r in null + at_f]))
+    cell("at_exact_lod", [(s2 + i, *design, lod_exact) for i in range(a.reps)], "son at the exact LoD")
     s3 = s2 + a.reps
-    at_unknown = cell([(s3 + i, *design, lod_unknown) for i in range(a.reps)], "son at the unknown-error limit")
-    fpr, fpr_se = _share(null, "detected")
-    power, power_se = _share(at_f, "detected")
-    cov, cov_se = _share(at_f, "covered")
-    p_lod, p_lod_se = _share(at_lod, "detected")
-    p_unk, p_unk_se = _share(at_unknown, "detected")
-    reported = float(np.median([r["lod"] for r in null + at_f if r["lod"]]))
-    est = np.array([r["fraction"] for r in at_f])
-    summary = {"design": vars(a) | {"out": str(a.out)}, "false_positive_rate": fpr, "false_positive_se": fpr_se,
-               "power_at_son": power, "power_se": power_se, "coverage_at_son": cov, "coverage_se": cov_se,
-               "bias_at_son": float(est.mean() / a.son - 1), "exact_lod": lod_exact, "reported_lod": reported,
-               "reported_over_exact": reported / lod_exact, "power_at_exact_lod": p_lod,
-               "power_at_exact_lod_se": p_lod_se, "unknown_error_lod": lod_unknown,
-               "reported_over_unknown_error": reported / lod_unknown, "power_at_unknown_error_lod": p_unk,
-               "power_at_unknown_error_lod_se": p_unk_se,
-               "reps": [len(null), len(at_f), len(at_lod), len(at_unknown)]}
-    print(f"son absent: detected {fpr:.3f} +- {fpr_se:.3f} of {len(null)} (alpha {ALPHA})")
-    print(f"son at {a.son:g}: detected {power:.3f} +- {power_se:.3f}, CI coverage {cov:.3f} +- {cov_se:.3f}, "
-          f"bias {summary['bias_at_son']:+.3f} ({len(at_f)} replicates)")
-    print(f"LoD: reported (median) {reported:.3g}, exact limit {lod_exact:.3g}, ratio {reported / lod_exact:.2f}; "
-          f"at the exact LoD detected {p_lod:.3f} +- {p_lod_se:.3f}")
-    print(f"limit of the test that learns the error (UMPU) {lod_unknown:.3g}: reported / it "
-          f"{reported / lod_unknown:.2f}; detected there {p_unk:.3f} +- {p_unk_se:.3f}")
+    cell("at_unknown_error_lod", [(s3 + i, *design, lod_unknown) for i in range(a.reps)],
+         "son at the unknown-error limit")
+    summary = {"design": vars(a) | {"out": str(a.out), "merge": [str(m) for m in a.merge]}} | summarise(rows, a.son)
+    n = summary["reps"]
+    print(f"son absent: detected {summary['false_positive_rate']:.3f} +- {summary['false_positive_se']:.3f} "
+          f"of {n[0]} (alpha {ALPHA})")
+    print(f"son at {a.son:g}: detected {summary['power_at_son']:.3f} +- {summary['power_se']:.3f}, CI coverage "
+          f"{summary['coverage_at_son']:.3f} +- {summary['coverage_se']:.3f}, bias {summary['bias_at_son']:+.3f} "
+          f"({n[1]} replicates)")
+    print(f"LoD: reported (median) {summary['reported_lod']:.3g}, exact limit {summary['exact_lod']:.3g}, ratio "
+          f"{summary['reported_over_exact']:.2f}; at the exact LoD detected {summary['power_at_exact_lod']:.3f} "
+          f"+- {summary['power_at_exact_lod_se']:.3f} ({n[2]} replicates)")
+    print(f"limit of the test that learns the error (UMPU) {summary['unknown_error_lod']:.3g}: reported / it "
+          f"{summary['reported_over_unknown_error']:.2f}; detected there {summary['power_at_unknown_error_lod']:.3f} "
+          f"+- {summary['power_at_unknown_error_lod_se']:.3f} ({n[3]} replicates)")
     if a.out:
         a.out.parent.mkdir(parents=True, exist_ok=True)
-        a.out.write_text(json.dumps({"summary": summary, "null": null, "at_son": at_f, "at_exact_lod": at_lod,
-                                     "at_unknown_error_lod": at_unknown}, indent=1))
+        a.out.write_text(json.dumps({"summary": summary} | rows, indent=1))
     return 0
 
 
