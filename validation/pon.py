@@ -81,25 +81,35 @@ def known_rate_lod(g_host, g_donor, depth, e_ra, e_ar, alpha=0.05, power=0.95) -
     return float(brentq(lam, 1e-9, 0.5)) if lam(0.5) > 0 else float("nan")
 
 
-def replicate(args) -> dict:
-    design, n_normals, f, seed, workdir = args
-    rng = np.random.default_rng(seed)
-    sites = _sites(rng)
-    profile = panel_error_profile(sites, rng, sigma=1.0, strand_bias_share=0.02, strand_bias_fold=8.0,
-                                  **DESIGNS[design])
-    normals = AlleleCounts.combine([
-        simulate_counts(sites, g, g[None], [0.0], depth=DEPTH, rng=rng, sample=f"N{j}", error_profile=profile)
+def normals_counts(sites, profile, n_normals: int, depth: float, rng) -> AlleleCounts:
+    """``n_normals`` unrelated people without donor DNA, sequenced on the panel's ``profile``."""
+    return AlleleCounts.combine([
+        simulate_counts(sites, g, g[None], [0.0], depth=depth, rng=rng, sample=f"N{j}", error_profile=profile)
         for j, g in enumerate(rng.binomial(2, sites.af, (n_normals, N_SITES)).astype(np.int8))])
-    pon_path = Path(workdir) / f"pon_{seed}.parquet"
-    write_pon(build_pon(normals, sites), pon_path)
+
+
+def family_sample(sites, profile, f: float, rng):
+    """The typed family's genotypes, the mother's sample with the son at ``f``, and the
+    known-rate LoD of that sample: ``(genotypes, counts, known_rate_lod)``."""
     fam = simulate_family(PED, sites, rng, contig_lengths=dict.fromkeys(sites.contigs, 100_000_000))
     g = {p: fam.genotype(p).astype(np.int8) for p in PED.ids}
     gm = GenotypeMatrix(("mom", "dad", "kid"), np.stack([g["mom"], g["dad"], g["kid"]]), np.full(N_SITES, np.nan))
     counts = simulate_counts(sites, g["mom"], g["kid"][None], [f], depth=DEPTH, rng=rng, sample="s",
                              error_profile=profile)
     true = profile.mean_rate()
-    row = {"design": design, "normals": n_normals, "f": f, "seed": seed,
-           "known_rate_lod": known_rate_lod(g["mom"], g["kid"], DEPTH, true[:, 0], true[:, 1])}
+    return gm, counts, known_rate_lod(g["mom"], g["kid"], DEPTH, true[:, 0], true[:, 1])
+
+
+def replicate(args) -> dict:
+    design, n_normals, f, seed, workdir = args
+    rng = np.random.default_rng(seed)
+    sites = _sites(rng)
+    profile = panel_error_profile(sites, rng, sigma=1.0, strand_bias_share=0.02, strand_bias_fold=8.0,
+                                  **DESIGNS[design])
+    pon_path = Path(workdir) / f"pon_{seed}.parquet"
+    write_pon(build_pon(normals_counts(sites, profile, n_normals, DEPTH, rng), sites), pon_path)
+    gm, counts, known = family_sample(sites, profile, f, rng)
+    row = {"design": design, "normals": n_normals, "f": f, "seed": seed, "known_rate_lod": known}
     for name, pon in (("plain", None), ("pon", pon_path)):
         r = quantify(counts, host="mom", donors=["kid"], pedigree=PED, genotypes=gm, sites=sites,
                      options=QuantifyOptions(pon=pon))

@@ -28,25 +28,24 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from pon import DEPTH, DESIGNS, N_SITES, PED, _sites, known_rate_lod  # validation/ is on sys.path
+from pon import (  # validation/ on sys.path
+    DEPTH,
+    DESIGNS,
+    PED,
+    _sites,
+    family_sample,
+    normals_counts,
+)
 
-from microchimera.io.allele_counts import AlleleCounts
-from microchimera.io.genotypes import GenotypeMatrix
 from microchimera.model import quantify
 from microchimera.model.fit import expected as fit_expected
 from microchimera.model.fit import optimisation as fit_optimisation
 from microchimera.model.pon import build_pon
 from microchimera.model.pon_file import write_pon
 from microchimera.options import QuantifyOptions
-from microchimera.sim import panel_error_profile, simulate_counts, simulate_family
+from microchimera.sim import panel_error_profile
 
 STEPS = ("pon", "no_contamination", "kappa_fixed", "deep_normals")
-
-
-def _normals(sites, profile, n_normals, depth, rng):
-    return AlleleCounts.combine([
-        simulate_counts(sites, g, g[None], [0.0], depth=depth, rng=rng, sample=f"N{j}", error_profile=profile)
-        for j, g in enumerate(rng.binomial(2, sites.af, (n_normals, N_SITES)).astype(np.int8))])
 
 
 def _kappa_bounds(bounds):
@@ -63,14 +62,8 @@ def replicate(seed: int, n_normals: int, design: str, f: float, deep_depth: floa
     pons = {}
     for name, depth in (("pon", DEPTH), ("deep", deep_depth)):
         pons[name] = workdir / f"pon_{seed}_{name}.parquet"
-        write_pon(build_pon(_normals(sites, profile, n_normals, depth, rng), sites), pons[name])
-    fam = simulate_family(PED, sites, rng, contig_lengths=dict.fromkeys(sites.contigs, 100_000_000))
-    g = {p: fam.genotype(p).astype(np.int8) for p in PED.ids}
-    gm = GenotypeMatrix(("mom", "dad", "kid"), np.stack([g["mom"], g["dad"], g["kid"]]), np.full(N_SITES, np.nan))
-    counts = simulate_counts(sites, g["mom"], g["kid"][None], [f], depth=DEPTH, rng=rng, sample="s",
-                             error_profile=profile)
-    true = profile.mean_rate()
-    known = known_rate_lod(g["mom"], g["kid"], DEPTH, true[:, 0], true[:, 1])
+        write_pon(build_pon(normals_counts(sites, profile, n_normals, depth, rng), sites), pons[name])
+    gm, counts, known = family_sample(sites, profile, f, rng)
     row = {"seed": seed, "normals": n_normals, "design": design, "f": f, "known_rate_lod": known}
     steps = {"pon": (pons["pon"], True, False), "no_contamination": (pons["pon"], False, False),
              "kappa_fixed": (pons["pon"], False, True), "deep_normals": (pons["deep"], False, True)}
