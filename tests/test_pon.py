@@ -354,17 +354,15 @@ def test_quantify_pon__a_contaminant_under_per_site_errors_is_not_overestimated(
     from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "validation"))
-    from recover_fraction import N_SITES, PED, _sites
+    from _designs import family_panel
+    from recover_fraction import N_CONTIGS, N_SITES, PED
 
     from microchimera.io.genotypes import GenotypeMatrix
     from microchimera.model import quantify
     from microchimera.options import QuantifyOptions
-    from microchimera.sim import simulate_family
 
     rng = np.random.default_rng(120000)
-    sites = _sites(rng)
-    fam = simulate_family(PED, sites, rng, contig_lengths=dict.fromkeys(sites.contigs, 100_000_000))
-    g = {p: fam.genotype(p).astype(np.int8) for p in PED.ids}
+    sites, g = family_panel(rng, N_SITES, PED, N_CONTIGS)
     gm = GenotypeMatrix(("mom", "dad", "kid"), np.stack([g[p] for p in ("mom", "dad", "kid")]),
                         np.full(N_SITES, np.nan))
     spread = site_error_spread(N_SITES, rng)

@@ -33,7 +33,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from recover_fraction import N_SITES, PED, _sites
+from _designs import family_panel  # validation/ is on sys.path when run as a script
+from recover_fraction import N_CONTIGS, N_SITES, PED
 
 from microchimera._progress import progress_bar
 from microchimera.io.genotypes import GenotypeMatrix
@@ -41,7 +42,7 @@ from microchimera.model import quantify
 from microchimera.model.pon import build_pon
 from microchimera.model.pon_file import write_pon
 from microchimera.options import QuantifyOptions
-from microchimera.sim import simulate_counts, simulate_family, simulate_normals, site_error_spread
+from microchimera.sim import simulate_counts, simulate_normals, site_error_spread
 
 DEPTH = 1000
 SON, CONTAM, CONTAM_HIGH = 1e-4, 2e-4, 1e-3
@@ -70,9 +71,7 @@ def replicate(args) -> list[dict]:
     """Every cell of one replicate (one family and panel); a list of outcome dicts."""
     seed, cells = args
     rng = np.random.default_rng(seed)
-    sites = _sites(rng)
-    fam = simulate_family(PED, sites, rng, contig_lengths=dict.fromkeys(sites.contigs, 100_000_000))
-    g = {p: fam.genotype(p).astype(np.int8) for p in PED.ids}
+    sites, g = family_panel(rng, N_SITES, PED, N_CONTIGS)
     typed = ["mom", "dad", "kid"]
     gm = GenotypeMatrix(tuple(typed), np.stack([g[p] for p in typed]), np.full(N_SITES, np.nan))
     spread = site_error_spread(N_SITES, rng)

@@ -25,16 +25,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _designs import family_panel  # validation/ is on sys.path when run as a script
 
 from microchimera._progress import progress_bar
 from microchimera.io.genotypes import GenotypeMatrix
 from microchimera.io.pedigree import Pedigree
-from microchimera.io.sites import SiteTable
 from microchimera.model import quantify
 from microchimera.model.fit.detection import fisher_information
 from microchimera.model.likelihood import ModelData
 from microchimera.options import QuantifyOptions
-from microchimera.sim import simulate_counts, simulate_family
+from microchimera.sim import simulate_counts
 
 N_SITES = 10_000
 N_CONTIGS = 10
@@ -44,16 +44,6 @@ PED = Pedigree.from_records([("F", "mom", None, None, 2), ("F", "dad", None, Non
                              ("F", "kid", "dad", "mom", 1), ("F", "stranger", None, None, 1)])
 
 
-def _sites(rng, n_sites: int = N_SITES):
-    per = n_sites // N_CONTIGS
-    cid = np.repeat(np.arange(N_CONTIGS), per).astype(np.int32)
-    pos = np.concatenate([np.sort(rng.choice(100_000_000, per, replace=False)) for _ in range(N_CONTIGS)])
-    ref = rng.integers(0, 4, n_sites).astype(np.uint8)
-    alt = ((ref + rng.integers(1, 4, n_sites)) % 4).astype(np.uint8)
-    return SiteTable(tuple(f"chr{i + 1}" for i in range(N_CONTIGS)), cid, pos.astype(np.int64), ref, alt,
-                     rng.uniform(0.05, 0.95, n_sites))
-
-
 def replicate(args):
     """One replicate of ``setting`` at fraction ``f`` (``args``: setting, f, seed and optionally
     the number of sites, default ``N_SITES``); returns a dict of outcomes."""
@@ -61,9 +51,7 @@ def replicate(args):
     if setting == "kidcheck":
         return _replicate_kidcheck(f, seed)
     rng = np.random.default_rng(seed)
-    sites = _sites(rng, n_sites)
-    fam = simulate_family(PED, sites, rng, contig_lengths=dict.fromkeys(sites.contigs, 100_000_000))
-    g = {p: fam.genotype(p).astype(np.int8) for p in PED.ids}
+    sites, g = family_panel(rng, n_sites, PED, N_CONTIGS)
     donor = "stranger" if setting == "contam" else "kid"
     counts = simulate_counts(sites, g["mom"], g[donor][None], [f], depth=DEPTH, rng=rng, sample="s")
     nan = np.full(n_sites, np.nan)
@@ -141,9 +129,7 @@ def run(reps: int, procs: int, grid=GRID, seed0: int = 20240, progress: bool = F
 def _replicate_kidcheck(f, seed):
     """A typed child as donor with the relatedness test on (it should conclude "child")."""
     rng = np.random.default_rng(seed)
-    sites = _sites(rng)
-    fam = simulate_family(PED, sites, rng, contig_lengths=dict.fromkeys(sites.contigs, 100_000_000))
-    g = {p: fam.genotype(p).astype(np.int8) for p in PED.ids}
+    sites, g = family_panel(rng, N_SITES, PED, N_CONTIGS)
     counts = simulate_counts(sites, g["mom"], g["kid"][None], [f], depth=DEPTH, rng=rng, sample="s")
     gm = GenotypeMatrix(("mom", "dad", "kid"), np.stack([g["mom"], g["dad"], g["kid"]]), np.full(N_SITES, np.nan))
     doc = quantify(counts, host="mom", donors=["kid"], pedigree=PED, genotypes=gm, sites=sites).to_json()
