@@ -64,16 +64,22 @@ N_CONTIGS = 10
 ALPHA = 0.05
 
 
+def _expected_molecules(n: np.ndarray, g_host: np.ndarray, g_donor: np.ndarray, error: float):
+    """``(B, B_0, W)`` of the module docstring: expected error molecules of the donor's allele at
+    his sites and at the background sites, and his molecules there per unit of ``f``."""
+    hom = (g_host == 0) | (g_host == 2)
+    copies = np.where(g_host == 0, g_donor, 2 - g_donor)  # donor copies of the allele the host lacks
+    inf, bg = hom & (copies > 0), hom & (copies == 0)
+    return (float(n[inf].sum() * error / 3), float(n[bg].sum() * error / 3),
+            float((n[inf] * copies[inf] / 2).sum()))
+
+
 def exact_lod(n: np.ndarray, g_host: np.ndarray, g_donor: np.ndarray, error: float, alpha: float = ALPHA,
               power: float = 0.95) -> float:
     """The LoD of the one-sided exact Poisson test of the design (module docstring).
 
     ``n``: molecules per site; genotypes as alt-allele counts (0, 1, 2)."""
-    hom = (g_host == 0) | (g_host == 2)
-    copies = np.where(g_host == 0, g_donor, 2 - g_donor)  # donor copies of the allele the host lacks
-    inf = hom & (copies > 0)
-    B = float(n[inf].sum() * error / 3)
-    W = float((n[inf] * copies[inf] / 2).sum())
+    B, _, W = _expected_molecules(n, g_host, g_donor, error)
     k = int(stats.poisson.isf(alpha, B)) + 1  # smallest k with P(X >= k) <= alpha
     while k > 0 and stats.poisson.sf(k - 2, B) <= alpha:
         k -= 1
@@ -84,11 +90,7 @@ def unknown_error_lod(n: np.ndarray, g_host: np.ndarray, g_donor: np.ndarray, er
                       alpha: float = ALPHA, power: float = 0.95) -> float:
     """The LoD of the conditional (UMPU) test that learns the error from the background sites
     (module docstring); arguments as :func:`exact_lod`."""
-    hom = (g_host == 0) | (g_host == 2)
-    copies = np.where(g_host == 0, g_donor, 2 - g_donor)
-    inf, bg = hom & (copies > 0), hom & (copies == 0)
-    B, B0 = float(n[inf].sum() * error / 3), float(n[bg].sum() * error / 3)
-    W = float((n[inf] * copies[inf] / 2).sum())
+    B, B0, W = _expected_molecules(n, g_host, g_donor, error)
     top = 50.0 * (B + B0 + 10.0) / W  # the search's upper end: power there is 1 to machine precision
     s = np.arange(int(B + B0 + top * W + 12 * np.sqrt(B + B0 + top * W) + 30) + 1)
     pi0 = B / (B + B0)
@@ -103,7 +105,7 @@ def unknown_error_lod(n: np.ndarray, g_host: np.ndarray, g_donor: np.ndarray, er
 
 
 def replicate(args) -> list[dict]:
-    """One sample with the son at ``f``: the son's result and the design's exact LoD."""
+    """One sample with the son at ``f``: the son's result and the design's two limits."""
     seed, n_sites, molecules, error, f = args
     rng = np.random.default_rng(seed)
     sites, g = family_panel(rng, n_sites, PED, N_CONTIGS)

@@ -82,7 +82,6 @@ def geq_per_100k(fraction, total_fraction=None):
     return GEQ_SCALE * np.asarray(fraction) / (1.0 - np.asarray(total_fraction))
 
 
-
 def poisson_ci95(k: float) -> tuple[float, float]:
     """Exact 95% Poisson interval of a count ``k`` (Garwood: chi-square quantiles); ``(0, 3.69)`` at 0."""
     from scipy import stats
