@@ -28,12 +28,12 @@ import json
 import os
 import sys
 import tempfile
-from multiprocessing import Pool
 from pathlib import Path
 
 import numpy as np
 import pytest
 from _designs import family_panel  # validation/ is on sys.path when run as a script
+from _jobs import worker_pool
 from recover_fraction import N_CONTIGS, N_SITES, PED
 
 from microchimera._progress import progress_bar
@@ -164,7 +164,7 @@ def run(reps: int, procs: int, cells=CELLS, seed0: int = 120_000, progress: bool
     done on a terminal's stderr)."""
     jobs = [(seed0 + r, tuple(cells)) for r in range(reps)]
     out = []
-    with Pool(procs) as pool, progress_bar(progress, "contamination", total=len(jobs), unit="replicates") as advance:
+    with worker_pool(procs) as pool, progress_bar(progress, "contamination", total=len(jobs), unit="replicates") as advance:
         for rows in pool.imap(replicate, jobs, chunksize=2):
             out += rows
             advance()

@@ -19,11 +19,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from multiprocessing import Pool
 from pathlib import Path
 
 import numpy as np
 from _designs import family_panel  # validation/ is on sys.path when run as a script
+from _jobs import worker_pool
 
 from microchimera._progress import progress_bar
 from microchimera.io.genotypes import GenotypeMatrix
@@ -74,7 +74,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path)
     p.add_argument("-q", "--quiet", action="store_true")
     a = p.parse_args(argv)
-    with Pool(a.procs) as pool:
+    with worker_pool(a.procs) as pool:
         null = _run(pool, [(a.seed0 + i, a.sites, a.depth, a.son, 0.0) for i in range(a.null_reps)],
                     "null samples", a.quiet)
         lod_loss = float(np.median([r["loss"]["lod"] for r in null if r["loss"]["lod"]]))

@@ -20,12 +20,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from multiprocessing import Pool
 from pathlib import Path
 
 import numpy as np
 import pytest
 from _designs import family_panel  # validation/ is on sys.path when run as a script
+from _jobs import worker_pool
 
 from microchimera._progress import progress_bar
 from microchimera.io.genotypes import GenotypeMatrix
@@ -119,7 +119,7 @@ def run(reps: int, procs: int, grid=GRID, seed0: int = 20240, progress: bool = F
     jobs = [(setting, f, seed0 + 100_000 * i + r, n_sites) for i, (setting, f) in enumerate(grid)
             for r in range(reps)]
     rows = []
-    with Pool(procs) as pool, progress_bar(progress, "recover_fraction", total=len(jobs), unit="replicates") as advance:
+    with worker_pool(procs) as pool, progress_bar(progress, "recover_fraction", total=len(jobs), unit="replicates") as advance:
         for row in pool.imap(replicate, jobs, chunksize=4):
             rows.append(row)
             advance()

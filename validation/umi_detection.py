@@ -170,6 +170,8 @@ def main(argv=None) -> int:
     p.add_argument("--son", type=float, default=1e-5)
     p.add_argument("--null-reps", type=int, default=200)
     p.add_argument("--reps", type=int, default=200)
+    p.add_argument("--limit-reps", type=int, default=None,
+                   help="replicates of each of the two cells at the limits (default: --reps; seeds as with --reps)")
     p.add_argument("--seed0", type=int, default=150000)
     p.add_argument("--procs", type=int, default=2)
     p.add_argument("--merge", type=Path, nargs="*", default=[],
@@ -199,9 +201,10 @@ def main(argv=None) -> int:
     lod_exact = float(np.median([r["exact_lod"] for r in first]))
     lod_unknown = float(np.median([r["unknown_error_lod"] for r in first]))
     s2 = s1 + a.reps
-    cell("at_exact_lod", [(s2 + i, *design, lod_exact) for i in range(a.reps)], "son at the exact LoD")
+    limit_reps = a.reps if a.limit_reps is None else a.limit_reps
+    cell("at_exact_lod", [(s2 + i, *design, lod_exact) for i in range(limit_reps)], "son at the exact LoD")
     s3 = s2 + a.reps
-    cell("at_unknown_error_lod", [(s3 + i, *design, lod_unknown) for i in range(a.reps)],
+    cell("at_unknown_error_lod", [(s3 + i, *design, lod_unknown) for i in range(limit_reps)],
          "son at the unknown-error limit")
     summary = {"design": vars(a) | {"out": str(a.out), "merge": [str(m) for m in a.merge]}} | summarise(rows, a.son)
     n = summary["reps"]
