@@ -252,13 +252,81 @@ def test_profile_ci__error_multiplier_profiled_out():
     assert low <= low_fixed + 1e-9 and high >= high_fixed - 1e-9
 
 
-def test_trigamma__matches_scipy():
-    from scipy.special import polygamma
+def _bb_by_sums(x, n, p, rho):
+    """Beta-binomial log-pmf (no binomial coefficient) and its p-derivatives for whole counts,
+    by the finite sums ``lnG(k + c) - lnG(c) = sum_{i<k} log(c + i)`` (and ``1/(c + i)``,
+    ``-1/(c + i)^2`` for psi and psi'), each sum with ``math.fsum``: slow, exact to rounding."""
+    import math
 
-    from microchimera.model.likelihood import trigamma
+    tau = 1.0 / rho - 1.0
+    a, b = p * tau, (1.0 - p) * tau
 
-    x = np.concatenate([np.geomspace(1e-6, 1e6, 2000), np.arange(1, 200) + 0.5, [9.999999, 10.0, 10.000001]])
-    np.testing.assert_allclose(trigamma(x), polygamma(1, x), rtol=1e-12)
+    def rise(k, c):
+        t = [c + i for i in range(int(k))]
+        return (math.fsum(math.log(v) for v in t), math.fsum(1.0 / v for v in t),
+                -math.fsum(1.0 / (v * v) for v in t))
+
+    ax, bx, nx = rise(x, a), rise(n - x, b), rise(n, tau)
+    return (ax[0] + bx[0] - nx[0], tau * (ax[1] - bx[1]), tau * tau * (ax[2] + bx[2]),
+            tau * (abs(ax[1]) + abs(bx[1])), tau * tau * (abs(ax[2]) + abs(bx[2])))
+
+
+def test_betabinomial_kernel__matches_finite_sums_and_scipy():
+    """The compiled kernel against two references.  Whole counts (0 to all reads, depths 1 to
+    30,000, p near 0, 1/2 and 1, rho 1e-6 to 0.3): the finite sums of :func:`_bb_by_sums`.
+    The kernel takes counts above 16 through differences of Stirling and psi series, exact
+    to ~1e-15 of the parts' size; the derivatives are differences of the two alleles' parts
+    (0 at the site's own MLE), so they are held to 1e-9 of the parts; log P to 5e-10 absolute (its
+    parts, k log z, reach ~1e6, whose last bit is 1.2e-10) and 1e-12 relative.  Fractional counts (weights): scipy's special functions, the differences
+    taken pairwise."""
+    from microchimera.model._betabinom import bb_terms
+    from scipy.special import digamma, gammaln, polygamma
+
+    rng = np.random.default_rng(3)
+    m = 300
+    n = (rng.poisson(rng.choice([3, 50, 2000, 30000], m)) + 1).astype(float)
+    x = np.minimum(n, rng.poisson(n * rng.choice([1e-4, 0.5, 0.999], m))).astype(float)
+    p = np.clip(x / n + rng.uniform(-0.01, 0.01, m), 1e-7, 1 - 1e-7)
+    for rho in (1e-6, 1e-4, 1e-2, 0.3):
+        got = bb_terms(x, n, p, np.array([rho]), 2)
+        want = np.array([_bb_by_sums(*v, rho) for v in zip(x, n, p, strict=True)]).T
+        np.testing.assert_allclose(got[0], want[0], rtol=1e-12, atol=5e-10)
+        assert np.all(np.abs(got[1] - want[1]) <= 1e-9 * want[3])
+        assert np.all(np.abs(got[2] - want[2]) <= 1e-9 * want[4])
+        # orders 0 and 1 are the leading terms of order 2; per-element rho is one rho repeated
+        assert np.array_equal(bb_terms(x, n, p, np.array([rho]), 0)[0], got[0])
+        assert np.array_equal(bb_terms(x, n, p, np.array([rho]), 1)[1], got[1])
+        assert np.array_equal(bb_terms(x, n, p, np.full(m, rho), 2)[2], got[2])
+    xf, nf, pf = x + 0.5, n + 1.0, np.clip(p, 0.01, 0.99)
+    for rho in (1e-4, 1e-2, 0.3):
+        tau = 1.0 / rho - 1.0
+        a, b = pf * tau, (1.0 - pf) * tau
+        got = bb_terms(xf, nf, pf, np.array([rho]), 2)
+        np.testing.assert_allclose(got[0], (gammaln(xf + a) - gammaln(a)) + (gammaln(nf - xf + b) - gammaln(b))
+                                   - (gammaln(nf + tau) - gammaln(tau)), rtol=0, atol=1e-9)
+        np.testing.assert_allclose(got[1], tau * ((digamma(xf + a) - digamma(a)) - (digamma(nf - xf + b)
+                                                                                   - digamma(b))), rtol=1e-9)
+        np.testing.assert_allclose(got[2], tau * tau * ((polygamma(1, xf + a) - polygamma(1, a))
+                                                        + (polygamma(1, nf - xf + b) - polygamma(1, b))), rtol=1e-8)
+
+
+def test_betabinomial_kernel__exact_where_the_difference_cancels():
+    """All reads alt at a site whose p is near 1: ``psi'(b) - psi'(b)`` is 0 and the alt side
+    ``psi'(x + a) - psi'(a) = -sum_{i<x} 1/(a + i)^2``.  The NumPy sum of the four
+    trigamma values (1e10 and 1e10 around a 5e-7) gave exactly 0 here."""
+    from microchimera.model._betabinom import bb_terms
+
+    rho, p, n = 1e-4, 1 - 1e-9, 52.0
+    tau = 1.0 / rho - 1.0
+    a = p * tau
+    i = np.arange(52)
+    logp, s1, s2 = bb_terms(np.array([n]), np.array([n]), np.array([p]), np.array([rho]), 2)
+    assert s2[0] == pytest.approx(-tau * tau * np.sum(1.0 / (a + i) ** 2), rel=1e-12)
+    assert s1[0] == pytest.approx(tau * np.sum(1.0 / (a + i)), rel=1e-12)
+    # log P = sum log(a + i) - sum log(tau + i): two sums of ~479 whose difference is ~5e-8;
+    # the kernel takes the second (n = 52 > 16) by Stirling's difference (two lgamma of ~8e4
+    # would leave ~1e-11 of error, a fifth of a percent of the result)
+    assert logp[0] == pytest.approx(np.sum(np.log(a + i)) - np.sum(np.log(tau + i)), abs=1e-12)
 
 
 def test_boundary_threshold__matches_monte_carlo():
