@@ -51,16 +51,28 @@ def design_sample(design: str, f: float, seed: int, amp_sites: int = 60, amp_dep
     return t.counts, t.fragments, t.genotypes, panel.sites
 
 
+#: The models a replicate can be quantified with: the evidence, and ``-nocont`` for the
+#: contamination component switched off (``--no-contamination-component``).
+MODELS = ("sites", "molecules", "sites-nocont", "molecules-nocont")
+
+
+def _model(row: dict) -> str:
+    return row.get("model", row["evidence"])  # rows logged before models had only the evidence
+
+
 def replicate(args) -> list[dict]:
-    """Both evidence models on one sample; one row each."""
-    design, f, seed, kw, lod = args
+    """The ``models`` (default both evidence models) on one sample; one row each."""
+    design, f, seed, kw, lod, *more = args
+    models = more[0] if more else ("sites", "molecules")
     counts, frags, gm, sites = design_sample(design, f, seed, **kw)
     rows = []
-    for ev in ("sites", "molecules"):
+    for model in models:
+        ev = model.removesuffix("-nocont")
         r = quantify(counts, host="mom", donors=["kid"], pedigree=TRIO, genotypes=gm, sites=sites, fragments=frags,
-                     options=QuantifyOptions(relatedness=False, lod=lod, evidence=ev))
+                     options=QuantifyOptions(relatedness=False, lod=lod, evidence=ev,
+                                             contamination=not model.endswith("-nocont")))
         d = r.donors[0]
-        rows.append({"design": design, "f": f, "seed": seed, "evidence": ev, "fraction": d.fraction,
+        rows.append({"design": design, "f": f, "seed": seed, "evidence": ev, "model": model, "fraction": d.fraction,
                      "low": d.ci95[0], "high": d.ci95[1], "p_value": d.p_value, "detected": d.detected,
                      "lod": d.lod, "het_share": r.overdispersion.het_alt_share, "molecules": r.evidence.molecules,
                      **kw})
@@ -69,8 +81,8 @@ def replicate(args) -> list[dict]:
 
 def summarise(rows) -> list[dict]:
     out = []
-    for key in sorted({(r["design"], r["f"], r["evidence"]) for r in rows}):
-        rs = [r for r in rows if (r["design"], r["f"], r["evidence"]) == key]
+    for key in sorted({(r["design"], r["f"], _model(r)) for r in rows}):
+        rs = [r for r in rows if (r["design"], r["f"], _model(r)) == key]
         f = key[1]
         est = np.array([r["fraction"] for r in rs])
         cover = float(np.mean([r["low"] <= f <= r["high"] for r in rs]))
@@ -88,17 +100,19 @@ def summarise(rows) -> list[dict]:
 
 
 def run(reps: int, procs: int, cells, seed0: int = 130000, kw=None, lod: bool = False, log: Path | None = None,
-        progress: bool = False) -> list[dict]:
-    """Replicates of ``cells`` ((design, f) pairs), round-robin, resumable from ``log``."""
+        progress: bool = False, models=("sites", "molecules")) -> list[dict]:
+    """Replicates of ``cells`` ((design, f) pairs), round-robin, resumable from ``log``; each
+    sample quantified with every one of ``models`` (:data:`MODELS`) not yet in the log."""
     kw = kw or {}
     rows = read_log(log)
-    done = {(r["design"], r["f"], r["seed"]) for r in rows}
+    done = {(r["design"], r["f"], r["seed"], _model(r)) for r in rows}
     jobs = []
     for r in range(reps):
         for i, (d, f) in enumerate(cells):
             seed = seed0 + 10_000 * i + r
-            if (d, f, seed) not in done:
-                jobs.append((d, f, seed, kw.get(d, {}), lod))
+            todo = tuple(m for m in models if (d, f, seed, m) not in done)
+            if todo:
+                jobs.append((d, f, seed, kw.get(d, {}), lod, todo))
     return rows + run_jobs(replicate, jobs, procs, log=log, name="molecules", progress=progress)
 
 
@@ -126,6 +140,8 @@ def main(argv=None):
     p.add_argument("--amp-sites", type=int, default=60)
     p.add_argument("--amp-depth", type=int, default=30_000)
     p.add_argument("--lod", action="store_true", help="also compute each fit's LoD (slower)")
+    p.add_argument("--models", default="sites,molecules", help=f"comma-separated, of {', '.join(MODELS)} "
+                   "(-nocont: the contamination component off)")
     p.add_argument("--seed0", type=int, default=130000)
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "molecules.json"))
     p.add_argument("--log", default=None, help="JSON-lines file of replicate rows (appended; a rerun resumes)")
@@ -136,17 +152,21 @@ def main(argv=None):
              for f in ([float(x) for x in a.fractions.split(",")] if a.fractions else FRACTIONS[d])]
     kw = {"amplicon": {"amp_sites": a.amp_sites, "amp_depth": a.amp_depth}}
     log = Path(a.log) if a.log else None
-    rows = read_log(log) if a.summarise_only else run(a.reps, a.procs, cells, a.seed0, kw, a.lod, log, not a.quiet)
+    models = tuple(a.models.split(","))
+    if set(models) - set(MODELS):
+        p.error(f"--models: unknown {sorted(set(models) - set(MODELS))}; known: {', '.join(MODELS)}")
+    rows = read_log(log) if a.summarise_only else run(a.reps, a.procs, cells, a.seed0, kw, a.lod, log, not a.quiet,
+                                                      models)
     summary = summarise(rows)
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps({"reps": a.reps, "seed0": a.seed0, "error": ERROR, "amplicon": kw["amplicon"],
                                        "summary": summary}, indent=1))
-    print(f"{'design':9} {'f':>7} {'evidence':9} {'n':>4} {'bias':>7} {'cover':>6} {'±se':>5} {'detect':>6} "
+    print(f"{'design':9} {'f':>7} {'model':16} {'n':>4} {'bias':>7} {'cover':>6} {'±se':>5} {'detect':>6} "
           f"{'CI width':>9} {'LoD':>9}")
     for s in summary:
         bias = f"{s['rel_bias']:+7.3f}" if s["rel_bias"] is not None else "      -"
         lod = f"{s['median_lod']:9.2e}" if s["median_lod"] is not None else "        -"
-        print(f"{s['design']:9} {s['f']:7.0e} {s['evidence']:9} {s['n']:4d} {bias} {s['coverage']:6.3f} "
+        print(f"{s['design']:9} {s['f']:7.0e} {s['evidence']:16} {s['n']:4d} {bias} {s['coverage']:6.3f} "
               f"{s['coverage_se']:5.3f} {s['detected']:6.3f} {s['median_ci_width']:9.2e} {lod}")
 
 
