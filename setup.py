@@ -9,6 +9,8 @@ setup(
          Extension("microchimera.count._umi", ["src/microchimera/count/_umi.pyx"],
                    extra_compile_args=["-O3"]),
          Extension("microchimera.model._betabinom", ["src/microchimera/model/_betabinom.pyx"],
+                   extra_compile_args=["-O3"]),
+         Extension("microchimera.model.fit._grid", ["src/microchimera/model/fit/_grid.pyx"],
                    extra_compile_args=["-O3"])],
         compiler_directives={"language_level": "3"},
     ),

@@ -102,6 +102,43 @@ def test_profiled_lrt__is_the_minimum_over_the_error_multiplier():
     assert got < expected_lrt(data, f, np.array([0.0]))  # estimating kappa costs information
 
 
+def _grid_terms_by_matrices(grid: _Grid, data: ModelData, p0: np.ndarray, dp: np.ndarray):
+    """The expected log-likelihood's chunk sums with dense (points x configurations) NumPy
+    matrices, the way they were computed before the compiled loop."""
+    total, grad, fisher = 0.0, np.zeros(len(dp)), np.zeros((len(dp), len(dp)))
+    for s, x, m, weight, _ in grid.chunks:
+        e = data.starts[s][:, None] + np.arange(m)
+        n = data.n[s][:, None]
+        lb = grid.logw[e] + x[:, None] * np.log(p0)[e] + (n - x[:, None]) * np.log1p(-p0)[e]
+        top = lb.max(axis=1, keepdims=True)
+        lse = (top + np.log(np.exp(lb - top).sum(axis=1, keepdims=True)))[:, 0]
+        total += float(weight @ lse)
+        ds = np.exp(lb - lse[:, None]) * (x[:, None] / p0[e] - (n - x[:, None]) / (1 - p0[e]))
+        score = np.einsum("gm,dgm->gd", ds, dp[:, e])
+        grad += weight @ score
+        fisher += (score * weight[:, None]).T @ score
+    return total, grad, fisher
+
+
+def test_grid_terms__compiled_loop_equals_the_matrices():
+    # The compiled loop (`_grid.chunk_terms`) against dense matrices on an untyped donor (three
+    # configurations per site) at a null away from the truth, the error multiplier's
+    # derivative included: the same sums, to rounding.
+    from microchimera.model.fit.evaluation import read_prob_gradient
+
+    data = _untyped_data(np.random.default_rng(4), n_sites=400)
+    grid = _Grid(data, np.array([2e-2]), 0.0)
+    f0 = np.array([5e-3])
+    p0 = _entry_p(data, f0)
+    dp = read_prob_gradient(data, f0)[:, data.entry_combo]
+    got = grid._null_terms(p0, dp)
+    want = _grid_terms_by_matrices(grid, data, p0, dp)
+    assert got[0] == pytest.approx(want[0], rel=1e-12)
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-10)
+    np.testing.assert_allclose(got[2], want[2], rtol=1e-10)
+    assert grid._null_terms(p0, None)[0] == got[0]  # the log-likelihood alone is the same sum
+
+
 PED = Pedigree.from_records([("F", "mom", None, None, 2), ("F", "dad", None, None, 1),
                              ("F", "son", "dad", "mom", 1), ("F", "loss", "dad", "mom", 0)])
 

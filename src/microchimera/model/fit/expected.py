@@ -34,6 +34,7 @@ import numpy as np
 from scipy.special import gammaln
 
 from ..likelihood import Evaluation, ModelData
+from ._grid import chunk_terms
 from .evaluation import read_prob_gradient
 from .optimisation import ERROR_SCALE_BOUNDS, _projected_newton
 
@@ -97,6 +98,9 @@ class _Grid:
         order = np.argsort(m, kind="stable")
         site, x, m = site[order], x[order], m[order]
         inflate = 1.0 + (data.n - 1.0) * _site_rho(data, rho, self.logw)
+        self.starts = np.ascontiguousarray(starts, dtype=np.int64)
+        self.n = np.ascontiguousarray(data.n, dtype=np.float64)
+        self.logw = np.ascontiguousarray(self.logw, dtype=np.float64)
         self.chunks = []
         for mm in np.unique(m):
             idx = np.flatnonzero(m == mm)
@@ -109,7 +113,8 @@ class _Grid:
                 log_choose = gammaln(data.n[s] + 1.0) - gammaln(xx + 1.0) - gammaln(data.n[s] - xx + 1.0)
                 exact_lb = np.where(self.exact[e], lb, -np.inf)
                 weight = np.exp(_logsumexp(exact_lb) + log_choose) / inflate[s]
-                self.chunks.append((s, xx, e, weight, _logsumexp(lb)))
+                self.chunks.append((np.ascontiguousarray(s, dtype=np.int64), xx, int(mm), weight,
+                                    float(weight @ _logsumexp(lb))))
         wide = ~self.exact
         ws = data.entry_site[wide]
         self.wide = wide
@@ -145,12 +150,26 @@ class _Grid:
         xx = x[:, None]
         return self.logw[e] + xx * np.log(p)[e] + (n - xx) * np.log1p(-p)[e]
 
+    def _null_terms(self, p0: np.ndarray, dp: np.ndarray | None):
+        """``sum_g w_g log P(x_g | p0)`` over the chunks and, with ``dp``, its gradient and
+        expected outer product of scores (the compiled loop, :func:`._grid.chunk_terms`)."""
+        p0 = np.ascontiguousarray(p0, dtype=np.float64)
+        logp, log1mp = np.log(p0), np.log1p(-p0)
+        d = 0 if dp is None else len(dp)
+        dp = np.zeros((0, 0)) if dp is None else np.ascontiguousarray(dp, dtype=np.float64)
+        total, grad, fisher = 0.0, np.zeros(d), np.zeros((d, d))
+        for s, x, mm, weight, _ in self.chunks:
+            t, g, h = chunk_terms(s, x, weight, self.starts, mm, self.n, self.logw, logp, log1mp, p0, dp)
+            total += t
+            if d:
+                grad += g
+                fisher += h
+        return total, grad, fisher
+
     def kl(self, p0: np.ndarray) -> float:
         """``sum_i KL(P_i(. | f_alt) || P_i(. | p0)) / (1 + (n_i - 1) rho)``, ``p0`` per entry."""
-        total = 0.0
-        for s, x, e, weight, log_alt in self.chunks:
-            total += float(weight @ (log_alt - _logsumexp(self._log_binom(e, s, x, p0))))
-        return total + self._wide_kl(p0)
+        alt = sum(c[4] for c in self.chunks)
+        return alt - self._null_terms(p0, None)[0] + self._wide_kl(p0)
 
     def _wide_kl(self, p0):
         a, b = self.p_alt[self.wide], p0[self.wide]
@@ -160,24 +179,10 @@ class _Grid:
         """Expected log-likelihood of the null ``p0`` (per entry) under the grid's reads, up to
         a constant; with ``dp`` (D, n_entries), its gradient and the negative expected outer
         product of the scores (the Fisher approximation of its Hessian)."""
-        total = -self._wide_kl(p0)
         if dp is None:
-            for s, x, e, weight, _ in self.chunks:
-                total += float(weight @ _logsumexp(self._log_binom(e, s, x, p0)))
-            return Evaluation(total, None)
-        d = len(dp)
-        grad = np.zeros(d)
-        fisher = np.zeros((d, d))
-        for s, x, e, weight, _ in self.chunks:
-            lb = self._log_binom(e, s, x, p0)
-            log_null = _logsumexp(lb)
-            total += float(weight @ log_null)
-            n = self.data.n[s][:, None]
-            pe = p0[e]
-            ds = np.exp(lb - log_null[:, None]) * (x[:, None] / pe - (n - x[:, None]) / (1.0 - pe))
-            score = np.einsum("gm,dgm->gd", ds, dp[:, e])
-            grad += weight @ score
-            fisher += (score * weight[:, None]).T @ score
+            return Evaluation(self._null_terms(p0, None)[0] - self._wide_kl(p0), None)
+        total, grad, fisher = self._null_terms(p0, dp)
+        total -= self._wide_kl(p0)
         if self.wide.any():
             a, b = self.p_alt[self.wide], p0[self.wide]
             g = dp[:, self.wide]
