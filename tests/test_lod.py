@@ -106,7 +106,7 @@ def _grid_terms_by_matrices(grid: _Grid, data: ModelData, p0: np.ndarray, dp: np
     """The expected log-likelihood's chunk sums with dense (points x configurations) NumPy
     matrices, the way they were computed before the compiled loop."""
     total, grad, fisher = 0.0, np.zeros(len(dp)), np.zeros((len(dp), len(dp)))
-    for s, x, m, weight, _ in grid.chunks:
+    for s, x, m, weight in grid.chunks:
         e = data.starts[s][:, None] + np.arange(m)
         n = data.n[s][:, None]
         lb = grid.logw[e] + x[:, None] * np.log(p0)[e] + (n - x[:, None]) * np.log1p(-p0)[e]

@@ -61,9 +61,8 @@ def _model(row: dict) -> str:
 
 
 def replicate(args) -> list[dict]:
-    """The ``models`` (default both evidence models) on one sample; one row each."""
-    design, f, seed, kw, lod, *more = args
-    models = more[0] if more else ("sites", "molecules")
+    """The ``models`` (:data:`MODELS`) on one sample; one row each."""
+    design, f, seed, kw, lod, models = args
     counts, frags, gm, sites = design_sample(design, f, seed, **kw)
     rows = []
     for model in models:

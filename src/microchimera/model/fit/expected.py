@@ -77,8 +77,9 @@ class _Grid:
     high one, merged where they overlap; the points are grouped by the site's number of
     configurations ``m`` and cut into chunks, so every chunk is a dense (G, m) matrix.
     ``weight`` of a point is the probability that the exactly summed configurations give
-    that count, over the site's ``1 + (n - 1) rho``; ``log_alt`` the mixture's log
-    probability without the binomial coefficient (it cancels in every ratio).
+    that count, over the site's ``1 + (n - 1) rho``; ``alt_total`` the weighted sum of the
+    points' log probabilities under ``f_alt`` without the binomial coefficient (it cancels in
+    every ratio): the first term of :meth:`kl`.
     """
 
     def __init__(self, data: ModelData, f_alt, rho: float):
@@ -102,6 +103,7 @@ class _Grid:
         self.n = np.ascontiguousarray(data.n, dtype=np.float64)
         self.logw = np.ascontiguousarray(self.logw, dtype=np.float64)
         self.chunks = []
+        self.alt_total = 0.0  # sum of weight x log P(x | f_alt) over the chunks: the KL's first term
         for mm in np.unique(m):
             idx = np.flatnonzero(m == mm)
             step = max(1, _CHUNK // int(mm))
@@ -113,8 +115,8 @@ class _Grid:
                 log_choose = gammaln(data.n[s] + 1.0) - gammaln(xx + 1.0) - gammaln(data.n[s] - xx + 1.0)
                 exact_lb = np.where(self.exact[e], lb, -np.inf)
                 weight = np.exp(_logsumexp(exact_lb) + log_choose) / inflate[s]
-                self.chunks.append((np.ascontiguousarray(s, dtype=np.int64), xx, int(mm), weight,
-                                    float(weight @ _logsumexp(lb))))
+                self.chunks.append((np.ascontiguousarray(s, dtype=np.int64), xx, int(mm), weight))
+                self.alt_total += float(weight @ _logsumexp(lb))
         wide = ~self.exact
         ws = data.entry_site[wide]
         self.wide = wide
@@ -158,7 +160,7 @@ class _Grid:
         d = 0 if dp is None else len(dp)
         dp = np.zeros((0, 0)) if dp is None else np.ascontiguousarray(dp, dtype=np.float64)
         total, grad, fisher = 0.0, np.zeros(d), np.zeros((d, d))
-        for s, x, mm, weight, _ in self.chunks:
+        for s, x, mm, weight in self.chunks:
             t, g, h = chunk_terms(s, x, weight, self.starts, mm, self.n, self.logw, logp, log1mp, p0, dp)
             total += t
             if d:
@@ -168,8 +170,7 @@ class _Grid:
 
     def kl(self, p0: np.ndarray) -> float:
         """``sum_i KL(P_i(. | f_alt) || P_i(. | p0)) / (1 + (n_i - 1) rho)``, ``p0`` per entry."""
-        alt = sum(c[4] for c in self.chunks)
-        return alt - self._null_terms(p0, None)[0] + self._wide_kl(p0)
+        return self.alt_total - self._null_terms(p0, None)[0] + self._wide_kl(p0)
 
     def _wide_kl(self, p0):
         a, b = self.p_alt[self.wide], p0[self.wide]
