@@ -6,6 +6,8 @@ setup(
     ext_modules=cythonize(
         [Extension("microchimera.count._kernels", ["src/microchimera/count/_kernels.pyx"],
                    extra_compile_args=["-O3"]),
+         Extension("microchimera.count._index", ["src/microchimera/count/_index.pyx"],
+                   extra_compile_args=["-O3"]),
          Extension("microchimera.count._umi", ["src/microchimera/count/_umi.pyx"],
                    extra_compile_args=["-O3"]),
          Extension("microchimera.model._betabinom", ["src/microchimera/model/_betabinom.pyx"],

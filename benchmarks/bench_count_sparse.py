@@ -12,14 +12,17 @@ round after round (``--repeats`` rounds), and prints best and median wall second
 the medians as multiples of the decode floor:
 
 * ``samtools view -c`` (the decode floor: every block inflated, every record decoded);
-* ``microchimera count BAM --sites S --out c.parquet``;
+* ``microchimera count BAM --sites S --out c.parquet`` with the BAI;
+* the same with the fine-grained CSI of ``microchimera index`` beside the BAM (a symlink to the
+  BAM in ``DIR/fine/``; the index is built once, its time beside ``samtools index``'s);
 * ``bcftools mpileup -f ref -T sites -a AD -A -B -Q20 -q20 | bcftools query`` (the standard tool);
 * with ``--with-region-jumps`` also ``samtools view -c -M -L sites.bed`` (htslib's own index
-  jumps to the sites' reads) and ``bcftools mpileup -R sites`` (one index query per site);
+  jumps to the sites' reads; with the BAI and with the fine CSI, ``-X``) and ``bcftools
+  mpileup -R sites`` (one index query per site);
 * with ``--baseline-python``, ``count`` by that interpreter's microchimera (before/after).
 
-``--check`` also compares the counts of ``count`` and the baseline (``pyarrow``
-``Table.equals``).
+``--check`` also compares the counts of ``count`` with the BAI, with the fine CSI and of the
+baseline (``pyarrow`` ``Table.equals``).
 """
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -92,16 +96,34 @@ def main() -> None:
     n_reads = int(subprocess.run(["samtools", "view", "-c", str(bam)], capture_output=True, text=True,
                                  check=True).stdout)
     n_sites = sum(1 for _ in open(bed))
+    fine_dir = work / "fine"
+    fine_dir.mkdir(exist_ok=True)
+    fine_bam = fine_dir / bam.name
+    if not fine_bam.exists():
+        fine_bam.symlink_to(bam.resolve())
+    builds = {}
+    for name, cmd in (("`samtools index` (BAI)", f"samtools index -o {work}/st.bai {bam}"),
+                      ("`samtools index -c` (CSI, min_shift 14)", f"samtools index -c -o {work}/st.csi {bam}"),
+                      ("`microchimera index` (fine CSI, min_shift 9)", f"{mc} index {fine_bam} -q")):
+        t = time.perf_counter()
+        subprocess.run(cmd, shell=True, check=True)
+        builds[name] = time.perf_counter() - t
+    fine_csi = Path(str(fine_bam) + ".fine.csi")
+    subprocess.run(f"{mc} count {fine_bam} --sites {sites} --out {d}/warm.parquet -q", shell=True, check=True)
     floor = "`samtools view -c` (decode floor)"
+    count_bai, count_fine = "`microchimera count`, BAI", "`microchimera count`, fine CSI"
     cmds = {floor: f"samtools view -c {bam}",
-            "microchimera count": f"{mc} count {bam} --sites {sites} --out {d}/c1.parquet -q"}
+            count_bai: f"{mc} count {bam} --sites {sites} --out {d}/c1.parquet -q",
+            count_fine: f"{mc} count {fine_bam} --sites {sites} --out {d}/c2.parquet -q"}
     if args.baseline_python:
         env = " ".join(args.baseline_env)
         base = f"{env} {args.baseline_python} -m microchimera"
         subprocess.run(f"{base} count {bam} --sites {sites} --out {d}/warm.parquet -q", shell=True, check=True)
         cmds["microchimera count, baseline"] = f"{base} count {bam} --sites {sites} --out {d}/b1.parquet -q"
     if args.with_region_jumps:
-        cmds["`samtools view -c -M -L sites.bed`"] = f"samtools view -c -M -L {bed} {bam}"
+        cmds["`samtools view -c -M -L sites.bed`, BAI"] = f"samtools view -c -M -L {bed} {bam}"
+        cmds["`samtools view -c -M -L sites.bed -X bam fine.csi`"] = (
+            f"samtools view -c -M -L {bed} -X {bam} {fine_csi}")
         cmds["`bcftools mpileup -R sites \\| bcftools query`"] = (
             f"bcftools mpileup -f {ref} -R {sites} -a AD -A -B -Q20 -q20 -d 100000 -Ou {bam} "
             f"| bcftools query -f '%CHROM\\t%POS\\t[%AD]\\n' > /dev/null")
@@ -118,13 +140,21 @@ def main() -> None:
     for name, ts in times.items():
         med = statistics.median(ts)
         print(f"| {name} | {min(ts):.2f} | {med:.2f} | {med / med_floor:.3f} | {med_floor / med:.1f} |")
-    print("\nper-round ratios floor / count:",
-          ", ".join(f"{f / c:.1f}" for f, c in zip(times[floor], times["microchimera count"], strict=True)))
-    if args.check and args.baseline_python:
+    for name in (count_bai, count_fine):
+        print(f"\nper-round ratios floor / {name}:",
+              ", ".join(f"{f / c:.1f}" for f, c in zip(times[floor], times[name], strict=True)))
+    print("\n| index build (once) | wall s | size MB |\n|---|---|---|")
+    sizes = [Path(f"{work}/st.bai"), Path(f"{work}/st.csi"), fine_csi]
+    for (name, secs), path in zip(builds.items(), sizes, strict=True):
+        print(f"| {name} | {secs:.1f} | {path.stat().st_size / 1e6:.2f} |")
+    if args.check:
         import pyarrow.parquet as pq
 
-        a, b = pq.read_table(d / "c1.parquet"), pq.read_table(d / "b1.parquet")
-        print("counts equal to the baseline's:", a.equals(b), f"({a.num_rows:,} rows)")
+        a = pq.read_table(d / "c1.parquet")
+        print("\ncounts with the fine CSI equal those with the BAI:", a.equals(pq.read_table(d / "c2.parquet")),
+              f"({a.num_rows:,} rows)")
+        if args.baseline_python:
+            print("counts equal to the baseline's:", a.equals(pq.read_table(d / "b1.parquet")))
     if not args.workdir:
         shutil.rmtree(work)
 

@@ -1,4 +1,4 @@
-"""Fast BGZF reading for the counting kernel: block parsing, ISA-L inflation, BAI offsets.
+"""Fast BGZF reading for the counting kernel: block parsing and libdeflate/ISA-L inflation.
 
 pysam's bundled htslib inflates with zlib, which alone costs about twice the BAM decode
 floor (see ``PERFORMANCE.md``).  Here compressed BGZF blocks are read in large chunks,
@@ -6,8 +6,8 @@ their sizes parsed from the block headers (SAM spec 4.1), and each block's raw D
 data inflated with libdeflate (the ``deflate`` package; ISA-L from ``isal`` if it is
 missing); both release the GIL.  With ``threads >
 1`` batches are inflated ahead by a thread pool while the caller runs the kernel on the
-previous batch.  :func:`read_bai` parses a BAI index (SAM spec 5.2) to find where the reads
-of a region start.  Dense sites are streamed in whole runs; between sparse ones the reader
+previous batch.  Where the reads of a region start comes from the index
+(:mod:`.bam_index`).  Dense sites are streamed in whole runs; between sparse ones the reader
 jumps (:meth:`BgzfStream.seek`), and a read after a jump is sized to the bytes the caller
 expects to need, so that only the blocks that hold reads over the sites are inflated.
 """
@@ -97,6 +97,7 @@ class Batch:
     n: int
     coffsets: list
     ustarts: list
+    cend: int = 0   # compressed offset just after the last block
 
 
 def _parse_blocks(raw: bytes, base: int, path) -> tuple[list, int]:
@@ -148,7 +149,8 @@ def _inflate(raw: bytes, blocks: list, base: int, path) -> Batch:
             if problem:
                 raise FormatError(f"{path}: corrupt BGZF block at byte {base + start}: {problem}")
             u += isize
-    return Batch(out, total, coffsets, ustarts)
+    last = blocks[-1]
+    return Batch(out, total, coffsets, ustarts, base + last[0] + last[2])
 
 
 def _libdeflate_into(raw: bytes, out: np.ndarray):
@@ -281,57 +283,3 @@ class BgzfStream:
         if not self._queue:
             return None
         return self._queue.popleft().result()
-
-
-@dataclass(frozen=True)
-class BaiRef:
-    """BAI data of one reference: its linear index and first-read offset."""
-
-    linear: np.ndarray   # uint64 virtual offsets per 16 kb window
-    first: int           # virtual offset of the first read (0 if unknown)
-    has_reads: bool
-
-
-def read_bai(path) -> list:
-    """Parse a BAI file into one :class:`BaiRef` per reference sequence."""
-    raw = Path(path).read_bytes()
-    if raw[:4] != b"BAI\x01":
-        raise FormatError(f"{path}: not a BAI index")
-    unpack = struct.unpack_from
-    (n_ref,) = unpack("<i", raw, 4)
-    o = 8
-    refs = []
-    try:
-        for _ in range(n_ref):
-            (n_bin,) = unpack("<i", raw, o)
-            o += 4
-            first = 0
-            min_beg = None
-            for _ in range(n_bin):
-                bin_id, n_chunk = unpack("<Ii", raw, o)
-                o += 8
-                if bin_id == 37450:  # pseudo-bin: (first, last) read offsets, then counts
-                    first = unpack("<Q", raw, o)[0]
-                elif n_chunk:
-                    beg = unpack("<Q", raw, o)[0]
-                    min_beg = beg if min_beg is None else min(min_beg, beg)
-                o += 16 * n_chunk
-            (n_intv,) = unpack("<i", raw, o)
-            o += 4
-            linear = np.frombuffer(raw, dtype="<u8", count=n_intv, offset=o).astype(np.uint64)
-            o += 8 * n_intv
-            if not first and min_beg is not None:
-                first = min_beg
-            refs.append(BaiRef(linear, int(first), n_bin > 0))
-    except struct.error:
-        raise FormatError(f"{path}: truncated BAI index") from None
-    return refs
-
-
-def start_offset(ref: BaiRef, pos: int) -> int:
-    """Virtual offset at or before the first read overlapping 0-based ``pos``."""
-    lin = ref.linear
-    w = min(pos >> 14, len(lin) - 1)
-    while w >= 0 and lin[w] == 0:
-        w -= 1
-    return int(lin[w]) if w >= 0 else ref.first

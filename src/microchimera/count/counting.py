@@ -13,10 +13,10 @@ What is counted (``docs/count.md`` has the long form):
   :data:`MATE_QDIFF`, otherwise no count (a *conflict*, reported in the statistics).
 
 BAM files are read by the compiled (Cython) kernel in :mod:`._kernels`, fed by :mod:`._bgzf`
-(libdeflate/ISA-L inflation, BAI offsets: dense runs of sites streamed at once, sparse sites
-reached by jumps to their 16 kb window's reads, :func:`_jump_runs`).  CRAM (and BAMs
-with only a CSI index) go through pysam, which hands the same kernel re-packed records:
-same results, slower.
+(libdeflate/ISA-L inflation; offsets from the BAI or CSI index, :mod:`.bam_index`: dense runs
+of sites streamed at once, sparse sites reached by jumps to the reads of their index window,
+16 kb with a BAI, 1 kb with ``microchimera index``'s CSI, :func:`_jump_runs`).  CRAM goes
+through pysam, which hands the same kernel re-packed records: same results, slower.
 """
 from __future__ import annotations
 
@@ -119,7 +119,7 @@ def _runs(tid_sorted: np.ndarray, pos: np.ndarray) -> list:
 def _jump_runs(spans: _Spans, bai: list) -> list:
     """:attr:`_Spans.runs` cut further for the BAM reader: between two neighbouring sites
     whose reads lie more than :data:`SEEK_MIN` compressed bytes apart by the BAI linear index
-    (from where the reads past the first site are estimated to end, as :func:`_end_offset`
+    (from where the reads past the first site are estimated to end, as :func:`_end_offsets`
     does, to the offset of the second site's 16 kb window).  Sparse sites (a genome-wide
     panel: one per ~30 kb) become a run each, so :func:`_count_bam` jumps to each site's
     reads instead of inflating every block between them; dense ones stay one run."""
@@ -133,11 +133,12 @@ def _jump_runs(spans: _Spans, bai: list) -> list:
         if len(lin) == 0 or len(pos) < 2:
             out.append((tid, first, last))
             continue
+        sh = bai[tid].shift
         filled = (np.maximum.accumulate(lin) >> np.uint64(16)).astype(np.float64)  # empty windows: the last offset before
-        w = np.minimum(pos >> 14, len(lin) - 1)
+        w = np.minimum(pos >> sh, len(lin) - 1)
         start = filled[w]
         after = filled[np.minimum(w + 1, len(lin) - 1)]
-        frac = np.clip((pos + 1 - (w << 14)) / 16384.0, 0.0, 1.0)
+        frac = np.clip((pos + 1 - (w << sh)) / float(1 << sh), 0.0, 1.0)
         end_est = start + frac * (after - start)
         cuts = np.flatnonzero(start[1:] - end_est[:-1] > SEEK_MIN) + 1
         bounds = [0, *cuts.tolist(), len(pos)]
@@ -160,7 +161,7 @@ def _split(spans: _Spans, bai: list, parts: int) -> list:
         a, b = spans.tid_start[tid], spans.tid_start[tid + 1]
         if tid < len(bai) and len(bai[tid].linear):
             lin = bai[tid].linear
-            w = np.minimum(spans.pos[a:b] >> 14, len(lin) - 1)
+            w = np.minimum(spans.pos[a:b] >> bai[tid].shift, len(lin) - 1)
             coff[a:b] = np.maximum.accumulate((lin[w] >> np.uint64(16)).astype(np.float64))
     step = np.diff(coff, prepend=coff[:1])
     brk = (np.diff(tid_sorted, prepend=tid_sorted[:1]) != 0) | (np.diff(spans.pos, prepend=spans.pos[:1]) > SPAN_GAP)
@@ -357,9 +358,10 @@ def _kernel_error(status, info: AlignmentInfo, where: str, kst=None):
 
 
 def _read_bai(info: AlignmentInfo) -> list:
-    from ._bgzf import read_bai
+    """The BAM's index (BAI or CSI) as one :class:`.bam_index.LinearIndex` per reference."""
+    from .bam_index import read_index
 
-    bai = read_bai(info.index)
+    bai = read_index(info.index)
     if len(bai) != len(info.contigs):
         raise FormatError(f"{info.index}: index has {len(bai)} references, BAM header {len(info.contigs)}; "
                           "rebuild the index")
@@ -427,12 +429,10 @@ def _expected_reads_bai(info: AlignmentInfo, parts: list, bai: list, reads: np.n
     """Reads the fast reader will go through for ``parts``, estimated from the BAI.
 
     Each run of sites is streamed from the linear-index offset of its first site to just past
-    its last site (:func:`_end_offset`), and gaps shorter than :data:`SEEK_MIN` are streamed
+    its last site (:func:`_end_offsets`), and gaps shorter than :data:`SEEK_MIN` are streamed
     through, as :func:`_count_bam` does; compressed bytes become reads at each reference's
     reads per compressed byte.
     """
-    from ._bgzf import start_offset
-
     size = info.path.stat().st_size
     begs = [ref.first >> 16 if ref.has_reads else None for ref in bai]
     ends = [next((b for b in begs[tid + 1:] if b is not None and b > begs[tid]), size) if begs[tid] is not None
@@ -440,31 +440,54 @@ def _expected_reads_bai(info: AlignmentInfo, parts: list, bai: list, reads: np.n
     total = 0.0
     for part in parts:
         cur = -1
-        for tid, first, last in part.runs:
-            if tid >= len(bai) or begs[tid] is None:
+        starts, untils = _run_bounds(part.runs, bai, info.lengths, ends)
+        for (tid, _, _), a, b in zip(part.runs, starts, untils, strict=True):
+            if a < 0:
                 continue
-            a = start_offset(bai[tid], first) >> 16
-            b = _end_offset(bai[tid], last, info.lengths[tid], ends[tid])
+            a >>= 16
             start = a if cur < 0 or a > cur + SEEK_MIN else cur
             total += max(0, b - start) * reads[tid] / max(1, ends[tid] - begs[tid])
             cur = max(cur, b)
     return total
 
 
-def _end_offset(ref, last: int, length: int, end: int) -> float:
-    """Compressed offset of the first read starting after 0-based ``last``, estimated: the
-    linear index gives offsets every 16 kb window, and reads are taken as evenly spread
-    between one window's offset and the next one known (``end``: the reference's last byte)."""
-    from ._bgzf import start_offset
+def _end_offsets(ref, last: np.ndarray, length: int, end: int) -> np.ndarray:
+    """Compressed offsets (float64) of the first read starting after each 0-based ``last``,
+    estimated: the linear index gives offsets every window (16 kb in a BAI), and reads are
+    taken as evenly spread between one window's offset and the next one known (``end``: the
+    reference's last byte)."""
+    from .bam_index import start_offsets
 
-    w = last >> 14
-    lo = start_offset(ref, last) >> 16
-    after = np.flatnonzero(ref.linear[w + 1:])
-    if len(after):
-        hi, bp = int(ref.linear[w + 1 + after[0]]) >> 16, (1 + after[0]) << 14
-    else:
-        hi, bp = end, max(length - (w << 14), 1)
-    return lo + min(1.0, (last + 1 - (w << 14)) / bp) * max(0, hi - lo)
+    sh, known = ref.shift, ref.known
+    last = np.asarray(last, np.int64)
+    w = last >> sh
+    lo = (start_offsets(ref, last) >> np.uint64(16)).astype(np.float64)
+    k = np.searchsorted(known, w + 1)
+    has = k < len(known)
+    j = known[np.minimum(k, len(known) - 1)] if len(known) else np.zeros(len(w), np.int64)
+    hi = np.where(has, (ref.linear[j] >> np.uint64(16)).astype(np.float64) if len(known) else 0.0, float(end))
+    bp = np.where(has, (j - w) << sh, np.maximum(length - (w << sh), 1)).astype(np.float64)
+    return lo + np.minimum(1.0, (last + 1 - (w << sh)) / bp) * np.maximum(0.0, hi - lo)
+
+
+def _run_bounds(runs: list, bai: list, lengths, ends) -> tuple[list, list]:
+    """For each run ``(tid, first, last)``: the virtual offset to start reading at (-1: no
+    reads on the reference) and the estimated compressed offset past its last site
+    (:func:`_end_offsets`; ``ends[tid]``: the reference's last byte), as two lists."""
+    from .bam_index import start_offsets
+
+    starts, untils = [-1] * len(runs), [0.0] * len(runs)
+    tids = np.array([r[0] for r in runs], np.int64)
+    for tid in np.unique(tids):
+        if tid >= len(bai) or not bai[tid].has_reads:
+            continue
+        at = np.flatnonzero(tids == tid)
+        first = np.array([runs[i][1] for i in at], np.int64)
+        last = np.array([runs[i][2] for i in at], np.int64)
+        for i, a, b in zip(at.tolist(), start_offsets(bai[tid], first).tolist(),
+                           _end_offsets(bai[tid], last, lengths[tid], ends[tid]).tolist(), strict=True):
+            starts[i], untils[i] = a, b
+    return starts, untils
 
 
 def _expected_reads_fetch(info: AlignmentInfo, spans: _Spans, reads: np.ndarray) -> float:
@@ -483,27 +506,27 @@ def _count_bam(info: AlignmentInfo, kst: _KernelState, threads: int, advance=Non
     """Stream the BAM with the fast reader, jumping (via the BAI) between runs of sites.
 
     Each run starts at the linear-index offset of its first site (the first record that can
-    overlap its 16 kb window; every record before it ends before the window).  The reader goes
+    overlap its index window; every record before it ends before the window).  The reader goes
     there by moving on in the batch it holds when the offset is in it, by reading on when the
     offset is less than :data:`SEEK_MIN` compressed bytes past the batch, else by a jump, whose
-    first read is sized to the run's estimated end (:func:`_end_offset`).  A record read
+    first read is sized to the run's estimated end (:func:`_end_offsets`).  A record read
     earlier is counted at every site it covers (the kernel knows all sites), so reading on past
     an offset misses nothing, and skipping records before it loses none that reaches the run.
 
     ``advance(n)``, if given, is called with the reads read since its last call (progress).
     """
-    from ._bgzf import HEADROOM, BgzfStream, start_offset
+    from ._bgzf import HEADROOM, BgzfStream
 
     if bai is None:
         bai = _read_bai(info)
     report = _reads_reporter(kst, advance)
     size = info.path.stat().st_size
+    starts, untils = _run_bounds(kst.spans.runs, bai, info.lengths, [size] * len(bai))
     with BgzfStream(info.path, threads=threads) as stream:
         batch, off, end = None, 0, 0
-        for tid, first, last in kst.spans.runs:
-            if tid >= len(bai) or not bai[tid].has_reads:
+        for (tid, _, last), voff, until in zip(kst.spans.runs, starts, untils, strict=True):
+            if voff < 0:
                 continue
-            voff = start_offset(bai[tid], first)
             coff, uoff = voff >> 16, voff & 0xFFFF
             if batch is not None:
                 i = bisect.bisect_right(batch.ustarts, off - HEADROOM) - 1
@@ -516,7 +539,7 @@ def _count_bam(info: AlignmentInfo, kst: _KernelState, threads: int, advance=Non
                 elif coff > batch.coffsets[-1] + SEEK_MIN:
                     batch = None
             if batch is None:
-                stream.seek(coff, until=_end_offset(bai[tid], last, info.lengths[tid], size))
+                stream.seek(coff, until=until)
                 batch = stream.next_batch()
                 if batch is None:
                     raise FormatError(f"{info.path}: index points past the end of the file; rebuild the index")
@@ -834,7 +857,7 @@ def count_alleles(alignments, sites: SiteTable, *, filters: CountFilters | None 
         s = samples.index(info.sample)
         spans = _plan(sites, info)
         kwargs = dict(filters=filters, fragments=fragments, umi=umi, **_INITIAL)
-        fast = info.format == "BAM" and info.index_kind == "bai"
+        fast = info.format == "BAM" and info.index_kind in ("bai", "csi")
         # UMI families are grouped over all their reads: one kernel (threads inflate)
         parallel = fast and threads > 1 and umi is None
         if fast:

@@ -11,6 +11,7 @@ checked up front so that bad input fails with a message naming the file:
 from __future__ import annotations
 
 import logging
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,13 +67,26 @@ class AlignmentInfo:
         return pysam.AlignmentFile(str(self.path), "rc" if self.format == "CRAM" else "rb", **kwargs)
 
 
+#: Name suffix of ``microchimera index``'s fine-grained CSI (not ``.csi``: htslib tools would
+#: load it instead of the ``.bai``, and would keep using it after the BAM is re-indexed).
+FINE_INDEX_SUFFIX = ".fine.csi"
+
+
 def _find_index(path: Path, fmt: str) -> Path | None:
-    exts = (".crai",) if fmt == "CRAM" else (".bai", ".csi")
+    """The file's index: ``.crai`` for CRAM; for BAM the first of ``<bam>.fine.csi``
+    (``microchimera index``), ``.csi``, ``.bai`` that is not older than the BAM, else the
+    first that exists (``open_alignments`` warns)."""
+    exts = (".crai",) if fmt == "CRAM" else (FINE_INDEX_SUFFIX, ".csi", ".bai")
+    found = []
     for ext in exts:
         for cand in (Path(str(path) + ext), path.with_suffix(ext)):
             if cand.exists():
-                return cand
-    return None
+                found.append(cand)
+                break
+    if not found:
+        return None
+    mtime = path.stat().st_mtime
+    return next((c for c in found if c.stat().st_mtime >= mtime), found[0])
 
 
 def _sniff_format(path: Path) -> str:
@@ -98,6 +112,41 @@ def _check_bgzf_eof(path: Path) -> None:
                           "the file was cut short during copy or writing")
 
 
+def _read_bam_header(path: Path) -> tuple | None:
+    """``(header dict, contigs, lengths)`` of a BAM read from its first BGZF blocks (SAM spec
+    4.2: magic, text, references), without pysam's opening of the index (htslib loads the
+    whole index on open: a tenth of a second for a fine-grained CSI); None if anything is
+    unexpected, for pysam to read (and report) instead."""
+    import gzip
+    import zlib
+
+    import pysam
+
+    def take(fh, n: int) -> bytes:
+        got = fh.read(n)
+        if len(got) != n:
+            raise EOFError
+        return got
+
+    unpack = struct.unpack_from
+    try:
+        with gzip.open(path, "rb") as fh:  # BGZF is multi-member gzip; only the header is inflated
+            if take(fh, 4) != b"BAM\x01":
+                return None
+            (l_text,) = unpack("<i", take(fh, 4))
+            text = take(fh, l_text).split(b"\0", 1)[0].decode(errors="replace")
+            (n_ref,) = unpack("<i", take(fh, 4))
+            contigs, lengths = [], []
+            for _ in range(n_ref):
+                (l_name,) = unpack("<i", take(fh, 4))
+                contigs.append(take(fh, l_name)[:-1].decode())
+                lengths.append(unpack("<i", take(fh, 4))[0])
+        header = pysam.AlignmentHeader.from_text(text).to_dict() if text.strip() else {}
+    except (OSError, EOFError, zlib.error, ValueError, UnicodeDecodeError, struct.error):
+        return None
+    return header, tuple(contigs), tuple(lengths)
+
+
 def sample_from_header(header: dict, path: Path) -> str:
     """The single ``@RG SM`` of a header; the file stem (with a warning) if there is no ``@RG``.
 
@@ -121,7 +170,7 @@ def sample_from_header(header: dict, path: Path) -> str:
     return names[0]
 
 
-def open_alignments(path, *, reference=None, build_index: bool = False) -> AlignmentInfo:
+def open_alignments(path, *, reference=None, build_index: bool = False, require_index: bool = True) -> AlignmentInfo:
     """Check one BAM/CRAM and describe it.
 
     Parameters
@@ -131,6 +180,8 @@ def open_alignments(path, *, reference=None, build_index: bool = False) -> Align
         FASTA; required for CRAM.
     build_index : bool
         Build a missing ``.bai``/``.crai`` (next to the file) instead of failing.
+    require_index : bool
+        False: a file without an index is described too (``index`` None), for indexing it.
 
     Raises
     ------
@@ -153,19 +204,25 @@ def open_alignments(path, *, reference=None, build_index: bool = False) -> Align
         raise InputError(f"{ref}: reference FASTA not found")
     if fmt == "BAM":
         _check_bgzf_eof(path)
-    try:
-        kwargs = {"reference_filename": str(ref)} if fmt == "CRAM" else {}
-        with pysam.AlignmentFile(str(path), "rc" if fmt == "CRAM" else "rb", check_sq=False, **kwargs) as af:
-            header = af.header.to_dict()
-            contigs, lengths = tuple(af.references), tuple(af.lengths)
-    except (OSError, ValueError) as exc:
-        raise FormatError(f"{path}: cannot read {fmt} header: {exc}") from exc
+    got = _read_bam_header(path) if fmt == "BAM" else None
+    if got is not None:
+        header, contigs, lengths = got
+    else:
+        try:
+            kwargs = {"reference_filename": str(ref)} if fmt == "CRAM" else {}
+            with pysam.AlignmentFile(str(path), "rc" if fmt == "CRAM" else "rb", check_sq=False, **kwargs) as af:
+                header = af.header.to_dict()
+                contigs, lengths = tuple(af.references), tuple(af.lengths)
+        except (OSError, ValueError) as exc:
+            raise FormatError(f"{path}: cannot read {fmt} header: {exc}") from exc
     order = header.get("HD", {}).get("SO")
     if order is not None and order != "coordinate":
         raise FormatError(f"{path}: sorted by {order!r}, expected 'coordinate'; "
                           "run `samtools sort -o sorted.bam` then `samtools index`")
     sample = sample_from_header(header, path)
     index = _find_index(path, fmt)
+    if index is None and not require_index and not build_index:
+        return AlignmentInfo(path, fmt, sample, contigs, lengths, None, ref)
     if index is None:
         if not build_index:
             raise InputError(f"{path}: no index ({'.crai' if fmt == 'CRAM' else '.bai or .csi'}); "

@@ -159,24 +159,23 @@ class AlleleCounts:
 def _to_arrow(counts: AlleleCounts):
     import pyarrow as pa
 
+    from . import _arrow as arrow
+
     n_s, n = counts.n_samples, counts.n_sites
     sites = counts.sites
-    letters = np.array(list(BASES), dtype=object)
     cols = {
-        "sample": pa.DictionaryArray.from_arrays(
-            pa.array(np.repeat(np.arange(n_s, dtype=np.int32), n)), pa.array(list(counts.samples), pa.string())),
-        "chrom": pa.DictionaryArray.from_arrays(
-            pa.array(np.tile(sites.contig_id, n_s)), pa.array(list(sites.contigs), pa.string())),
-        "pos": pa.array(np.tile(sites.pos + 1, n_s), pa.int64()),
-        "ref": pa.array(np.tile(letters[sites.ref], n_s), pa.string()),
-        "alt": pa.array(np.tile(letters[sites.alt], n_s), pa.string()),
-        "af": pa.array(np.tile(sites.af, n_s), pa.float64()),
-        "ref_count": pa.array(counts.ref_count.ravel(), pa.uint32()),
-        "alt_count": pa.array(counts.alt_count.ravel(), pa.uint32()),
-        "other_count": pa.array(counts.other_count.ravel(), pa.uint32()),
+        "sample": arrow.dictionary(np.repeat(np.arange(n_s, dtype=np.int32), n), counts.samples),
+        "chrom": arrow.dictionary(np.tile(sites.contig_id, n_s), sites.contigs),
+        "pos": arrow.numeric(np.tile(sites.pos + 1, n_s), pa.int64()),
+        "ref": arrow.letters(np.tile(sites.ref, n_s), BASES),
+        "alt": arrow.letters(np.tile(sites.alt, n_s), BASES),
+        "af": arrow.numeric(np.tile(sites.af, n_s), pa.float64()),
+        "ref_count": arrow.numeric(counts.ref_count.ravel(), pa.uint32()),
+        "alt_count": arrow.numeric(counts.alt_count.ravel(), pa.uint32()),
+        "other_count": arrow.numeric(counts.other_count.ravel(), pa.uint32()),
     }
     for c in _STRAND_COLUMNS:
-        cols[c] = pa.array(getattr(counts, c).ravel(), pa.uint32())
+        cols[c] = arrow.numeric(getattr(counts, c).ravel(), pa.uint32())
     meta = {
         "microchimera.schema_version": COUNTS_SCHEMA_VERSION,
         "microchimera.version": __version__,
