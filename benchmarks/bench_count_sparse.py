@@ -17,7 +17,7 @@ the medians as multiples of the decode floor:
   BAM in ``DIR/fine/``; the index is built once, its time beside ``samtools index``'s);
 * ``bcftools mpileup -f ref -T sites -a AD -A -B -Q20 -q20 | bcftools query`` (the standard tool);
 * with ``--with-region-jumps`` also ``samtools view -c -M -L sites.bed`` (htslib's own index
-  jumps to the sites' reads; with the BAI and with the fine CSI, ``-X``) and ``bcftools
+  jumps to the sites' reads; with the BAI and with the fine CSI, ``BAM##idx##CSI``) and ``bcftools
   mpileup -R sites`` (one index query per site);
 * with ``--baseline-python``, ``count`` by that interpreter's microchimera (before/after).
 
@@ -122,8 +122,8 @@ def main() -> None:
         cmds["microchimera count, baseline"] = f"{base} count {bam} --sites {sites} --out {d}/b1.parquet -q"
     if args.with_region_jumps:
         cmds["`samtools view -c -M -L sites.bed`, BAI"] = f"samtools view -c -M -L {bed} {bam}"
-        cmds["`samtools view -c -M -L sites.bed -X bam fine.csi`"] = (
-            f"samtools view -c -M -L {bed} -X {bam} {fine_csi}")
+        cmds["`samtools view -c -M -L sites.bed bam##idx##fine.csi`"] = (
+            f"samtools view -c -M -L {bed} '{bam}##idx##{fine_csi}'")
         cmds["`bcftools mpileup -R sites \\| bcftools query`"] = (
             f"bcftools mpileup -f {ref} -R {sites} -a AD -A -B -Q20 -q20 -d 100000 -Ou {bam} "
             f"| bcftools query -f '%CHROM\\t%POS\\t[%AD]\\n' > /dev/null")

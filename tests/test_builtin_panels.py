@@ -155,9 +155,9 @@ _READS = [("ref", "+", 60, 35)] * 3 + [("alt", "-", 60, 35)] * 2 + [("ref", "-",
 _LEN = 100
 
 
-def _no_chr_bam(tmp_path: Path, panel_name: str, lengths: dict) -> tuple[Path, np.ndarray, dict]:
+def _no_chr_bam(tmp_path: Path, panel_name: str, lengths: dict, step: int = 200) -> tuple[Path, np.ndarray, dict]:
     """A BAM whose contigs are ``1``..``22``, ``X``, ``Y`` (``lengths``) with reads at 40 markers
-    of ``panel_name`` (every 200th, none with another marker within 2 x the read length);
+    of ``panel_name`` (every ``step``-th, none with another marker within 2 x the read length);
     returns the BAM, the markers' indexes and the expected counts per strand column."""
     panel = load_builtin(panel_name)
     s = panel.sites
@@ -165,7 +165,7 @@ def _no_chr_bam(tmp_path: Path, panel_name: str, lengths: dict) -> tuple[Path, n
     near = (np.diff(s.contig_id) == 0) & (np.diff(s.pos) < 2 * _LEN)
     close[1:] |= near
     close[:-1] |= near
-    chosen = [i for i in range(0, s.n_sites, 200) if not close[i]][:40]
+    chosen = [i for i in range(0, s.n_sites, step) if not close[i]][:40]
     assert len(chosen) == 40 and len({s.contig_id[i] for i in chosen}) >= 10
     names = [*map(str, range(1, 23)), "X", "Y"]
     head = ["@HD\tVN:1.6\tSO:unsorted", *(f"@SQ\tSN:{n}\tLN:{lengths[n]}" for n in names),
@@ -225,6 +225,26 @@ def test_count__no_chr_bam_at_builtin_panel_markers(tmp_path, capsys, panel, len
     for column, want in expect.items():
         np.testing.assert_array_equal(getattr(counts, column)[0], want, err_msg=column)
     assert counts.alt_fwd[0, chosen].tolist() == [1] * 40 and counts.ref_fwd[0, chosen].tolist() == [3] * 40
+
+
+def test_run__no_chr_bam_with_the_100k_grch38_panel(tmp_path, capsys):
+    """`run BAM --sites builtin:1000g-100k-GRCh38` (no family) on a BAM whose contigs are 1..22,
+    X, Y: the reads at 40 markers are found across the missing prefix and counted as `count`
+    counts them; the result says how few sites had reads."""
+    panel = "1000g-100k-GRCh38"
+    bam, chosen, expect = _no_chr_bam(tmp_path, panel, _GRCH38_NOCHR, step=2000)
+    out = tmp_path / "out"
+    assert main(["run", str(bam), "--sites", f"builtin:{panel}", "--relationship", "child", "--outdir", str(out),
+                 "--no-report"]) == 0
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    n = load_builtin(panel).n_markers
+    assert f"only 40 of the {n:,} sites" in err
+    counts = read_counts(out / "counts.parquet")
+    np.testing.assert_array_equal(counts.alt_fwd[0], expect["alt_fwd"])
+    np.testing.assert_array_equal(counts.ref_rev[0], expect["ref_rev"])
+    doc = json.loads((out / "result.json").read_text())
+    assert doc["sites"]["in_counts"] == n and doc["donors"][0]["name"] == "child"
 
 
 def test_count__no_chr_grch37_bam_with_a_grch38_panel_is_a_one_line_error(tmp_path, capsys):

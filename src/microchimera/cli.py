@@ -325,7 +325,7 @@ def add_index_subcommand(sub, common) -> None:
         "bin merged (samtools merges small bins, leaving offsets 8-16 kb apart). count and run use it when it "
         "is not older than the BAM: at a genome-wide panel's sparse sites they then inflate little more than the "
         "blocks holding the reads over each site (docs/count.md). Written as BAM.fine.csi so that htslib tools, "
-        "which prefer a .csi to a .bai, do not load it unless told (samtools view -X BAM BAM.fine.csi).")
+        "which prefer a .csi to a .bai, do not load it unless told (samtools view 'BAM##idx##BAM.fine.csi' REGION).")
     p.add_argument("bams", nargs="+", metavar="BAM", help="coordinate-sorted BAM files")
     p.add_argument("--min-shift", type=positive_int, default=None, metavar="N",
                    help="log2 of the index window in bp, 8-20 (default 9: 512 bp)")

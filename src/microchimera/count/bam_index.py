@@ -14,7 +14,7 @@ that per window of ``2**shift`` bp (:class:`LinearIndex`):
 no bin merged: an offset every 512 bp.  At a genome-wide panel's sparse sites (one per
 ~30 kb) the reader then inflates the blocks holding the reads over each site and about a
 quarter of a kilobase before it, instead of half a 16 kb window (``benchmarks/README.md``,
-issue 17).  It is a standard CSI (samtools reads it with ``-X``), written as
+issue 17).  It is a standard CSI (htslib reads it as ``BAM##idx##INDEX``), written as
 ``<bam>.fine.csi`` so that htslib tools, which prefer a ``.csi`` to a ``.bai``, do not load a
 large index, or a stale one, without being asked.
 """
@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 
 #: Window of :func:`build_csi`'s linear offsets: 2**9 = 512 bp.  On a 30x genome one BGZF
 #: block holds ~1 kb of reads, so a site costs its own block and, on average, a quarter of
-#: the one before; the index is ~1/350 of the BAM (3.4 MB per GB).
+#: the one before; the index is ~1/360 of the BAM at 30x (2.8 MB per GB).
 FINE_SHIFT = 9
 #: Records scanned per kernel call.
 _SCAN = 1 << 16
@@ -426,7 +426,7 @@ def build_csi(bam, out=None, *, min_shift: int = FINE_SHIFT, threads: int = 1) -
     out : str or Path, optional
         Default ``<bam>.fine.csi``, which the fast reader prefers while it is not older than
         the BAM (:func:`microchimera.io.alignments.open_alignments`) and which htslib tools
-        do not pick up unless told (``samtools view -X BAM INDEX``).  Written atomically.
+        do not pick up unless told (``samtools view 'BAM##idx##INDEX' REGION``).  Written atomically.
     min_shift : int
         log2 of the smallest bin and linear window, in bp (10 = 1 kb; samtools' default 14).
     threads : int

@@ -96,24 +96,22 @@ def _is_sorted(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> bool:
 def _fragments_to_arrow(frags: FragmentTable, parameters: dict):
     import pyarrow as pa
 
+    from ..io import _arrow as arrow
+
     sites = frags.sites
     cols = {
-        "sample": pa.DictionaryArray.from_arrays(pa.array(frags.sample, pa.int32()),
-                                                 pa.array(list(frags.samples), pa.string())),
-        "fragment": pa.array(frags.fragment, pa.int64()),
-        "chrom": pa.DictionaryArray.from_arrays(pa.array(sites.contig_id[frags.site]),
-                                                pa.array(list(sites.contigs), pa.string())),
-        "pos": pa.array(sites.pos[frags.site] + 1, pa.int64()),
+        "sample": arrow.dictionary(frags.sample, frags.samples),
+        "fragment": arrow.numeric(frags.fragment, pa.int64()),
+        "chrom": arrow.dictionary(sites.contig_id[frags.site], sites.contigs),
+        "pos": arrow.numeric(sites.pos[frags.site] + 1, pa.int64()),
         # strings, dictionary-encoded (as sample and chrom): 12M rows of one-letter Python
         # strings took a second to convert
-        "ref": pa.DictionaryArray.from_arrays(pa.array(sites.ref[frags.site].astype(np.int8)),
-                                              pa.array(list(BASES), pa.string())),
-        "alt": pa.DictionaryArray.from_arrays(pa.array(sites.alt[frags.site].astype(np.int8)),
-                                              pa.array(list(BASES), pa.string())),
-        "allele": pa.array(frags.allele, pa.int8()),
-        "base_qual": pa.array(frags.base_qual, pa.uint8()),
-        "reverse": pa.array(frags.reverse, pa.bool_()),
-        "mates": pa.array(frags.mates, pa.uint8()),
+        "ref": arrow.dictionary(sites.ref[frags.site], BASES, pa.int8()),
+        "alt": arrow.dictionary(sites.alt[frags.site], BASES, pa.int8()),
+        "allele": arrow.numeric(frags.allele, pa.int8()),
+        "base_qual": arrow.numeric(frags.base_qual, pa.uint8()),
+        "reverse": arrow.numeric(frags.reverse, pa.bool_()),
+        "mates": arrow.numeric(frags.mates, pa.uint8()),
     }
     meta = {
         "microchimera.table": "fragments",

@@ -40,6 +40,6 @@ def letters(codes, alphabet: str) -> pa.StringArray:
     return pa.StringArray.from_buffers(len(codes), pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(data)))
 
 
-def dictionary(indices, words) -> pa.DictionaryArray:
-    """A dictionary-encoded string array ``words[indices]`` (int32 indices)."""
-    return pa.DictionaryArray.from_arrays(numeric(indices, pa.int32()), strings(words))
+def dictionary(indices, words, index_type: pa.DataType | None = None) -> pa.DictionaryArray:
+    """A dictionary-encoded string array ``words[indices]`` (indices of ``index_type``, default int32)."""
+    return pa.DictionaryArray.from_arrays(numeric(indices, index_type or pa.int32()), strings(words))
