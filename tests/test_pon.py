@@ -375,3 +375,44 @@ def test_quantify_pon__a_contaminant_under_per_site_errors_is_not_overestimated(
                  options=QuantifyOptions(pon=str(path), relatedness=False, lod=False))
     low, high = r.contamination.estimate.ci95
     assert low <= 1e-3 <= high and abs(r.contamination.estimate.fraction / 1e-3 - 1) < 0.1
+
+
+def test_pon_variance__on_the_error_reads_only(tmp_path):
+    """The panel's rate uncertainty is the variance of a combo's error reads: placed at
+    fractions ``f``, ``combo_rho * p (1 - p)`` equals ``combo_rho_pon * p0 (1 - p0)`` (``p0``:
+    no donor DNA), so a donor's (or the unknown contributor's) own reads do not make their
+    sites look noisier; combos where the donor carries the host's genotype keep the panel's
+    value, and the fit places it at its own estimate."""
+    from microchimera.model.people import resolve_people
+    from microchimera.model.quantify import (
+        apply_pon,
+        build_error_model,
+        complete_allele_frequencies,
+        fit_with_outlier_refit,
+        select_sites,
+    )
+    from microchimera.options import QuantifyOptions
+
+    rng, sites, scale, normals, ped, g, gm = _family_design(23, n=3000)
+    path = tmp_path / "pon.parquet"
+    write_pon(build_pon(normals, sites), path)
+    counts = simulate_counts(sites, g["mom"], g["kid"][None], [1e-2], depth=300, rng=rng, sample="s",
+                             site_error_scale=scale)
+    sel, rates, _, _ = apply_pon(select_sites(counts, "s", sites), path)
+    people = resolve_people(sample="s", host="mom", donors=["kid"], pedigree=ped, genotypes=gm, relationships=None)
+    af, _, _ = complete_allele_frequencies(sel, people, gm)
+    stage = build_error_model(sel, people, af, QuantifyOptions().block_size, pon=rates)
+    data = stage.data
+    assert data.combo_rho_pon is not None and np.array_equal(data.combo_rho, data.combo_rho_pon)
+    f = np.array([1e-2])
+    moved = data.with_pon_variance_at(f)
+    p0, _ = data.combo_p(np.zeros(1))
+    p, _ = data.combo_p(f)
+    hom = (data.combo_rho_pon > 0) & (np.abs(data.combo_delta[0]) > 0)
+    assert hom.sum() >= 2
+    np.testing.assert_allclose((moved.combo_rho * p * (1 - p))[hom], (data.combo_rho_pon * p0 * (1 - p0))[hom])
+    assert (moved.combo_rho[hom] < 0.5 * data.combo_rho_pon[hom]).all()  # 1e-2 donor reads >> error reads
+    same = data.combo_delta[0] == 0
+    np.testing.assert_array_equal(moved.combo_rho[same], data.combo_rho_pon[same])
+    fitted = fit_with_outlier_refit(stage, sel)  # placed at the first fit's estimate (about 1e-2)
+    assert (fitted.data.combo_rho[hom] < 0.5 * data.combo_rho_pon[hom]).all()

@@ -215,7 +215,11 @@ class ModelData:
         (:meth:`as_sites` puts them back).
     combo_rho : ndarray, float64, shape (n_combos,), or None
         Extra overdispersion of each combo's reads, added to the fitted ``rho``: the
-        uncertainty of a panel of normals' site rates (:func:`~microchimera.model.pon_rates.with_rate_uncertainty`).
+        uncertainty of a panel of normals' site rates (:func:`~microchimera.model.pon_rates.with_rate_uncertainty`),
+        as :meth:`with_pon_variance_at` places it.
+    combo_rho_pon : ndarray, float64, shape (n_combos,), or None
+        That uncertainty as the panel gives it: the overdispersion of a combo's reads when
+        they hold no donor DNA (the error reads alone).
 
     Copies made with ``dataclasses.replace`` that keep the entry arrays share one
     :attr:`layout`; a copy with other entries (:meth:`subset`) gets its own.
@@ -240,6 +244,7 @@ class ModelData:
     het_share: float = 0.5
     molecules: MoleculeData | None = None
     combo_rho: np.ndarray | None = None
+    combo_rho_pon: np.ndarray | None = None
     _layout: _LayoutCell | None = field(default=None, repr=False, compare=False)
     _sites_view: ModelData | None = field(default=None, init=False, repr=False, compare=False)
     _oracle: MoleculeOracle | None = field(default=None, init=False, repr=False, compare=False)
@@ -287,6 +292,28 @@ class ModelData:
     def combo_rho_total(self, rho: float):
         """``rho`` plus :attr:`combo_rho` per combo (float, or ndarray (n_combos,); at most 0.5)."""
         return rho if self.combo_rho is None else np.minimum(rho + self.combo_rho, 0.5)
+
+    def with_pon_variance_at(self, f) -> ModelData:
+        """The panel's rate uncertainty as the variance of each combo's *error* reads only,
+        at fractions ``f`` (n_donors,): ``combo_rho = combo_rho_pon * p0 (1 - p0) / (p (1 - p))``
+        (at most ``combo_rho_pon``), with ``p0`` the combo's alt share without donor DNA and
+        ``p`` at ``f``, so that ``rho p (1 - p)``, the beta-binomial's variance of the share,
+        stays the error rate's ``rho_pon p0 (1 - p0)`` whatever the donors add.
+
+        A fixed ``rho`` would scale that variance with the donors' and the unknown
+        contributor's own reads: a contaminant's homozygous sites then look noisy, the
+        contaminant is under-estimated, and what it leaves is taken by a named donor
+        (an absent son "detected" in 10 of 40 samples with a 1e-3 contaminant and a panel,
+        validation/README.md).  ``f`` is fixed for all later evaluations (the fit's
+        estimate), so the likelihood ratio tests compare one likelihood.  Itself without a panel.
+        """
+        if self.combo_rho_pon is None:
+            return self
+        p0, _ = self.combo_p(np.zeros(self.n_donors))
+        p, _ = self.combo_p(f)
+        v0 = np.clip(p0 * (1.0 - p0), 1e-300, None)
+        v = np.clip(p * (1.0 - p), 1e-300, None)
+        return dataclasses.replace(self, combo_rho=self.combo_rho_pon * np.minimum(1.0, v0 / v))
 
     def key_rho(self, rho: float):
         """The overdispersion of every key's terms: :meth:`combo_rho_total` at each key's combo

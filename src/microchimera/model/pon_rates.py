@@ -111,8 +111,8 @@ def with_rate_uncertainty(data, pon: PonSiteRates | None, site_class: np.ndarray
     panel.  ``site_class`` (n_all_sites,) is the class every site was built with."""
     if pon is None:
         return data
-    return dataclasses.replace(data, combo_rho=pon.combo_rho(data.combo_class, data.combo_gh, site_class,
-                                                             data.site_index))
+    rho = pon.combo_rho(data.combo_class, data.combo_gh, site_class, data.site_index)
+    return dataclasses.replace(data, combo_rho=rho, combo_rho_pon=rho)
 
 
 def _bin(rate: np.ndarray) -> np.ndarray:

@@ -391,7 +391,9 @@ def fit_with_outlier_refit(stage: ErrorModelStage, sel: SiteSelection) -> Fitted
     """Stage 4: fit the fractions (with rho, het share and error multiplier), drop the sites
     no genotype configuration explains (mapping artefacts, hot error sites), re-estimate the
     per-class error rates without them (a hot site must not raise its class's rate for every
-    other site), and refit once."""
+    other site), and refit once; with a panel of normals, the refit has the panel's rate
+    uncertainty on the error reads alone at the first fit's fractions
+    (:meth:`~microchimera.model.likelihood.ModelData.with_pon_variance_at`)."""
     data, errors = stage.data, stage.errors
     data_inf = data.subset(data.informative())
     fit, data, data_inf = _fit_once(data, data_inf, errors.rate)
@@ -404,6 +406,10 @@ def fit_with_outlier_refit(stage: ErrorModelStage, sel: SiteSelection) -> Fitted
         # The refit starts from the first fit's error multiplier (rho and the het share are
         # estimated on ``data`` with its rates) applied to the rates without the outliers.
         data = dataclasses.replace(data.subset(~out), error_rate=errors.rate * fit.error_scale)
+    if data.combo_rho_pon is not None:
+        # a panel's rate uncertainty belongs to the error reads only: placed at this fit's fractions
+        data = data.with_pon_variance_at(fit.fraction)
+    if out.any() or data.combo_rho_pon is not None:
         fit, data, data_inf = _fit_once(data, data.subset(data.informative()), errors.rate)
     return FittedModel(fit, data, data_inf, errors, int(out.sum()), keep)
 

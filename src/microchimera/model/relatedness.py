@@ -116,9 +116,10 @@ def relatedness_test(model: SiteModel, fit, people, af: np.ndarray, inputs: Samp
             continue
 
         def loglik(data, mask):
-            data = with_rate_uncertainty(data, inputs.pon, inputs.site_class)
-            sub = dataclasses.replace(data.subset(mask[data.site_index]), het_share=fit.het_share,
-                                      error_rate=inputs.error_rate)
+            data = dataclasses.replace(with_rate_uncertainty(data, inputs.pon, inputs.site_class),
+                                       het_share=fit.het_share, error_rate=inputs.error_rate)
+            # a panel's rate uncertainty on the error reads at the fit's fractions, as in the fit
+            sub = data.with_pon_variance_at(fit.fraction).subset(mask[data.site_index])
             return fitmod.newton(sub, fit.fraction, fit.rho)[1].loglik
 
         ll_main = loglik(model.data, common)
