@@ -11,14 +11,13 @@ import sys
 import numpy as np
 import pysam
 import pytest
+from helpers.wgs import simulate_wgs
 
 from microchimera.cli import main
 from microchimera.count import _bgzf, count_alleles
 from microchimera.count.bam_index import build_csi, read_bai, read_csi, start_offsets
 from microchimera.errors import FormatError, InputError, UsageError
 from microchimera.io.alignments import open_alignments
-from microchimera.io.sites import read_sites
-from microchimera.sim import load_scenario, simulate
 
 
 @pytest.fixture(scope="module")
@@ -26,16 +25,7 @@ def wgs(tmp_path_factory):
     """Reads tiling two 1.5 Mb autosomes (~10x, with indels, soft clips and duplicates) and
     100 sites at uniform random positions; returns (BAM with a .bai only, sites)."""
     d = tmp_path_factory.mktemp("wgs_index")
-    people = [{"id": "father", "sex": "male"}, {"id": "mother", "sex": "female"},
-              {"id": "son", "sex": "male", "father": "father", "mother": "mother"}]
-    scenario = {"name": "wgs", "genome": {"n_autosomes": 2, "autosome_length": 1_500_000},
-                "panel": {"n_sites": 100},
-                "sequencing": {"whole_genome": True, "depth": 8, "indel_rate": 0.05, "soft_clip_rate": 0.05,
-                               "duplicate_rate": 0.05},
-                "family": {"people": people},
-                "samples": [{"name": "blood", "host": "mother", "donors": {"son": 0.05}}]}
-    sim = simulate(load_scenario(scenario), d, np.random.default_rng(23), seed=23)
-    return sim.bams["blood"], read_sites(sim.sites_vcf)
+    return simulate_wgs(d, 23)
 
 
 def _copy(bam, where, index_ext=".bai"):

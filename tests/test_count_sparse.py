@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from helpers.reference import reference_count
+from helpers.wgs import simulate_wgs
 
 from microchimera.count import _bgzf, count_alleles, counting
-from microchimera.io.sites import SiteTable, read_sites
-from microchimera.sim import load_scenario, simulate
+from microchimera.io.sites import SiteTable
 
 
 @pytest.fixture(scope="module")
@@ -16,16 +16,7 @@ def wgs_fixture(tmp_path_factory):
     """Reads tiling two 1.5 Mb autosomes (~10x) and 100 sites at uniform random positions
     (one per ~30 kb, a genome-wide panel's density); returns (BAM, sites)."""
     d = tmp_path_factory.mktemp("wgs")
-    people = [{"id": "father", "sex": "male"}, {"id": "mother", "sex": "female"},
-              {"id": "son", "sex": "male", "father": "father", "mother": "mother"}]
-    scenario = {"name": "wgs", "genome": {"n_autosomes": 2, "autosome_length": 1_500_000},
-                "panel": {"n_sites": 100},
-                "sequencing": {"whole_genome": True, "depth": 8, "indel_rate": 0.05, "soft_clip_rate": 0.05,
-                               "duplicate_rate": 0.05},
-                "family": {"people": people},
-                "samples": [{"name": "blood", "host": "mother", "donors": {"son": 0.05}}]}
-    sim = simulate(load_scenario(scenario), d, np.random.default_rng(17), seed=17)
-    return sim.bams["blood"], read_sites(sim.sites_vcf)
+    return simulate_wgs(d, 17)
 
 
 def _stack(counts):
