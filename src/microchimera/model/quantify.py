@@ -376,12 +376,18 @@ class FittedModel:
         return self.base_rate * self.fit.error_scale
 
 
-def _fit_once(data: ModelData, data_inf: ModelData, base_rate: np.ndarray):
+def _fit_once(data: ModelData, data_inf: ModelData, base_rate: np.ndarray, near: fitmod.FitResult | None = None):
     # A common error multiplier is fitted jointly on all sites: background sites anchor it
     # in the likelihood itself; without them (no family) the AF dependence of donor
     # alleles separates it from the fractions, and it repairs the transition blindness
-    # of the other-base rates.
-    fit = fitmod.fit_fractions(dataclasses.replace(data_inf, error_rate=base_rate), rho_data=data, error_scale=True)
+    # of the other-base rates.  ``near``: a fit on the same sites to start from, keeping its
+    # rho and het share (the refit after a panel's uncertainty is placed).
+    if near is not None:
+        fit = fitmod.fit_fractions(dataclasses.replace(data_inf, error_rate=base_rate), rho=near.rho,
+                                   f0=near.fraction, rho_data=data, error_scale=True, kappa0=near.error_scale)
+        fit = dataclasses.replace(fit, het_share_sites=near.het_share_sites, het_share_source=near.het_share_source)
+    else:
+        fit = fitmod.fit_fractions(dataclasses.replace(data_inf, error_rate=base_rate), rho_data=data, error_scale=True)
     rate = base_rate * fit.error_scale
     return (fit, dataclasses.replace(data, het_share=fit.het_share, error_rate=rate),
             dataclasses.replace(data_inf, het_share=fit.het_share, error_rate=rate))
@@ -409,8 +415,10 @@ def fit_with_outlier_refit(stage: ErrorModelStage, sel: SiteSelection) -> Fitted
     if data.combo_rho_pon is not None:
         # a panel's rate uncertainty belongs to the error reads only: placed at this fit's fractions
         data = data.with_pon_variance_at(fit.fraction)
-    if out.any() or data.combo_rho_pon is not None:
+    if out.any():
         fit, data, data_inf = _fit_once(data, data.subset(data.informative()), errors.rate)
+    elif data.combo_rho_pon is not None:  # the same sites: start from the fit, keep its rho and het share
+        fit, data, data_inf = _fit_once(data, data.subset(data.informative()), errors.rate, near=fit)
     return FittedModel(fit, data, data_inf, errors, int(out.sum()), keep)
 
 

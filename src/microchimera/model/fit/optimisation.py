@@ -320,7 +320,7 @@ class FitResult:
 
 
 def fit_fractions(data: ModelData, rho: float | None = None, f0=None, rho_data: ModelData | None = None,
-                  het_share: bool = True, error_scale: bool = False) -> FitResult:
+                  het_share: bool = True, error_scale: bool = False, kappa0: float | None = None) -> FitResult:
     """Maximum-likelihood fractions (and ``rho`` unless given).
 
     Parameters
@@ -340,6 +340,9 @@ def fit_fractions(data: ModelData, rho: float | None = None, f0=None, rho_data: 
     error_scale : bool
         Also estimate a common multiplier of the error rates (alternating with the
         fractions); the fit's ``error_scale`` must then be applied to the data's rates.
+    kappa0 : float, optional
+        With ``error_scale``: start the multiplier here and go straight to the joint fit
+        (a refit from a fit nearby, with ``f0`` and ``rho`` from it).
     """
     k = data.n_donors
     f = np.full(k, F_START) if f0 is None else np.asarray(f0, dtype=np.float64)
@@ -361,7 +364,9 @@ def fit_fractions(data: ModelData, rho: float | None = None, f0=None, rho_data: 
         base = data.error_rate
         rho_base = dataclasses.replace(rho_data if rho_data is not None else data, error_rate=base,
                                        het_share=data.het_share)
-        for _ in range(2):
+        if kappa0 is not None:
+            kappa = float(kappa0)
+        for _ in range(0 if kappa0 is not None else 2):
             kappa = estimate_error_scale(rho_base, f, rho)
             f, _ = newton(dataclasses.replace(data, error_rate=base * kappa), f, rho)
         # Alternating converges slowly where donor reads and errors trade off; finish with
