@@ -380,10 +380,10 @@ def test_quantify_pon__a_contaminant_under_per_site_errors_is_not_overestimated(
 def test_pon_variance__on_the_error_reads_only(tmp_path):
     """The panel's rate uncertainty is the variance of a combo's error reads: placed at
     fractions ``f``, ``combo_rho * p (1 - p)`` equals ``combo_rho_pon * p0 (1 - p0)`` (``p0``:
-    no donor DNA), so a donor's (or the unknown contributor's) own reads do not make their
-    sites look noisier; combos where the donor carries the host's genotype keep the panel's
-    value, and the fit places it at its own estimate."""
-    from microchimera.model.people import resolve_people
+    no donor DNA), and combos where the donor carries the host's genotype keep the panel's
+    value.  The fit places it at the unknown contributor only: a named donor's sites keep the
+    panel's value (right under that donor's null)."""
+    from microchimera.model.people import CONTAMINANT, resolve_people, unknown_contributor_only
     from microchimera.model.quantify import (
         apply_pon,
         build_error_model,
@@ -399,20 +399,26 @@ def test_pon_variance__on_the_error_reads_only(tmp_path):
     counts = simulate_counts(sites, g["mom"], g["kid"][None], [1e-2], depth=300, rng=rng, sample="s",
                              site_error_scale=scale)
     sel, rates, _, _ = apply_pon(select_sites(counts, "s", sites), path)
-    people = resolve_people(sample="s", host="mom", donors=["kid"], pedigree=ped, genotypes=gm, relationships=None)
+    people = resolve_people(sample="s", host="mom", donors=["kid"], pedigree=ped, genotypes=gm, relationships=None,
+                            contamination_component=True)
     af, _, _ = complete_allele_frequencies(sel, people, gm)
     stage = build_error_model(sel, people, af, QuantifyOptions().block_size, pon=rates)
     data = stage.data
+    assert data.donors == ("kid", CONTAMINANT)
     assert data.combo_rho_pon is not None and np.array_equal(data.combo_rho, data.combo_rho_pon)
-    f = np.array([1e-2])
+    f = np.array([1e-2, 0.0])
     moved = data.with_pon_variance_at(f)
-    p0, _ = data.combo_p(np.zeros(1))
+    p0, _ = data.combo_p(np.zeros(2))
     p, _ = data.combo_p(f)
-    hom = (data.combo_rho_pon > 0) & (np.abs(data.combo_delta[0]) > 0)
-    assert hom.sum() >= 2
-    np.testing.assert_allclose((moved.combo_rho * p * (1 - p))[hom], (data.combo_rho_pon * p0 * (1 - p0))[hom])
-    assert (moved.combo_rho[hom] < 0.5 * data.combo_rho_pon[hom]).all()  # 1e-2 donor reads >> error reads
-    same = data.combo_delta[0] == 0
+    kid_differs = (data.combo_rho_pon > 0) & (np.abs(data.combo_delta[0]) > 0)
+    assert kid_differs.sum() >= 2
+    np.testing.assert_allclose((moved.combo_rho * p * (1 - p))[kid_differs],
+                               (data.combo_rho_pon * p0 * (1 - p0))[kid_differs])
+    assert (moved.combo_rho[kid_differs] < 0.5 * data.combo_rho_pon[kid_differs]).all()  # 1e-2 >> error reads
+    same = (data.combo_delta == 0).all(axis=0)
     np.testing.assert_array_equal(moved.combo_rho[same], data.combo_rho_pon[same])
-    fitted = fit_with_outlier_refit(stage, sel)  # placed at the first fit's estimate (about 1e-2)
-    assert (fitted.data.combo_rho[hom] < 0.5 * data.combo_rho_pon[hom]).all()
+    np.testing.assert_array_equal(unknown_contributor_only([3e-3, 2e-4], data.donors), [0.0, 2e-4])
+    fitted = fit_with_outlier_refit(stage, sel)
+    only_kid = kid_differs & (data.combo_delta[1] == 0)  # the contaminant carries the host's genotype
+    assert only_kid.any()
+    np.testing.assert_array_equal(fitted.data.combo_rho[only_kid], data.combo_rho_pon[only_kid])

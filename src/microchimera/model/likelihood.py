@@ -294,18 +294,19 @@ class ModelData:
         return rho if self.combo_rho is None else np.minimum(rho + self.combo_rho, 0.5)
 
     def with_pon_variance_at(self, f) -> ModelData:
-        """The panel's rate uncertainty as the variance of each combo's *error* reads only,
-        at fractions ``f`` (n_donors,): ``combo_rho = combo_rho_pon * p0 (1 - p0) / (p (1 - p))``
+        """The panel's rate uncertainty as the variance of each combo's *error* reads, at
+        fractions ``f`` (n_donors,): ``combo_rho = combo_rho_pon * p0 (1 - p0) / (p (1 - p))``
         (at most ``combo_rho_pon``), with ``p0`` the combo's alt share without donor DNA and
         ``p`` at ``f``, so that ``rho p (1 - p)``, the beta-binomial's variance of the share,
-        stays the error rate's ``rho_pon p0 (1 - p0)`` whatever the donors add.
+        stays the error rate's ``rho_pon p0 (1 - p0)`` whatever the contributors at ``f`` add.
 
-        A fixed ``rho`` would scale that variance with the donors' and the unknown
-        contributor's own reads: a contaminant's homozygous sites then look noisy, the
-        contaminant is under-estimated, and what it leaves is taken by a named donor
-        (an absent son "detected" in 10 of 40 samples with a 1e-3 contaminant and a panel,
-        validation/README.md).  ``f`` is fixed for all later evaluations (the fit's
-        estimate), so the likelihood ratio tests compare one likelihood.  Itself without a panel.
+        A fixed ``rho`` scales that variance with a contributor's own reads: a contaminant's
+        homozygous sites then look noisy, the contaminant is under-estimated, and what it
+        leaves is taken by a named donor (an absent son "detected" in 10 of 40 samples with a
+        1e-3 contaminant and a panel, validation/README.md).  quantify places it at the
+        unknown contributor's estimate only
+        (:func:`~microchimera.model.people.unknown_contributor_only`) and keeps it for all later
+        evaluations, so the likelihood ratio tests compare one likelihood.  Itself without a panel.
         """
         if self.combo_rho_pon is None:
             return self

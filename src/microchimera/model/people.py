@@ -27,6 +27,16 @@ CONTAMINANT = "_contamination"
 # (fitted like a donor, not tested for relatedness).
 
 
+def unknown_contributor_only(f, donors) -> np.ndarray:
+    """``f`` (n_donors,) with every fraction but the unknown contributor's (:data:`CONTAMINANT`)
+    at 0: where a panel of normals' rate uncertainty is placed
+    (:meth:`~microchimera.model.likelihood.ModelData.with_pon_variance_at`).  A named donor's
+    sites keep the panel's own overdispersion, which is right under that donor's null; the
+    unknown contributor's reads, spread over every homozygous site, must not make those
+    sites look noisy."""
+    return np.where(np.array([d == CONTAMINANT for d in donors], dtype=bool), np.asarray(f, np.float64), 0.0)
+
+
 @dataclass(frozen=True)
 class People:
     """The people of one sample's model.

@@ -55,7 +55,7 @@ from .diagnostics import observed_vs_expected, per_chromosome, profile_grid
 from .drift import drift_warning, host_inbreeding
 from .evidence import evidence_in_use, with_molecules
 from .likelihood import ModelData
-from .people import CONTAMINANT, RELATIONSHIPS, People, resolve_people
+from .people import CONTAMINANT, RELATIONSHIPS, People, resolve_people, unknown_contributor_only
 from .pon import PanelOfNormals
 from .pon_rates import PonSiteRates, pon_site_rates, with_rate_uncertainty
 from .prior import check_mendel, estimate_af_from_founders
@@ -398,8 +398,9 @@ def fit_with_outlier_refit(stage: ErrorModelStage, sel: SiteSelection) -> Fitted
     no genotype configuration explains (mapping artefacts, hot error sites), re-estimate the
     per-class error rates without them (a hot site must not raise its class's rate for every
     other site), and refit once; with a panel of normals, the refit has the panel's rate
-    uncertainty on the error reads alone at the first fit's fractions
-    (:meth:`~microchimera.model.likelihood.ModelData.with_pon_variance_at`)."""
+    uncertainty placed at the first fit's unknown contributor
+    (:func:`~microchimera.model.people.unknown_contributor_only`,
+    :meth:`~microchimera.model.likelihood.ModelData.with_pon_variance_at`)."""
     data, errors = stage.data, stage.errors
     data_inf = data.subset(data.informative())
     fit, data, data_inf = _fit_once(data, data_inf, errors.rate)
@@ -413,8 +414,8 @@ def fit_with_outlier_refit(stage: ErrorModelStage, sel: SiteSelection) -> Fitted
         # estimated on ``data`` with its rates) applied to the rates without the outliers.
         data = dataclasses.replace(data.subset(~out), error_rate=errors.rate * fit.error_scale)
     if data.combo_rho_pon is not None:
-        # a panel's rate uncertainty belongs to the error reads only: placed at this fit's fractions
-        data = data.with_pon_variance_at(fit.fraction)
+        # a panel's rate uncertainty belongs to the error reads: placed at this fit's unknown contributor
+        data = data.with_pon_variance_at(unknown_contributor_only(fit.fraction, data.donors))
     if out.any():
         fit, data, data_inf = _fit_once(data, data.subset(data.informative()), errors.rate)
     elif data.combo_rho_pon is not None:  # the same sites: start from the fit, keep its rho and het share

@@ -23,6 +23,7 @@ from ..errors import MicrochimeraError
 from ..io.pedigree import SEX_MALE, Pedigree
 from ..result import KNOWN_CONTAMINANT_LABEL, DonorEstimate, RelatednessTest, RelatednessVerdict
 from . import fit as fitmod
+from .people import unknown_contributor_only
 from .pon_rates import PonSiteRates, with_rate_uncertainty
 from .sitemodel import SiteModel
 
@@ -118,8 +119,9 @@ def relatedness_test(model: SiteModel, fit, people, af: np.ndarray, inputs: Samp
         def loglik(data, mask):
             data = dataclasses.replace(with_rate_uncertainty(data, inputs.pon, inputs.site_class),
                                        het_share=fit.het_share, error_rate=inputs.error_rate)
-            # a panel's rate uncertainty on the error reads at the fit's fractions, as in the fit
-            sub = data.with_pon_variance_at(fit.fraction).subset(mask[data.site_index])
+            # a panel's rate uncertainty placed at the fit's unknown contributor, as in the fit
+            placed = data.with_pon_variance_at(unknown_contributor_only(fit.fraction, data.donors))
+            sub = placed.subset(mask[data.site_index])
             return fitmod.newton(sub, fit.fraction, fit.rho)[1].loglik
 
         ll_main = loglik(model.data, common)
