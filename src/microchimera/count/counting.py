@@ -15,7 +15,7 @@ What is counted (``docs/count.md`` has the long form):
 BAM files are read by the compiled (Cython) kernel in :mod:`._kernels`, fed by :mod:`._bgzf`
 (libdeflate/ISA-L inflation; offsets from the BAI or CSI index, :mod:`.bam_index`: dense runs
 of sites streamed at once, sparse sites reached by jumps to the reads of their index window,
-16 kb with a BAI, 1 kb with ``microchimera index``'s CSI, :func:`_jump_runs`).  CRAM goes
+16 kb with a BAI, 512 bp with ``microchimera index``'s CSI, :func:`_jump_runs`).  CRAM goes
 through pysam, which hands the same kernel re-packed records: same results, slower.
 """
 from __future__ import annotations
@@ -120,7 +120,7 @@ def _jump_runs(spans: _Spans, bai: list) -> list:
     """:attr:`_Spans.runs` cut further for the BAM reader: between two neighbouring sites
     whose reads lie more than :data:`SEEK_MIN` compressed bytes apart by the BAI linear index
     (from where the reads past the first site are estimated to end, as :func:`_end_offsets`
-    does, to the offset of the second site's 16 kb window).  Sparse sites (a genome-wide
+    does, to the offset of the second site's index window).  Sparse sites (a genome-wide
     panel: one per ~30 kb) become a run each, so :func:`_count_bam` jumps to each site's
     reads instead of inflating every block between them; dense ones stay one run."""
     out = []
