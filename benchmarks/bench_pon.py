@@ -27,28 +27,23 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "validation"))
+from _designs import family_panel  # noqa: E402 - the validation scripts' panel and family draws
+
 from microchimera.io.allele_counts import write_counts
 from microchimera.io.genotypes import GenotypeMatrix
 from microchimera.io.pedigree import Pedigree
 from microchimera.io.site_panels import write_sites_vcf
-from microchimera.io.sites import SiteTable
 from microchimera.model import quantify
 from microchimera.options import QuantifyOptions
-from microchimera.sim import simulate_counts, simulate_family, simulate_normals, site_error_spread
+from microchimera.sim import simulate_counts, simulate_normals, site_error_spread
 
 PED = Pedigree.from_records([("F", "mom", None, None, 2), ("F", "dad", None, None, 1), ("F", "kid", "dad", "mom", 1)])
 
 
 def design(n_sites: int, n_normals: int, depth: float, workdir: Path):
     rng = np.random.default_rng(1)
-    per = n_sites // 10
-    cid = np.repeat(np.arange(10), per).astype(np.int32)
-    pos = np.concatenate([np.sort(rng.choice(100_000_000, per, replace=False)) for _ in range(10)]).astype(np.int64)
-    ref = rng.integers(0, 4, per * 10).astype(np.uint8)
-    alt = ((ref + rng.integers(1, 4, len(ref))) % 4).astype(np.uint8)
-    sites = SiteTable(tuple(f"chr{i + 1}" for i in range(10)), cid, pos, ref, alt, rng.uniform(0.05, 0.95, len(ref)))
-    fam = simulate_family(PED, sites, rng, contig_lengths=dict.fromkeys(sites.contigs, 100_000_000))
-    g = {p: fam.genotype(p).astype(np.int8) for p in PED.ids}
+    sites, g = family_panel(rng, n_sites, PED, 10)
     spread = site_error_spread(sites.n_sites, rng)
     sample = simulate_counts(sites, g["mom"], g["kid"][None], [1e-4], depth=1000, rng=rng, sample="s",
                              site_error_scale=spread)

@@ -11,6 +11,8 @@ import sys
 import numpy as np
 import pysam
 import pytest
+from helpers.bam import sam_to_bam
+from helpers.reference import reference_count
 from helpers.wgs import simulate_wgs
 
 from microchimera.cli import main
@@ -18,6 +20,7 @@ from microchimera.count import _bgzf, count_alleles
 from microchimera.count.bam_index import build_csi, read_bai, read_csi, start_offsets
 from microchimera.errors import FormatError, InputError, UsageError
 from microchimera.io.alignments import open_alignments
+from microchimera.io.sites import SiteTable
 
 
 @pytest.fixture(scope="module")
@@ -119,6 +122,38 @@ def test_fine_csi__count_uses_it_with_the_same_counts_and_fewer_blocks(wgs, fine
     assert (_tally(with_csi.counts).sum(axis=0) > 0).mean() > 0.9
     # a 512 bp window before each site instead of half a 16 kb one (the index's own blocks included)
     assert sum(seen) < 0.5 * bai_blocks, (sum(seen), bai_blocks)
+
+
+def test_records_longer_than_the_headroom__counted_and_indexed(tmp_path, monkeypatch):
+    """Reads whose BAM records (a 200 kB tag) are longer than the 64 kB kept free in front of
+    each batch: the fast reader and the index writer carry them over whole into the next
+    batch (with tiny reads, at every block boundary), and the counts through the BAI and the
+    fine CSI equal the reference's."""
+    rng = np.random.default_rng(3)
+    rows, sites = ["@HD\tVN:1.6\tSO:unsorted", "@SQ\tSN:chr1\tLN:100000", "@RG\tID:a\tSM:s"], []
+    for i, pos in enumerate(range(1_000, 90_000, 3_000)):
+        sites.append(("chr1", pos + 50, "A", "G", None))
+        for j in range(12):
+            seq = list(rng.choice(list("ACGT"), 100))
+            seq[50 - j] = "AG"[j % 2]
+            # random bases, so that each 64 kB block compresses to more than the 300 bytes read at
+            # a time; 200 kB, because htslib starts a long record on a new block and the carried
+            # part must outgrow one block plus the headroom
+            tag = f"\tXX:Z:{''.join(rng.choice(list('ACGT'), 200_000))}" if j % 5 == 0 else ""
+            rows.append(f"r{i}_{j}\t0\tchr1\t{pos + j + 1}\t60\t100M\t*\t0\t0\t{''.join(seq)}\t{'I' * 100}"
+                        f"\tRG:Z:a{tag}")
+    bam = sam_to_bam("\n".join(rows) + "\n", tmp_path / "long.bam")
+    table = SiteTable.from_records(sites, contigs=["chr1"])
+    want, _ = reference_count(bam, table)
+    assert want[2].sum() > 0 and want[0].sum() > 0
+    monkeypatch.setattr(_bgzf, "CHUNK", 300)
+    np.testing.assert_array_equal(_tally(count_alleles([bam], table)), want)
+    build_csi(bam)
+    assert open_alignments(bam).index.name == bam.name + ".fine.csi"
+    np.testing.assert_array_equal(_tally(count_alleles([bam], table)), want)
+    with pysam.AlignmentFile(str(bam), index_filename=str(bam) + ".fine.csi") as af:
+        assert sum(1 for _ in af.fetch("chr1", 40_000, 40_001)) == sum(1 for _ in pysam.AlignmentFile(
+            str(bam)).fetch("chr1", 40_000, 40_001))
 
 
 def test_samtools_csi__fast_reader_same_counts(wgs, tmp_path):

@@ -191,6 +191,20 @@ def _python_into(raw: bytes, out: np.ndarray):
     return into
 
 
+def carry_into(left: np.ndarray, nxt: Batch) -> int:
+    """Put ``left``, the unfinished record at the end of the previous batch, in front of
+    ``nxt``'s data and return the offset where it starts.  It goes in the free
+    :data:`HEADROOM` bytes; a record longer than that is concatenated (``nxt``'s ``data``,
+    ``n`` and ``ustarts`` then grow by ``len(left)``)."""
+    if len(left) > HEADROOM:
+        nxt.data = np.concatenate((np.zeros(HEADROOM, np.uint8), left, nxt.data[HEADROOM:HEADROOM + nxt.n]))
+        nxt.n = len(left) + nxt.n
+        nxt.ustarts = [u + len(left) for u in nxt.ustarts]
+        return HEADROOM
+    nxt.data[HEADROOM - len(left):HEADROOM] = left
+    return HEADROOM - len(left)
+
+
 class BgzfStream:
     """Sequential reader of inflated BGZF batches from a compressed offset.
 

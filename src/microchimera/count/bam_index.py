@@ -158,7 +158,6 @@ def read_csi(path) -> list:
         raise FormatError(f"{path}: implausible CSI header (min_shift {min_shift}, depth {depth})")
     buf = np.frombuffer(raw, np.uint8)
     meta = int(_bin_first(depth + 1)) + 1
-    firsts = _bin_first(np.arange(depth + 2))
     refs = []
     for r in range(n_ref):
         if o + 4 > len(raw):
@@ -176,9 +175,7 @@ def read_csi(path) -> list:
         is_meta = bins == meta
         first = int(cbeg[is_meta][0]) if is_meta.any() else 0
         real = ~is_meta & (bins < meta)
-        b = bins[real].astype(np.int64)
-        level = np.searchsorted(firsts, b, side="right") - 1
-        bot = (b - firsts[level]) << (3 * (depth - level))
+        bot = _bin_bot(bins[real].astype(np.int64), depth)
         if len(bot):
             linear = np.zeros(int(bot.max()) + 1, np.uint64)
             np.maximum.at(linear, bot, loff[real])
@@ -441,7 +438,7 @@ def build_csi(bam, out=None, *, min_shift: int = FINE_SHIFT, threads: int = 1) -
     InputError, FormatError
         A missing, non-BAM, truncated or unsorted file (naming the record).
     """
-    from ._bgzf import HEADROOM, BgzfStream
+    from ._bgzf import HEADROOM, BgzfStream, carry_into
     from ._index import SCAN_CORRUPT, SCAN_FULL, scan_records
 
     if not 8 <= min_shift <= 20:
@@ -482,14 +479,9 @@ def build_csi(bam, out=None, *, min_shift: int = FINE_SHIFT, threads: int = 1) -
                     raise FormatError(f"{bam}: truncated BAM (file ends inside a record)")
                 break
             gnext = gbase + batch.n
-            blocks.add(nxt, gnext)
-            if len(left) > HEADROOM:  # a record longer than 64 kB: concatenate
-                nxt.data = np.concatenate((np.zeros(HEADROOM, np.uint8), left, nxt.data[HEADROOM:HEADROOM + nxt.n]))
-                nxt.n = len(left) + nxt.n
-                gbase, off = gnext - len(left), HEADROOM
-            else:
-                nxt.data[HEADROOM - len(left):HEADROOM] = left
-                gbase, off = gnext, HEADROOM - len(left)
+            blocks.add(nxt, gnext)  # its blocks as read, before the carried bytes go in front
+            off = carry_into(left, nxt)
+            gbase = gnext - len(left) - (off - HEADROOM)  # left starts at stream position gnext - len(left)
             batch = nxt
             end = HEADROOM + batch.n
     data = builder.finish()

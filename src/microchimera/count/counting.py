@@ -515,7 +515,7 @@ def _count_bam(info: AlignmentInfo, kst: _KernelState, threads: int, advance=Non
 
     ``advance(n)``, if given, is called with the reads read since its last call (progress).
     """
-    from ._bgzf import HEADROOM, BgzfStream
+    from ._bgzf import HEADROOM, BgzfStream, carry_into
 
     if bai is None:
         bai = _read_bai(info)
@@ -559,15 +559,7 @@ def _count_bam(info: AlignmentInfo, kst: _KernelState, threads: int, advance=Non
                         raise FormatError(f"{info.path}: truncated BAM (file ends inside a record)")
                     batch = None
                     break
-                if len(left) > HEADROOM:  # a record longer than 64 kb: concatenate
-                    data = np.concatenate((np.zeros(HEADROOM, np.uint8), left, nxt.data[HEADROOM:HEADROOM + nxt.n]))
-                    nxt.data = data
-                    nxt.n = len(left) + nxt.n
-                    nxt.ustarts = [u + len(left) for u in nxt.ustarts]
-                    off = HEADROOM
-                else:
-                    nxt.data[HEADROOM - len(left):HEADROOM] = left
-                    off = HEADROOM - len(left)
+                off = carry_into(left, nxt)
                 batch = nxt
                 end = HEADROOM + batch.n
             if batch is None:

@@ -364,11 +364,12 @@ def fit_fractions(data: ModelData, rho: float | None = None, f0=None, rho_data: 
         base = data.error_rate
         rho_base = dataclasses.replace(rho_data if rho_data is not None else data, error_rate=base,
                                        het_share=data.het_share)
-        if kappa0 is not None:
+        if kappa0 is None:
+            for _ in range(2):
+                kappa = estimate_error_scale(rho_base, f, rho)
+                f, _ = newton(dataclasses.replace(data, error_rate=base * kappa), f, rho)
+        else:
             kappa = float(kappa0)
-        for _ in range(0 if kappa0 is not None else 2):
-            kappa = estimate_error_scale(rho_base, f, rho)
-            f, _ = newton(dataclasses.replace(data, error_rate=base * kappa), f, rho)
         # Alternating converges slowly where donor reads and errors trade off; finish with
         # the joint Newton fit over every site (the LRT's alternative is this same maximum).
         f, kappa, _ = refit_error_scale(rho_base, f, rho, base, kappa, free=np.ones(k, dtype=bool))
