@@ -88,9 +88,9 @@ def scan_records(const uint8_t[::1] buf, int64_t off, int64_t end,
 
 
 def csi_bins(const uint8_t[::1] raw, int64_t o, int64_t n_bin, uint32_t[::1] bins, uint64_t[::1] loff,
-             int64_t[::1] n_chunk, uint64_t[::1] chunk_beg, uint64_t[::1] chunk_end):
+             int64_t[::1] n_chunk, uint64_t[::1] chunk_beg):
     """Read ``n_bin`` CSI bin records from ``raw[o:]``: each bin's id, ``loff``, number of
-    chunks and the begin of its first and the end of its last chunk (0 when it has none).
+    chunks and the begin of its first chunk (0 when it has none).
 
     Returns the offset after the last bin, or -1 if ``raw`` ends inside one.
     """
@@ -112,9 +112,7 @@ def csi_bins(const uint8_t[::1] raw, int64_t o, int64_t n_bin, uint32_t[::1] bin
             n_chunk[k] = m
             if m > 0:
                 chunk_beg[k] = <uint64_t>_u32(b, o) | (<uint64_t>_u32(b, o + 4) << 32)
-                chunk_end[k] = <uint64_t>_u32(b, o + 16 * m - 8) | (<uint64_t>_u32(b, o + 16 * m - 4) << 32)
             else:
                 chunk_beg[k] = 0
-                chunk_end[k] = 0
             o += 16 * m
     return -1 if bad else o

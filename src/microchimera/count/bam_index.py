@@ -168,8 +168,7 @@ def read_csi(path) -> list:
         loff = np.empty(n_bin, np.uint64)
         n_chunk = np.empty(n_bin, np.int64)
         cbeg = np.empty(n_bin, np.uint64)
-        cend = np.empty(n_bin, np.uint64)
-        o = csi_bins(buf, o, n_bin, bins, loff, n_chunk, cbeg, cend) if n_bin > 0 else o
+        o = csi_bins(buf, o, n_bin, bins, loff, n_chunk, cbeg) if n_bin > 0 else o
         if o < 0:
             raise FormatError(f"{path}: truncated CSI index (reference {r})")
         is_meta = bins == meta
